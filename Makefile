@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both build .venv from the lock.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export NIGHTSHIFT_HOME ?= $(CURDIR)/.nightshift
+
+.PHONY: install demo test airflow lock clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements.txt
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
+	touch $@
+
+demo: install  ## the story end to end through real Airflow DAG runs (resets .nightshift/)
+	$(BIN)/nightshift demo
+
+test: install  ## unit, DAG integrity and end-to-end tests
+	$(BIN)/python -m pytest
+
+airflow: install  ## the Airflow UI (and scheduler) on the embedded default, http://localhost:8080
+	$(BIN)/nightshift airflow db migrate >/dev/null
+	$(BIN)/nightshift airflow standalone
+
+lock:  ## re-lock requirements.txt after changing pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.txt
+
+clean:
+	rm -rf $(NIGHTSHIFT_HOME)

@@ -1,0 +1,1 @@
+"""The only package that imports Airflow: the DAG factory and its callbacks."""

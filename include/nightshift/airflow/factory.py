@@ -1,0 +1,241 @@
+"""Builds every model's DAGs from its spec: `<model>__ingest` and `<model>__retrain`.
+
+This is the only place tasks are declared. Tasks are thin: read arguments, call one core function,
+return a small result. Heavy libraries (pandas, sklearn, mlflow, GX) are imported inside tasks so
+the DAG folder parses in milliseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetOrTimeSchedule,
+    CronDataIntervalTimetable,
+    CronTriggerTimetable,
+    ExceptionRetryPolicy,
+    Param,
+    RetryAction,
+    RetryRule,
+    TriggerRule,
+    dag,
+    get_current_context,
+    task,
+)
+from airflow.sdk.exceptions import AirflowSkipException
+
+from nightshift.airflow.callbacks import log_failure_summary
+from nightshift.failures import DataError
+from nightshift.settings import Settings
+from nightshift.spec import ModelSpec, load_all_specs
+
+log = logging.getLogger("nightshift")
+
+# Data and model errors will not go away on retry; infra errors (and unknown ones) get the retries.
+RETRY_POLICY = ExceptionRetryPolicy(rules=[
+    RetryRule(exception=["nightshift.failures.DataError", "nightshift.failures.ModelError"],
+              action=RetryAction.FAIL, reason="the data or the model must change; a retry cannot help"),
+])
+
+
+def build_dags() -> dict[str, DAG]:
+    """Every model's DAGs by dag_id. A broken spec fails the import with its file and key."""
+    dags = {}
+    for spec in load_all_specs(Settings.from_env().models_dir).values():
+        for build in (ingest_dag, retrain_dag):
+            built = build(spec)
+            dags[built.dag_id] = built
+    return dags
+
+
+def validated_asset(spec: ModelSpec) -> Asset:
+    """Updated whenever new days of the model's dataset are validated."""
+    dataset = spec.source.dataset
+    return Asset(name=f"{dataset}__validated", uri=f"nightshift://validated/{dataset}", group="nightshift")
+
+
+def _common(spec: ModelSpec, purpose: str) -> dict:
+    return {
+        "start_date": dt.datetime.combine(spec.source.start_date, dt.time(), dt.UTC),
+        "catchup": False,
+        "tags": ["nightshift", spec.name, *spec.tags],
+        "doc_md": f"**{spec.name}** — {purpose}\n\n{spec.description}\n\nSpec: `include/models/{spec.name}.yaml`",
+        "default_args": {
+            "owner": spec.owner,
+            "retries": 2,
+            "retry_delay": dt.timedelta(seconds=30),
+            "retry_policy": RETRY_POLICY,
+            "on_failure_callback": log_failure_summary,
+        },
+    }
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def ingest_dag(spec: ModelSpec) -> DAG:
+    model, chunk_days = spec.name, spec.schedule.ingest_chunk_days
+
+    @dag(
+        dag_id=f"{model}__ingest",
+        schedule=CronDataIntervalTimetable(spec.schedule.ingest, timezone="UTC"),
+        max_active_runs=4,
+        params={
+            "start": Param(None, type=["null", "string"], format="date", title="First day",
+                           description="Ingest a range: first day (empty: the run's data interval)."),
+            "end": Param(None, type=["null", "string"], format="date", title="Last day",
+                         description="Last day of the range, inclusive (empty: same as the first day)."),
+        },
+        **_common(spec, "ingest: source -> raw -> GX validation -> validated/ or quarantine/"),
+    )
+    def ingest():
+        @task
+        def plan_days() -> list[list[str]]:
+            """The days to ingest, in chunks (one task instance per chunk, not per day)."""
+            context = get_current_context()
+            params = context["params"]
+            start, end = _date(params.get("start")), _date(params.get("end"))
+            if start is None:
+                interval_start, interval_end = context.get("data_interval_start"), context.get("data_interval_end")
+                if interval_start is None:
+                    raise DataError("no days to ingest: this run has no data interval",
+                                    hint="Trigger with the form's start (and end) dates.")
+                start, end = interval_start.date(), interval_end.date() - dt.timedelta(days=1)
+            end = end or start
+            if end < start:
+                raise DataError(f"end {end} is before start {start}", hint="Fix the dates in the trigger form.")
+            days = [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+            return [days[i:i + chunk_days] for i in range(0, len(days), chunk_days)]
+
+        @task
+        def ingest_raw(days: list[str]) -> list[str]:
+            from nightshift import ingest as ingest_step
+            from nightshift.lake import Lake
+
+            result = ingest_step.ingest_days(_spec(model), Lake.from_env(), [dt.date.fromisoformat(d) for d in days])
+            log.info("raw rows per day: %s", result.rows)
+            if result.empty_days:
+                raise DataError(f"source has no rows for {', '.join(result.empty_days)}", kind="empty_source",
+                                hint="Late or missing upstream data: rerun once it has landed. "
+                                     f"The other {len(result.rows)} days of this chunk were written to raw/.")
+            return days
+
+        @task
+        def validate(days: list[str]) -> dict:
+            from nightshift import validate as validate_step
+            from nightshift.lake import Lake
+
+            spec = _spec(model)
+            verdicts = validate_step.validate_days(spec, Lake.from_env(), [dt.date.fromisoformat(d) for d in days],
+                                                   Settings.from_env().expectations_dir)
+            if any(v.failures or v.warnings for v in verdicts):
+                log.info("findings:\n%s", validate_step.findings_table(verdicts))
+            validate_step.raise_if_quarantined(spec, verdicts)
+            return {v.day: v.status for v in verdicts}
+
+        @task(outlets=[validated_asset(spec)], trigger_rule=TriggerRule.ALL_DONE)
+        def publish(chunks: list[list[str]]) -> list[str]:
+            """Announce the validated days (even when other days failed), so retraining can start."""
+            from nightshift.lake import Lake
+
+            spec = _spec(model)
+            wanted = {day for chunk in chunks for day in chunk}
+            days = [d.isoformat() for d in Lake.from_env().days("validated", spec.source.dataset)
+                    if d.isoformat() in wanted]
+            if not days:
+                raise AirflowSkipException("no day of this run was validated: nothing to announce")
+            get_current_context()["outlet_events"][validated_asset(spec)].extra = {"days": days}
+            log.info("%d validated days announced: %s..%s", len(days), days[0], days[-1])
+            return days
+
+        @task(trigger_rule=TriggerRule.ONE_FAILED)
+        def fail_run_if_any_task_failed() -> None:
+            """`publish` runs even after failures, so it alone would mark the run green; this keeps it red."""
+            raise DataError("an ingest or validate task of this run failed; its log ends with the reason",
+                            kind="upstream", hint="Open the red ingest_raw / validate task instances above.")
+
+        chunks = plan_days()
+        validated = validate.expand(days=ingest_raw.expand(days=chunks))
+        published = publish(chunks)
+        validated >> published
+        [validated, published] >> fail_run_if_any_task_failed()
+
+    return ingest()
+
+
+def retrain_dag(spec: ModelSpec) -> DAG:
+    model = spec.name
+
+    @dag(
+        dag_id=f"{model}__retrain",
+        schedule=AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable(spec.schedule.retrain, timezone="UTC"), assets=[validated_asset(spec)]
+        ),
+        max_active_runs=1,  # one promotion at a time per model
+        params={
+            "as_of": Param(None, type=["null", "string"], format="date", title="As of",
+                           description="Use validated data up to this day (empty: up to the run's date)."),
+            "train_days": Param(None, type=["null", "integer"], minimum=1, maximum=3660, title="Training days",
+                                description=f"Override the spec's training window ({spec.windows.train_days} days)."),
+        },
+        **_common(spec, "retrain: train a challenger -> gate against the champion -> promote only if better"),
+    )
+    def retrain():
+        @task
+        def train() -> dict:
+            from nightshift import train as train_step
+            from nightshift.lake import Lake
+            from nightshift.registry import Registry
+
+            context = get_current_context()
+            params = context["params"]
+            as_of = _date(params.get("as_of")) or context["dag_run"].run_after.date()
+            spec, lake = _spec(model), Lake.from_env()
+            window = train_step.plan_window(spec, lake, as_of, params.get("train_days"))
+            log.info("training on %d validated days %s..%s; holdout %s..%s; not validated: %s",
+                     len(window.train), window.train[0], window.train[-1], window.holdout[0], window.holdout[-1],
+                     window.not_validated or "none")
+            return train_step.train_challenger(spec, lake, Registry.from_env(), window).to_xcom()
+
+        @task
+        def evaluate(trained: dict) -> dict:
+            from nightshift import gate
+            from nightshift.lake import Lake
+            from nightshift.registry import Registry
+
+            holdout = [dt.date.fromisoformat(d) for d in trained["window"]["holdout"]]
+            report = gate.evaluate_challenger(_spec(model), Lake.from_env(), Registry.from_env(),
+                                              trained["version"], holdout)
+            log.info("\n%s", report.table())
+            return {"decision": report.decision, "challenger": report.challenger_version,
+                    "champion": report.champion_version, "failed_checks": report.failed_checks}
+
+        @task
+        def promote(verdict: dict) -> dict:
+            """Promote a passing challenger (compare-and-set); a rejection is a normal, green outcome."""
+            from nightshift.registry import Registry
+
+            registry = Registry.from_env()
+            if verdict["decision"] != "promote":
+                registry.retire_challenger(model, verdict["challenger"])
+                log.info("REJECTED challenger v%s (failed: %s); champion stays v%s", verdict["challenger"],
+                         ", ".join(verdict["failed_checks"]), verdict["champion"])
+                return {"champion": verdict["champion"], "promoted": False}
+            replaced = registry.promote(model, verdict["challenger"], expected_champion=verdict["champion"])
+            log.info("PROMOTED v%s to champion (previous: %s)", verdict["challenger"], replaced or "none")
+            return {"champion": verdict["challenger"], "promoted": True}
+
+        promote(evaluate(train()))
+
+    return retrain()
+
+
+def _spec(model: str) -> ModelSpec:
+    """The current spec of a model, read in the task (the spec file may have changed since parsing)."""
+    from nightshift.spec import load_spec
+
+    return load_spec(Settings.from_env().models_dir / f"{model}.yaml")

@@ -1,0 +1,83 @@
+"""The `nightshift` command: demo, status, reproduce."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import click
+
+from nightshift.settings import Settings
+
+
+@click.group()
+def main() -> None:
+    """Nightshift: keeps ML models healthy in production, on Apache Airflow."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "mlflow", "urllib3", "great_expectations"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@main.command()
+def demo() -> None:
+    """Run the demo story through real Airflow DAG runs on the embedded default (resets its home)."""
+    from nightshift.demo import main as run_demo
+
+    run_demo()
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def airflow(args: tuple[str, ...]) -> None:
+    """The `airflow` CLI on this install's settings, e.g. `nightshift airflow dags list`.
+
+    `nightshift airflow standalone` starts the UI, scheduler and dag-processor on the embedded default.
+    """
+    from nightshift.embedded import ADMIN, admin_password, airflow as run_airflow
+
+    settings = Settings.from_env()
+    if args[:1] == ("standalone",):
+        click.echo(f"Airflow UI: http://localhost:8080  user {ADMIN}  password {admin_password(settings)}")
+    raise SystemExit(run_airflow(settings, *args))
+
+
+@main.command()
+@click.argument("model")
+def status(model: str) -> None:
+    """Partitions, model versions, gate decisions and aliases of MODEL."""
+    from nightshift.status import print_status
+
+    print_status(Settings.from_env(), model)
+
+
+@main.command()
+@click.argument("model")
+@click.argument("step", type=click.Choice(["ingest_raw", "validate", "train", "evaluate"]))
+@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
+def reproduce(model: str, step: str, day: dt.datetime) -> None:
+    """Rerun one STEP of MODEL for DAY outside Airflow, against the same storage; raises the same error.
+
+    ingest_raw and validate take the day itself; train and evaluate use validated data up to DAY.
+    """
+    from nightshift import gate, ingest, train, validate
+    from nightshift.lake import Lake
+    from nightshift.registry import CHALLENGER, Registry
+    from nightshift.spec import load_spec
+
+    settings = Settings.from_env()
+    spec, lake, day = load_spec(settings.models_dir / f"{model}.yaml"), Lake.from_uri(settings.lake_uri), day.date()
+    if step == "ingest_raw":
+        click.echo(ingest.ingest_days(spec, lake, [day]).to_xcom())
+    elif step == "validate":
+        verdicts = validate.validate_days(spec, lake, [day], settings.expectations_dir)
+        click.echo(validate.findings_table(verdicts))
+        validate.raise_if_quarantined(spec, verdicts)
+    else:
+        window = train.plan_window(spec, lake, day)
+        registry = Registry.from_env()
+        if step == "train":
+            click.echo(train.train_challenger(spec, lake, registry, window).to_xcom())
+        elif (version := registry.alias_version(model, CHALLENGER)) is None:
+            raise click.ClickException(f"{model} has no challenger to evaluate")
+        else:
+            click.echo(gate.evaluate_challenger(spec, lake, registry, version, window.days("holdout")).table())

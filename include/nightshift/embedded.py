@@ -1,0 +1,38 @@
+"""Airflow on the embedded default: the `airflow` CLI run with `.nightshift/` settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from nightshift.settings import Settings
+
+ADMIN = "admin"
+
+
+def airflow(settings: Settings, *args: str, log_file: Path | None = None) -> int:
+    """Run the `airflow` CLI of this interpreter's environment; output to `log_file` or the terminal."""
+    command = [str(Path(sys.executable).with_name("airflow")), *args]
+    env = {**os.environ, **settings.airflow_env()}
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    if log_file is None:
+        return subprocess.run(command, env=env, check=False).returncode
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("w") as out:
+        return subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+
+
+def admin_password(settings: Settings) -> str:
+    """The UI login's password: generated once per home and kept in Airflow's own passwords file."""
+    path = Path(settings.airflow_env()["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    if path.exists():
+        return json.loads(path.read_text())[ADMIN]
+    password = secrets.token_urlsafe(12)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({ADMIN: password}))
+    path.chmod(0o600)
+    return password

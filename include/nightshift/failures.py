@@ -1,0 +1,64 @@
+"""Error classes and the on-call failure summary.
+
+Errors are raised where the fact is known, with the evidence attached; `failure_summary` turns any
+exception into the one block that ends a failed task's log.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+
+class NightshiftError(Exception):
+    """Base of all Nightshift errors. `kind` names the failure for the summary and the runbook."""
+
+    category = "error"
+    retryable = False
+
+    def __init__(self, message: str, *, kind: str = "", hint: str = "", evidence: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind or self.category
+        self.hint = hint
+        self.evidence = evidence
+
+
+class DataError(NightshiftError):
+    """Schema, expectations, empty or corrupt input: retrying will not help, the data must change."""
+
+    category = "data"
+
+
+class ModelError(NightshiftError):
+    """Training failure or a gate / spec misconfiguration."""
+
+    category = "model"
+
+
+class InfraError(NightshiftError):
+    """Storage, registry or another service: often transient, so tasks retry it."""
+
+    category = "infra"
+    retryable = True
+
+
+def failure_summary(error: BaseException, *, model: str, step: str, day: str = "") -> str:
+    """The block an on-call engineer reads first: what broke, why, evidence, what to do, how to rerun."""
+    if isinstance(error, NightshiftError):
+        title, hint, evidence = f"{error.category}/{error.kind}", error.hint, error.evidence
+    else:
+        frame = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
+        where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
+        title = f"unexpected/{type(error).__name__}"
+        hint, evidence = f"Not a known failure kind{where}; read the traceback above.", ""
+    cause, *details = str(error).splitlines() or [type(error).__name__]
+    lines = [
+        f"NIGHTSHIFT FAILURE  {title}  {model}  {day}".rstrip(),
+        f"cause     {cause}",
+        *(f"          {line}" for line in details),
+    ]
+    if evidence:
+        lines += ["evidence", *(f"  {line}" for line in evidence.splitlines())]
+    if hint:
+        lines.append(f"runbook   {hint}")
+    lines.append(f"reproduce nightshift reproduce {model} {step} {day}".rstrip())
+    return "\n".join(lines)

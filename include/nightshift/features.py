@@ -1,0 +1,94 @@
+"""Validated rows -> model inputs: join the lookup tables, derive features, make the target."""
+
+from __future__ import annotations
+
+import logging
+import operator
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from nightshift.failures import DataError
+from nightshift.ingest import read_table
+from nightshift.spec import RULE, Lookup, ModelSpec
+
+log = logging.getLogger(__name__)
+IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+             "==": operator.eq, "!=": operator.ne}
+
+
+@dataclass(frozen=True)
+class FeatureFrame:
+    X: pd.DataFrame
+    y: pd.Series
+    dropped_unknown_target: int
+
+    @property
+    def rows(self) -> int:
+        return len(self.X)
+
+
+def source_columns(spec: ModelSpec, available: list[str]) -> list[str]:
+    """The columns of `available` that the features, lookups and target need; training reads only these."""
+    wanted = {*spec.features.columns, spec.target.column, *(k for lookup in spec.lookups for k in lookup.keys)}
+    for expression in spec.features.derived.values():
+        wanted |= set(IDENTIFIER.findall(expression))
+    return sorted(wanted & set(available))
+
+
+def read_lookups(spec: ModelSpec) -> dict[str, pd.DataFrame]:
+    """Each lookup table with its keys and taken columns, one row per key."""
+    return {lookup.name: _read_lookup(lookup) for lookup in spec.lookups}
+
+
+def _read_lookup(lookup: Lookup) -> pd.DataFrame:
+    wanted = [*lookup.keys, *lookup.columns]
+    table = read_table(lookup.path)
+    if missing := [c for c in wanted if c not in table.columns]:
+        raise DataError(f"lookup {lookup.name} ({lookup.path}): columns {missing} not found", kind="schema")
+    table = table[wanted].rename(columns=lookup.columns)
+    duplicated = table.duplicated(lookup.keys)
+    if duplicated.any():
+        # e.g. weather has a few repeated (origin, hour) rows around DST: keep the first reading.
+        log.info("lookup %s: %d rows repeat a key %s; keeping the first", lookup.name, duplicated.sum(), lookup.keys)
+        table = table[~duplicated]
+    return table
+
+
+def build_features(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFrame]) -> FeatureFrame:
+    """Model inputs and target for `frame` (rows with a `date` column, as `Lake.read_days` returns).
+
+    Rows whose target is unknown are dropped and counted, unless the spec's `target.missing` says
+    how to label them.
+    """
+    for lookup in spec.lookups:
+        frame = frame.merge(lookups[lookup.name], on=lookup.keys, how="left", validate="many_to_one")
+    for name, expression in spec.features.derived.items():
+        try:
+            frame[name] = frame.eval(expression, engine="python")
+        except Exception as err:  # pandas raises many types for a bad expression
+            raise DataError(f"features.derived.{name}: cannot evaluate {expression!r}: {err}", kind="schema") from err
+    if missing := [c for c in spec.features.columns if c not in frame.columns]:
+        raise DataError(f"features {missing} not in the data; columns are {sorted(frame.columns)}", kind="schema")
+
+    target, known = make_target(spec, frame[spec.target.column])
+    X = frame.loc[known, spec.features.columns].reset_index(drop=True)
+    X[spec.features.numeric] = X[spec.features.numeric].astype("float64")
+    X[spec.features.categorical] = X[spec.features.categorical].astype("object")
+    return FeatureFrame(X=X, y=target[known].reset_index(drop=True), dropped_unknown_target=int((~known).sum()))
+
+
+def make_target(spec: ModelSpec, values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(target, known mask): applies the rule, then the missing-value policy."""
+    values = pd.to_numeric(values, errors="coerce")
+    missing = values.isna()
+    if spec.target.rule is None:
+        return values, ~missing
+    op, number = RULE.match(spec.target.rule).groups()
+    target = OPERATORS[op](values, float(number)).astype("int64")
+    if spec.target.missing == "drop":
+        return target, ~missing
+    target[missing] = 1 if spec.target.missing == "positive" else 0
+    return target, pd.Series(True, index=values.index)

@@ -1,0 +1,65 @@
+"""Where Nightshift keeps its state: one settings object, read from the environment.
+
+With no environment set, everything lives under `.nightshift/` in the checkout (the embedded
+default): the lake as local parquet, MLflow on SQLite with local artifacts, Airflow on SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    lake_uri: str
+    mlflow_tracking_uri: str
+    models_dir: Path
+    expectations_dir: Path
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = Path(os.environ.get("NIGHTSHIFT_HOME", CHECKOUT / ".nightshift")).resolve()
+        return cls(
+            home=home,
+            lake_uri=os.environ.get("NIGHTSHIFT_LAKE_URI", (home / "lake").as_uri()),
+            mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"),
+            models_dir=Path(os.environ.get("NIGHTSHIFT_MODELS_DIR", CHECKOUT / "include" / "models")),
+            expectations_dir=Path(
+                os.environ.get("NIGHTSHIFT_EXPECTATIONS_DIR", CHECKOUT / "include" / "expectations")
+            ),
+        )
+
+    @property
+    def mlflow_artifacts_uri(self) -> str:
+        """Artifact root for experiments this install creates (embedded default: local files)."""
+        return os.environ.get("NIGHTSHIFT_MLFLOW_ARTIFACTS_URI", (self.home / "mlartifacts").as_uri())
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.home / "locks"
+
+    def airflow_env(self) -> dict[str, str]:
+        """Environment for Airflow on the embedded default; explicit AIRFLOW__* settings win."""
+        defaults = {
+            "AIRFLOW_HOME": str(self.home / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(CHECKOUT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(CHECKOUT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # One LocalExecutor worker per slot costs ~136 MB; two cores need few.
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        }
+        env = {**defaults, **{k: v for k, v in os.environ.items() if k.startswith("AIRFLOW")}}
+        env.update(
+            NIGHTSHIFT_HOME=str(self.home),
+            NIGHTSHIFT_LAKE_URI=self.lake_uri,
+            MLFLOW_TRACKING_URI=self.mlflow_tracking_uri,
+        )
+        return env

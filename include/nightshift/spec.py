@@ -1,0 +1,192 @@
+"""Model specs: one YAML file declares a model completely; validated on load.
+
+Defaults live here and nowhere else. A bad spec fails with `SpecError` naming the file, the key and
+what is allowed, before any work starts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nightshift.failures import ModelError
+
+NAME = r"^[a-z][a-z0-9_]{0,62}$"
+RULE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+
+# The direction of each metric the gate knows: True when higher is better.
+METRICS: dict[str, dict[str, bool]] = {
+    "classification": {"roc_auc": True, "log_loss": False, "accuracy": True, "brier": False},
+    "regression": {"rmse": False, "mae": False, "r2": True},
+}
+
+
+class SpecError(ModelError):
+    """A model spec or expectation suite that cannot be used as written."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Strict):
+    dataset: str = Field(pattern=NAME)
+    path: str = Field(min_length=1, description="file path, glob or URI; package://<pkg>/<file> for package data")
+    format: Literal["csv", "parquet"]
+    date_columns: list[str] = Field(min_length=1, max_length=3)
+    start_date: dt.date
+
+    @field_validator("date_columns")
+    @classmethod
+    def _one_or_three(cls, value: list[str]) -> list[str]:
+        if len(value) == 2:
+            raise ValueError("give one date/timestamp column, or three columns [year, month, day]")
+        return value
+
+
+class Lookup(_Strict):
+    name: str = Field(pattern=NAME)
+    path: str = Field(min_length=1)
+    keys: list[str] = Field(min_length=1, description="join columns, equal names on both sides")
+    columns: dict[str, str] = Field(min_length=1, description="lookup column -> feature column name")
+
+
+class Target(_Strict):
+    column: str
+    rule: str | None = Field(None, description="comparison that makes the label, e.g. '> 15'")
+    missing: Literal["drop", "positive", "negative"] = "drop"
+
+    @field_validator("rule")
+    @classmethod
+    def _parse_rule(cls, value: str | None) -> str | None:
+        if value is not None and not RULE.match(value):
+            raise ValueError(f"{value!r} is not '<op> <number>' with op one of > >= < <= == !=")
+        return value
+
+
+class Features(_Strict):
+    derived: dict[str, str] = Field(default_factory=dict, description="name -> pandas expression")
+    numeric: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+class ModelConfig(_Strict):
+    estimator: Literal["hist_gradient_boosting"] = "hist_gradient_boosting"
+    params: dict[str, int | float | str | bool | None] = Field(default_factory=dict)
+    seed: int = 0
+
+
+class Windows(_Strict):
+    train_days: int = Field(ge=1, le=3660)
+    holdout_days: int = Field(ge=1, le=366)
+
+
+class Schedule(_Strict):
+    ingest: str = "0 4 * * *"
+    retrain: str = "0 2 * * *"
+    ingest_chunk_days: int = Field(31, ge=1, le=366, description="days per ingest task instance")
+
+
+class Bound(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Bound:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        return self
+
+
+class VersusChampion(_Strict):
+    min_delta: float = Field(0.0, ge=0, description="absolute improvement needed on the primary metric")
+
+
+class Gate(_Strict):
+    primary_metric: str
+    thresholds: dict[str, Bound] = Field(default_factory=dict)
+    vs_champion: VersusChampion = VersusChampion()
+
+
+class ModelSpec(_Strict):
+    name: str = Field(pattern=NAME)
+    description: str
+    owner: str = Field(min_length=1)
+    tags: list[str] = Field(default_factory=list)
+    source: Source
+    lookups: list[Lookup] = Field(default_factory=list)
+    task: Literal["classification", "regression"]
+    target: Target
+    features: Features
+    never_features: list[str] = Field(default_factory=list)
+    model: ModelConfig = ModelConfig()
+    windows: Windows
+    schedule: Schedule = Schedule()
+    gate: Gate
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        if not self.features.columns:
+            raise ValueError("features: declare at least one numeric or categorical feature")
+        if leaks := sorted(set(self.features.columns) & {*self.never_features, self.target.column}):
+            raise ValueError(f"features: {leaks} are listed as never_features or are the target")
+        if self.task == "classification" and self.target.rule is None:
+            raise ValueError("target.rule: a classification target needs a rule such as '> 15'")
+        if self.task == "regression" and self.target.missing != "drop":
+            raise ValueError("target.missing: a regression target can only drop missing values")
+        known = METRICS[self.task]
+        for metric in [self.gate.primary_metric, *self.gate.thresholds]:
+            if metric not in known:
+                raise ValueError(f"gate: unknown metric {metric!r} for {self.task}; allowed: {sorted(known)}")
+        return self
+
+    @cached_property
+    def spec_hash(self) -> str:
+        """Short content hash, tagged on every model version for lineage."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
+    @property
+    def metric_directions(self) -> dict[str, bool]:
+        return METRICS[self.task]
+
+
+def load_spec(path: Path) -> ModelSpec:
+    """Read and validate one spec file; errors name the file and the key."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise SpecError(f"{path}: cannot read the spec: {err}") from err
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a spec is a YAML mapping, found {type(data).__name__}")
+    try:
+        spec = ModelSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(f"{path}: invalid spec\n{_explain(err)}") from None
+    if spec.name != path.stem:
+        raise SpecError(f"{path}: name {spec.name!r} must equal the file name {path.stem!r}")
+    return spec
+
+
+def load_all_specs(models_dir: Path) -> dict[str, ModelSpec]:
+    """Every `<name>.yaml` under models_dir, by model name."""
+    return {path.stem: load_spec(path) for path in sorted(models_dir.glob("*.yaml"))}
+
+
+def _explain(err: ValidationError) -> str:
+    lines = []
+    for problem in err.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = "unknown key (not allowed here)" if problem["type"] == "extra_forbidden" else problem["msg"]
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
