@@ -48,12 +48,15 @@ def _read_lookup(lookup: Lookup) -> pd.DataFrame:
     table = read_table(lookup.path)
     if missing := [c for c in wanted if c not in table.columns]:
         raise DataError(f"lookup {lookup.name} ({lookup.path}): columns {missing} not found", kind="schema")
-    table = table[wanted].rename(columns=lookup.columns)
+    return table[wanted].rename(columns=lookup.columns)
+
+
+def _one_row_per_key(lookup: Lookup, table: pd.DataFrame) -> pd.DataFrame:
     duplicated = table.duplicated(lookup.keys)
     if duplicated.any():
-        # e.g. weather has a few repeated (origin, hour) rows around DST: keep the first reading.
+        # e.g. weather repeats a few (origin, hour) readings around DST: keep the first, never multiply rows.
         log.info("lookup %s: %d rows repeat a key %s; keeping the first", lookup.name, duplicated.sum(), lookup.keys)
-        table = table[~duplicated]
+        return table[~duplicated]
     return table
 
 
@@ -64,7 +67,8 @@ def build_features(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.D
     how to label them.
     """
     for lookup in spec.lookups:
-        frame = frame.merge(lookups[lookup.name], on=lookup.keys, how="left", validate="many_to_one")
+        table = _one_row_per_key(lookup, lookups[lookup.name])
+        frame = frame.merge(table, on=lookup.keys, how="left", validate="many_to_one")
     for name, expression in spec.features.derived.items():
         try:
             frame[name] = frame.eval(expression, engine="python")

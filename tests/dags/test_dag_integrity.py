@@ -1,0 +1,79 @@
+"""Every DAG imports cleanly, carries owner, retries, tags and docs, and the folder parses cheaply."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from nightshift.settings import CHECKOUT
+from tests.conftest import DEMO_SPEC
+
+DAGS_FOLDER = CHECKOUT / "dags"
+HEAVY = ("pandas", "sklearn", "mlflow", "great_expectations")
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_FOLDER))
+
+
+def test_dags_import_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert {"flights_delay__ingest", "flights_delay__retrain"} <= set(dagbag.dags)
+
+
+def test_every_dag_has_owner_retries_tags_and_docs(dagbag):
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.tags and "nightshift" in dag.tags, dag_id
+        assert dag.doc_md, dag_id
+        for task in dag.tasks:
+            assert task.owner not in ("", "airflow"), f"{dag_id}.{task.task_id} has no owner"
+            assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
+            assert task.on_failure_callback, f"{dag_id}.{task.task_id} has no failure summary"
+
+
+def test_trigger_forms_expose_the_ranges(dagbag):
+    assert set(dagbag.dags["flights_delay__ingest"].params) == {"start", "end"}
+    assert set(dagbag.dags["flights_delay__retrain"].params) == {"as_of", "train_days"}
+
+
+def test_retrain_runs_nightly_or_on_new_validated_data(dagbag):
+    retrain = dagbag.dags["flights_delay__retrain"]
+    assert type(retrain.timetable).__name__ == "AssetOrTimeSchedule"
+    assert retrain.max_active_runs == 1
+    ingest = dagbag.dags["flights_delay__ingest"]
+    publish = ingest.get_task("publish")
+    assert [outlet.uri for outlet in publish.outlets] == ["nightshift://validated/flights"]
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **env}, check=False)
+
+
+def test_dag_folder_imports_nothing_heavy():
+    probe = run_python(
+        "import json, runpy, sys\n"
+        f"runpy.run_path({str(DAGS_FOLDER / 'nightshift_dags.py')!r})\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))"
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert json.loads(probe.stdout.splitlines()[-1]) == []
+
+
+def test_a_broken_spec_fails_the_import_naming_file_and_key(tmp_path):
+    data = yaml.safe_load(DEMO_SPEC.read_text())
+    data["windows"]["holdout_dayz"] = 7
+    (tmp_path / "flights_delay.yaml").write_text(yaml.safe_dump(data))
+    probe = run_python(f"import runpy; runpy.run_path({str(DAGS_FOLDER / 'nightshift_dags.py')!r})",
+                       NIGHTSHIFT_MODELS_DIR=str(tmp_path))
+    assert probe.returncode != 0
+    assert f"{tmp_path / 'flights_delay.yaml'}: invalid spec" in probe.stderr
+    assert "windows.holdout_dayz: unknown key" in probe.stderr

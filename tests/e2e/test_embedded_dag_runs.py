@@ -1,0 +1,47 @@
+"""The DAGs through real Airflow (`airflow dags test`, SQLite metadata DB) in a temporary home."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from nightshift.demo import prepare_airflow, run_dag
+from nightshift.lake import Lake
+from nightshift.registry import CHAMPION, Registry
+
+pytestmark = pytest.mark.e2e
+BLIZZARD = [dt.date(2013, 2, 8), dt.date(2013, 2, 9)]
+
+
+def test_ingest_train_gate_promote_and_reject_through_airflow(home):
+    logs = home.home / "logs"
+    prepare_airflow(home)
+
+    ingest_code = run_dag(home, "flights_delay__ingest", "2013-02-13",
+                          {"start": "2013-01-20", "end": "2013-02-12"}, logs / "ingest.log")
+
+    # The blizzard days are quarantined with their report; the run is red, the good days still flow.
+    lake = Lake.from_uri(home.lake_uri)
+    assert ingest_code != 0
+    assert lake.days("quarantine", "flights") == BLIZZARD
+    assert len(lake.days("validated", "flights")) == 24 - len(BLIZZARD)
+    assert "dep_time" in (lake.partition_dir("quarantine", "flights", BLIZZARD[0]) / "report.txt").read_text()
+    ingest_log = (logs / "ingest.log").read_text()
+    assert "NIGHTSHIFT FAILURE  data/expectations  flights_delay" in ingest_log
+    assert "announced" in ingest_log  # publish ran for the validated days despite the failure
+
+    assert run_dag(home, "flights_delay__retrain", "2013-02-13", {"as_of": "2013-02-12"}, logs / "first.log") == 0
+    registry = Registry.from_env()
+    assert registry.alias_version("flights_delay", CHAMPION) == "1"
+    report = json.loads(open(registry.client.download_artifacts(registry.run_id("flights_delay", "1"),
+                                                                "gate/report.json")).read())
+    assert report["decision"] == "promote" and report["champion_version"] is None
+    assert set(BLIZZARD).isdisjoint(dt.date.fromisoformat(d) for d in report["holdout"])
+
+    assert run_dag(home, "flights_delay__retrain", "2013-02-14", {"as_of": "2013-02-12", "train_days": 2},
+                   logs / "short.log") == 0  # a rejection is a normal, green outcome
+    assert registry.alias_version("flights_delay", CHAMPION) == "1"
+    assert registry.version_tags("flights_delay", "2")["gate.decision"] == "reject"
+    assert "REJECTED challenger v2" in (logs / "short.log").read_text()

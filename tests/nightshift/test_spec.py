@@ -1,0 +1,82 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nightshift.spec import SpecError, load_all_specs, load_spec
+from tests.conftest import DEMO_SPEC
+
+
+def write_spec(tmp_path: Path, **changes) -> Path:
+    data = yaml.safe_load(DEMO_SPEC.read_text())
+    for dotted, value in changes.items():
+        *parents, key = dotted.split("__")
+        node = data
+        for parent in parents:
+            node = node[parent]
+        if value is None:
+            del node[key]
+        else:
+            node[key] = value
+    path = tmp_path / "flights_delay.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_demo_spec_loads_with_defaults(spec):
+    assert spec.name == "flights_delay"
+    assert spec.task == "classification"
+    assert spec.schedule.ingest_chunk_days == 31  # default from the dataclass, not the file
+    assert "dep_delay" in spec.never_features
+    assert len(spec.spec_hash) == 12
+
+
+def test_unknown_key_names_file_and_key(tmp_path):
+    path = write_spec(tmp_path, windows__train_dayz=10)
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    assert str(path) in str(error.value)
+    assert "windows.train_dayz: unknown key" in str(error.value)
+
+
+def test_bad_value_names_the_allowed_values(tmp_path):
+    with pytest.raises(SpecError, match=r"task: Input should be 'classification' or 'regression'"):
+        load_spec(write_spec(tmp_path, task="clustering"))
+
+
+def test_missing_field_is_named(tmp_path):
+    with pytest.raises(SpecError, match=r"windows: Field required"):
+        load_spec(write_spec(tmp_path, windows=None))
+
+
+def test_negative_window_is_refused(tmp_path):
+    with pytest.raises(SpecError, match=r"windows.train_days: Input should be greater than or equal to 1"):
+        load_spec(write_spec(tmp_path, windows__train_days=-3))
+
+
+def test_a_leaking_feature_is_refused(tmp_path):
+    features = yaml.safe_load(DEMO_SPEC.read_text())["features"]
+    features["numeric"].append("dep_delay")
+    with pytest.raises(SpecError, match=r"\['dep_delay'\] are listed as never_features"):
+        load_spec(write_spec(tmp_path, features=features))
+
+
+def test_unknown_gate_metric_lists_known_ones(tmp_path):
+    with pytest.raises(SpecError, match=r"unknown metric 'f1'.*allowed: \['accuracy', 'brier', 'log_loss', 'roc_auc'\]"):
+        load_spec(write_spec(tmp_path, gate__primary_metric="f1"))
+
+
+def test_bad_target_rule_is_refused(tmp_path):
+    with pytest.raises(SpecError, match=r"target.rule: .*'more than 15'"):
+        load_spec(write_spec(tmp_path, target__rule="more than 15"))
+
+
+def test_spec_name_must_match_its_file(tmp_path):
+    path = write_spec(tmp_path)
+    path.rename(tmp_path / "other.yaml")
+    with pytest.raises(SpecError, match="must equal the file name 'other'"):
+        load_spec(tmp_path / "other.yaml")
+
+
+def test_all_shipped_specs_load():
+    assert "flights_delay" in load_all_specs(DEMO_SPEC.parent)
