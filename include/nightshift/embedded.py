@@ -16,8 +16,9 @@ ADMIN = "admin"
 
 def airflow(settings: Settings, *args: str, log_file: Path | None = None) -> int:
     """Run the `airflow` CLI of this interpreter's environment; output to `log_file` or the terminal."""
-    command = [str(Path(sys.executable).with_name("airflow")), *args]
-    env = {**os.environ, **settings.airflow_env()}
+    bin_dir = Path(sys.executable).parent  # `airflow standalone` starts its components by name
+    command = [str(bin_dir / "airflow"), *args]
+    env = {**os.environ, **settings.airflow_env(), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     if log_file is None:
         return subprocess.run(command, env=env, check=False).returncode
