@@ -7,6 +7,7 @@ import logging
 
 import click
 
+from nightshift.failures import REPRODUCIBLE_STEPS
 from nightshift.settings import Settings
 
 
@@ -52,7 +53,7 @@ def status(model: str) -> None:
 
 @main.command()
 @click.argument("model")
-@click.argument("step", type=click.Choice(["ingest_raw", "validate", "train", "evaluate"]))
+@click.argument("step", type=click.Choice(REPRODUCIBLE_STEPS))
 @click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
 def reproduce(model: str, step: str, day: dt.datetime) -> None:
     """Rerun one STEP of MODEL for DAY outside Airflow, against the same storage; raises the same error.

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import traceback
 
+# Task ids that `nightshift reproduce` can rerun outside Airflow.
+REPRODUCIBLE_STEPS = ("ingest_raw", "validate", "train", "evaluate")
+
 
 class NightshiftError(Exception):
     """Base of all Nightshift errors. `kind` names the failure for the summary and the runbook."""
@@ -60,5 +63,8 @@ def failure_summary(error: BaseException, *, model: str, step: str, day: str = "
         lines += ["evidence", *(f"  {line}" for line in evidence.splitlines())]
     if hint:
         lines.append(f"runbook   {hint}")
-    lines.append(f"reproduce nightshift reproduce {model} {step} {day}".rstrip())
+    if step in REPRODUCIBLE_STEPS:
+        lines.append(f"reproduce nightshift reproduce {model} {step} {day}".rstrip())
+    else:
+        lines.append(f"reproduce clear the {step} task instance in the Airflow UI to rerun it")
     return "\n".join(lines)

@@ -162,6 +162,6 @@ def _record(registry: Registry, report: GateReport) -> None:
         "gate.decision": report.decision,
         "gate.failed_checks": ",".join(report.failed_checks) or "none",
         "gate.champion_version": report.champion_version or "none",
-        f"gate.{report.primary_metric}": f"{report.challenger[report.primary_metric]:.4f}",
+        "gate.primary_metric": f"{report.primary_metric}={report.challenger[report.primary_metric]:.4f}",
         "gate.report": "gate/report.json in the run's artifacts",
     })

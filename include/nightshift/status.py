@@ -31,13 +31,10 @@ def model_versions(registry: Registry, model: str) -> list[VersionStatus]:
     rows = []
     for mv in sorted(versions, key=lambda v: int(v.version)):
         tags = mv.tags
-        metric = next((f"{k.removeprefix('gate.')}={v}" for k, v in tags.items()
-                       if k.startswith("gate.") and k.removeprefix("gate.") in {"roc_auc", "rmse", "r2", "log_loss",
-                                                                                "mae", "accuracy", "brier"}), "-")
         rows.append(VersionStatus(
             version=str(mv.version), aliases=aliases.get(str(mv.version), []),
             train_window=tags.get("train_window", "-"), train_rows=tags.get("train_rows", "-"),
-            decision=tags.get("gate.decision", "not evaluated"), primary_metric=metric,
+            decision=tags.get("gate.decision", "not evaluated"), primary_metric=tags.get("gate.primary_metric", "-"),
             failed_checks=tags.get("gate.failed_checks", "-"),
         ))
     return rows

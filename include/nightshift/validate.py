@@ -94,22 +94,25 @@ class SuiteRunner:
         """Every expectation that did not pass, with counts and a few sample values."""
         batch = self._batches.get_batch(batch_parameters={"dataframe": frame})
         result = batch.validate(self.suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
-        found = []
-        for item in result.results:
-            if item.success:
-                continue
-            config, details = item.expectation_config, item.result or {}
-            meta = config.meta or {}
-            found.append(Finding(
-                expectation=config.type,
-                column=config.kwargs.get("column", ""),
-                severity=meta.get("severity", "block"),
-                unexpected_count=details.get("unexpected_count", details.get("observed_value")),
-                unexpected_percent=details.get("unexpected_percent"),
-                sample=list(details.get("partial_unexpected_list", []))[:5],
-                why=meta.get("why", "") or (str(item.exception_info) if item.exception_info.get("raised_exception") else ""),
-            ))
+        found = [_finding(item) for item in result.results if not item.success]
         return sorted(found, key=lambda f: (f.severity, f.expectation, f.column))
+
+
+def _finding(item) -> Finding:
+    config, details, meta = item.expectation_config, item.result or {}, item.expectation_config.meta or {}
+    # When GX cannot evaluate an expectation (a missing column, say), the reason sits in exception_info,
+    # keyed by metric.
+    raised = next((info.get("exception_message") for info in (item.exception_info or {}).values()
+                   if isinstance(info, dict) and info.get("raised_exception")), None)
+    return Finding(
+        expectation=config.type,
+        column=config.kwargs.get("column", ""),
+        severity=meta.get("severity", "block"),
+        unexpected_count=details.get("unexpected_count", details.get("observed_value")),
+        unexpected_percent=details.get("unexpected_percent"),
+        sample=list(details.get("partial_unexpected_list", []))[:5],
+        why=raised or meta.get("why", ""),
+    )
 
 
 def validate_days(spec: ModelSpec, lake: Lake, days: list[dt.date], expectations_dir: Path) -> list[DayVerdict]:

@@ -78,3 +78,11 @@ def test_a_misspelled_expectation_is_an_error_not_a_silent_drop(tmp_path):
     )
     with pytest.raises(SpecError, match="1 expectation.s. not recognised by GX"):
         validate.load_suite(tmp_path, "flights")
+
+
+def test_a_missing_column_quarantines_the_day_and_says_which(spec, lake):
+    lake.write_partition("raw", "flights", GOOD_DAY, flights_day(GOOD_DAY).drop(columns=["dep_time"]))
+    (verdict,) = validate.validate_days(spec, lake, [GOOD_DAY], EXPECTATIONS)
+    assert verdict.status == "quarantined"
+    dep_time = next(f for f in verdict.failures if f.column == "dep_time")
+    assert 'column "dep_time"' in dep_time.why and "does not exist" in dep_time.why

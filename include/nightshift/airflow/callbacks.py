@@ -16,7 +16,7 @@ def log_failure_summary(context) -> None:
     if error is None:
         return
     params, run = context.get("params") or {}, context.get("dag_run")
-    day = params.get("as_of") or params.get("start") or (run.logical_date.date().isoformat()
-                                                         if run is not None and run.logical_date else "")
+    run_date = (run.logical_date or run.run_after) if run is not None else None
+    day = params.get("as_of") or params.get("start") or (run_date.date().isoformat() if run_date else "")
     log.error("\n%s", failure_summary(error, model=context["dag"].dag_id.split("__")[0],
                                       step=context["task"].task_id, day=day))
