@@ -53,6 +53,21 @@ def status(model: str) -> None:
 
 @main.command()
 @click.argument("model")
+@click.option("--to", "target", default="previous", show_default=True, help="a version number, or previous")
+@click.option("--reason", required=True, help="why, for the record")
+def rollback(model: str, target: str, reason: str) -> None:
+    """Make an earlier version of MODEL the champion again (reversible: roll back to previous)."""
+    import getpass
+
+    from nightshift.registry import Registry
+
+    record = Registry.from_env().rollback(model, target, reason=reason, actor=getpass.getuser())
+    click.echo(f"{model}: champion v{record['from_version']} -> v{record['to_version']} "
+               f"(recorded: by {record['by']} at {record['at']})")
+
+
+@main.command()
+@click.argument("model")
 @click.argument("step", type=click.Choice(REPRODUCIBLE_STEPS))
 @click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
 def reproduce(model: str, step: str, day: dt.datetime) -> None:

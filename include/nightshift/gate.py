@@ -1,7 +1,9 @@
 """Challenger vs champion on the same holdout -> GateReport. Fails closed.
 
-A challenger is promoted only when every check passes. A missing or NaN metric fails its check, and a
-first model (no champion) needs absolute thresholds in the spec: with none, nothing is promoted.
+A challenger is promoted only when every check passes: absolute thresholds, improvement over the
+champion with bootstrap confidence, no secondary metric or slice much worse, size and latency
+budgets, and a clean load in a fresh process. A missing or NaN value fails its check; a first model
+(no champion) needs absolute thresholds: with none, nothing is promoted.
 """
 
 from __future__ import annotations
@@ -10,13 +12,19 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import statistics
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from nightshift.failures import ModelError
 from nightshift.lake import Lake
-from nightshift.registry import CHAMPION, Registry
+from nightshift.metrics import Interval, SliceResult, compute_metrics, paired_bootstrap, slice_drops
+from nightshift.registry import CHAMPION, ChampionChanged, Registry
 from nightshift.spec import ModelSpec
+
+WORST_SLICES_KEPT = 10
 
 
 @dataclass(frozen=True)
@@ -26,8 +34,28 @@ class Check:
     detail: str
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What promotion needs from a gate run; small enough for XCom."""
+
+    challenger_version: str
+    champion_version: str | None
+    decision: str
+    failed_checks: list[str]
+    holdout: list[str]
+
+    def to_xcom(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_xcom(cls, data: dict) -> Verdict:
+        return cls(**data)
+
+
 @dataclass
 class GateReport:
+    """The evidence measured on the holdout, and the checks judged from it."""
+
     model: str
     challenger_version: str
     champion_version: str | None
@@ -36,6 +64,11 @@ class GateReport:
     holdout_rows: int
     challenger: dict[str, float]
     champion: dict[str, float] | None
+    interval: Interval | None = None
+    slices: list[SliceResult] = field(default_factory=list)  # worst first
+    undefined_slices: list[str] = field(default_factory=list)
+    budgets: dict[str, float] = field(default_factory=dict)
+    infra_error: str | None = None  # None: not run; "": loaded and predicted in a fresh process
     checks: list[Check] = field(default_factory=list)
 
     @property
@@ -48,6 +81,10 @@ class GateReport:
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "decision": self.decision, "failed_checks": self.failed_checks}
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict(self.challenger_version, self.champion_version, self.decision, self.failed_checks, self.holdout)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -63,98 +100,180 @@ class GateReport:
         for metric, value in self.challenger.items():
             other = (self.champion or {}).get(metric)
             lines.append(f"{metric:<10} {value:>11.4f} {'-' if other is None else f'{other:.4f}':>11}")
+        if self.slices:
+            lines.append("worst slices (primary metric: challenger / champion, drop)")
+            lines += [f"  {s.column}={s.value:<8} {s.rows:>6,} rows  {s.challenger:.4f} / {s.champion:.4f}  "
+                      f"{s.drop:+.4f}" for s in self.slices[:5]]
         lines.append(f"{'check':<34} {'result':<6} detail")
         lines += [f"{c.name:<34} {'pass' if c.passed else 'FAIL':<6} {c.detail}" for c in self.checks]
         return "\n".join(lines)
 
 
-def compute_metrics(task: str, y_true, prediction) -> dict[str, float]:
-    """Holdout metrics; for classification `prediction` is the positive-class probability.
-    A metric that cannot be computed (one class only) is NaN, which the gate treats as failing."""
-    from sklearn import metrics
-
-    y_true = np.asarray(y_true)
-    prediction = np.asarray(prediction, dtype="float64")
-    if task == "regression":
-        return {
-            "rmse": float(np.sqrt(metrics.mean_squared_error(y_true, prediction))),
-            "mae": float(metrics.mean_absolute_error(y_true, prediction)),
-            "r2": float(metrics.r2_score(y_true, prediction)),
-        }
-    both_classes = len(np.unique(y_true)) == 2
-    return {
-        "roc_auc": float(metrics.roc_auc_score(y_true, prediction)) if both_classes else math.nan,
-        "log_loss": float(metrics.log_loss(y_true, prediction, labels=[0, 1])),
-        "accuracy": float(metrics.accuracy_score(y_true, prediction >= 0.5)),
-        "brier": float(metrics.brier_score_loss(y_true, prediction)),
-    }
-
-
-def judge(spec: ModelSpec, challenger: dict[str, float], champion: dict[str, float] | None) -> list[Check]:
-    """The gate's checks, in order: absolute thresholds, then improvement over the champion."""
-    gate, higher_is_better = spec.gate, spec.metric_directions
-    checks = []
-    if champion is None and not gate.thresholds:
-        checks.append(Check("thresholds configured", False,
-                            "a first model needs absolute thresholds in gate.thresholds; none are set"))
-    for metric, bound in gate.thresholds.items():
-        value = challenger.get(metric, math.nan)
-        if not _known(value):
-            checks.append(Check(f"{metric} threshold", False, f"{metric} is missing or NaN"))
-            continue
-        low_ok = bound.min is None or value >= bound.min
-        high_ok = bound.max is None or value <= bound.max
-        limits = " and ".join(f"{side} {limit}" for side, limit in (("min", bound.min), ("max", bound.max))
-                              if limit is not None)
-        checks.append(Check(f"{metric} threshold", low_ok and high_ok, f"{value:.4f} vs {limits}"))
-    if champion is not None:
-        metric = gate.primary_metric
-        new, old = challenger.get(metric, math.nan), champion.get(metric, math.nan)
-        if not (_known(new) and _known(old)):
-            checks.append(Check(f"{metric} vs champion", False, f"{metric} missing or NaN ({new} vs {old})"))
-        else:
-            gain = (new - old) if higher_is_better[metric] else (old - new)
-            checks.append(Check(f"{metric} vs champion", gain >= gate.vs_champion.min_delta,
-                                f"improvement {gain:+.4f}, needs >= {gate.vs_champion.min_delta}"))
-    return checks
+def judge(spec: ModelSpec, report: GateReport) -> list[Check]:
+    """The gate's checks on measured evidence. Pure: no I/O, so every rule is unit-tested."""
+    return [*_threshold_checks(spec, report), *_champion_checks(spec, report), *_budget_checks(spec, report),
+            *_infra_checks(report)]
 
 
 def _known(value: float | None) -> bool:
     return value is not None and not math.isnan(value)
 
 
+def _threshold_checks(spec: ModelSpec, report: GateReport) -> list[Check]:
+    checks = []
+    if report.champion is None and not spec.gate.thresholds:
+        checks.append(Check("thresholds configured", False,
+                            "a first model needs absolute thresholds in gate.thresholds; none are set"))
+    for metric, bound in spec.gate.thresholds.items():
+        value = report.challenger.get(metric)
+        if not _known(value):
+            checks.append(Check(f"{metric} threshold", False, f"{metric} is missing or NaN"))
+            continue
+        ok = (bound.min is None or value >= bound.min) and (bound.max is None or value <= bound.max)
+        limits = " and ".join(f"{side} {limit}" for side, limit in (("min", bound.min), ("max", bound.max))
+                              if limit is not None)
+        checks.append(Check(f"{metric} threshold", ok, f"{value:.4f} vs {limits}"))
+    return checks
+
+
+def _champion_checks(spec: ModelSpec, report: GateReport) -> list[Check]:
+    if report.champion is None:
+        return []
+    rules, higher_is_better, metric = spec.gate.vs_champion, spec.metric_directions, spec.gate.primary_metric
+    new, old = report.challenger.get(metric), report.champion.get(metric)
+    if not (_known(new) and _known(old)):
+        checks = [Check(f"{metric} vs champion", False, f"{metric} missing or NaN ({new} vs {old})")]
+    else:
+        gain = (new - old) if higher_is_better[metric] else (old - new)
+        checks = [Check(f"{metric} vs champion", gain >= rules.min_delta,
+                        f"improvement {gain:+.4f}, needs >= {rules.min_delta}")]
+    if rules.confidence is not None:
+        interval = report.interval
+        if interval is None or not _known(interval.lower):
+            checks.append(Check(f"{metric} confidence", False, "no bootstrap interval could be computed"))
+        else:
+            checks.append(Check(
+                f"{metric} confidence", interval.lower > rules.min_delta,
+                f"{interval.confidence:.0%} interval of the gain [{interval.lower:+.4f}, {interval.upper:+.4f}] "
+                f"({interval.resamples} paired resamples); lower bound must exceed {rules.min_delta}"))
+    for secondary, allowed in rules.max_relative_drop.items():
+        new, old = report.challenger.get(secondary), report.champion.get(secondary)
+        if not (_known(new) and _known(old)) or old == 0:
+            checks.append(Check(f"{secondary} relative drop", False, f"{secondary} missing, NaN or zero"))
+            continue
+        worse = ((old - new) if higher_is_better[secondary] else (new - old)) / abs(old)
+        checks.append(Check(f"{secondary} relative drop", worse <= allowed,
+                            f"{worse:+.2%} worse than the champion, allowed {allowed:.2%}"))
+    if spec.gate.slices:
+        worst = report.slices[0] if report.slices else None
+        if worst is None:
+            checks.append(Check("slices", False, f"no slice of {spec.gate.slices.columns} has "
+                                                 f">= {spec.gate.slices.min_rows} rows to judge"))
+        else:
+            checks.append(Check("slices", worst.drop <= spec.gate.slices.max_drop,
+                                f"worst {worst.column}={worst.value} ({worst.rows} rows) drops {worst.drop:+.4f}, "
+                                f"allowed {spec.gate.slices.max_drop}"))
+    return checks
+
+
+def _budget_checks(spec: ModelSpec, report: GateReport) -> list[Check]:
+    checks = []
+    for name, limit in spec.gate.budgets.model_dump().items():
+        if limit is None:
+            continue
+        measured = report.budgets.get(name)
+        if not _known(measured):
+            checks.append(Check(f"budget {name}", False, "not measured"))
+        else:
+            checks.append(Check(f"budget {name}", measured <= limit, f"{measured:.1f} vs limit {limit}"))
+    return checks
+
+
+def _infra_checks(report: GateReport) -> list[Check]:
+    if report.infra_error is None:
+        return []
+    return [Check("loads in a fresh process", report.infra_error == "", report.infra_error or "loaded and predicted")]
+
+
 def predict(model, task: str, X) -> np.ndarray:
     return model.predict_proba(X)[:, 1] if task == "classification" else model.predict(X)
 
 
+def predict_ms_per_1k_rows(model, task: str, X, repeats: int = 5) -> float:
+    """Median wall time of predicting 1,000 holdout rows."""
+    sample = X.head(1000)
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        predict(model, task, sample)
+        timings.append((time.perf_counter() - started) * 1000 * 1000 / len(sample))
+    return statistics.median(timings)
+
+
 def evaluate_challenger(spec: ModelSpec, lake: Lake, registry: Registry, version: str,
-                        holdout: list[dt.date]) -> GateReport:
+                        holdout: list[dt.date], *, infra_check: bool = True) -> GateReport:
     """Score challenger and champion on the same holdout, judge, and record the report on the
-    challenger's MLflow run and version tags. Idempotent for a given version and holdout."""
+    challenger's MLflow run and version tags. Idempotent for a given version, champion and holdout."""
+    from nightshift.infra_check import check_in_fresh_process
     from nightshift.train import load_features
 
     data = load_features(spec, lake, holdout)
-    champion_version = registry.alias_version(spec.name, CHAMPION)
-    challenger = compute_metrics(spec.task, data.y, predict(registry.load_model(spec.name, version), spec.task, data.X))
-    champion = None
-    if champion_version is not None:
-        champion_model = registry.load_model(spec.name, champion_version)
-        champion = compute_metrics(spec.task, data.y, predict(champion_model, spec.task, data.X))
+    task, metric = spec.task, spec.gate.primary_metric
+    higher_is_better = spec.metric_directions[metric]
+    challenger_model = registry.load_model(spec.name, version)
+    new = predict(challenger_model, task, data.X)
     report = GateReport(
-        model=spec.name, challenger_version=version, champion_version=champion_version,
-        primary_metric=spec.gate.primary_metric, holdout=[d.isoformat() for d in holdout],
-        holdout_rows=data.rows, challenger=challenger, champion=champion,
-        checks=judge(spec, challenger, champion),
+        model=spec.name, challenger_version=version, champion_version=registry.alias_version(spec.name, CHAMPION),
+        primary_metric=metric, holdout=[d.isoformat() for d in holdout], holdout_rows=data.rows,
+        challenger=compute_metrics(task, data.y, new), champion=None,
+        budgets={"model_size_mb": float(registry.version_tags(spec.name, version).get("model_size_mb", "nan")),
+                 "predict_ms_per_1k_rows": predict_ms_per_1k_rows(challenger_model, task, data.X)},
+        infra_error=check_in_fresh_process(spec.name, version, data.X.head(100)) if infra_check else None,
     )
+    if report.champion_version is not None:
+        old = predict(registry.load_model(spec.name, report.champion_version), task, data.X)
+        report.champion = compute_metrics(task, data.y, old)
+        rules = spec.gate.vs_champion
+        if rules.confidence is not None:
+            report.interval = paired_bootstrap(task, metric, higher_is_better, data.y, new, old,
+                                               confidence=rules.confidence, resamples=rules.resamples,
+                                               seed=spec.model.seed)
+        if spec.gate.slices:
+            slices = spec.gate.slices
+            worst, report.undefined_slices = slice_drops(task, metric, higher_is_better, data.X, data.y, new, old,
+                                                         slices.columns, slices.min_rows)
+            report.slices = worst[:WORST_SLICES_KEPT]
+    report.checks = judge(spec, report)
     _record(registry, report)
     return report
 
 
+def promote_if_better(spec: ModelSpec, lake: Lake, registry: Registry, verdict: Verdict,
+                      rounds: int = 3) -> tuple[Verdict, str | None]:
+    """Promote a passing challenger by compare-and-set. When the champion moved since the gate ran,
+    judge again against the new champion, then retry. Returns the final verdict and the replaced
+    champion (None when there was none, or the challenger was rejected)."""
+    for _ in range(rounds):
+        if verdict.decision != "promote":
+            registry.retire_challenger(spec.name, verdict.challenger_version)
+            return verdict, None
+        try:
+            return verdict, registry.promote(spec.name, verdict.challenger_version, verdict.champion_version)
+        except ChampionChanged:
+            holdout = [dt.date.fromisoformat(day) for day in verdict.holdout]
+            verdict = evaluate_challenger(spec, lake, registry, verdict.challenger_version, holdout).verdict
+    raise ModelError(f"{spec.name}: the champion changed {rounds} times while promoting v{verdict.challenger_version}",
+                     kind="champion_changed", hint="Another retrain keeps promoting; rerun this one later.")
+
+
 def _record(registry: Registry, report: GateReport) -> None:
+    from nightshift.gate_plot import plot_report
+
     run_id = registry.run_id(report.model, report.challenger_version)
     client = registry.client
     client.log_dict(run_id, report.to_dict(), "gate/report.json")
     client.log_text(run_id, report.table(), "gate/report.txt")
+    client.log_figure(run_id, plot_report(report), "gate/report.png")
     for metric, value in report.challenger.items():
         if _known(value):
             client.log_metric(run_id, f"holdout_{metric}", value)
@@ -163,5 +282,5 @@ def _record(registry: Registry, report: GateReport) -> None:
         "gate.failed_checks": ",".join(report.failed_checks) or "none",
         "gate.champion_version": report.champion_version or "none",
         "gate.primary_metric": f"{report.primary_metric}={report.challenger[report.primary_metric]:.4f}",
-        "gate.report": "gate/report.json in the run's artifacts",
+        "gate.report": "gate/report.json, gate/report.txt, gate/report.png in the run's artifacts",
     })

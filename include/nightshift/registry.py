@@ -7,8 +7,13 @@ MLflow's alias API is a plain overwrite, so promotion is a compare-and-set under
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import hashlib
+import json
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nightshift.failures import InfraError, ModelError
@@ -20,6 +25,44 @@ if TYPE_CHECKING:
     from nightshift.spec import ModelSpec
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+MODEL_SHA256 = "model_sha256"
+LOCK_TIMEOUT_S = 300
+
+
+def artifact_checksum(folder: Path) -> str:
+    """sha256 over every file's relative path and bytes, in a fixed order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def postgres_advisory_lock(uri: str, name: str) -> Iterator[None]:
+    """Hold a session-level advisory lock keyed by `name` on the PostgreSQL server at `uri`."""
+    import psycopg2
+
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    try:
+        connection = psycopg2.connect(uri.replace("postgresql+psycopg2://", "postgresql://"), connect_timeout=10)
+    except psycopg2.Error as err:
+        raise InfraError(f"lock database unreachable: {str(err).strip()}", kind="lock") from err
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = %s", (f"{LOCK_TIMEOUT_S}s",))
+            cursor.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    finally:
+        connection.close()
+
+
+def folder_size_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
 class ChampionChanged(ModelError):
@@ -78,23 +121,64 @@ class Registry:
     def run_id(self, model: str, version: str) -> str:
         return self.client.get_model_version(model, version).run_id
 
+    def record_artifact_checksum(self, model: str, version: str) -> dict[str, str]:
+        """Tag a new version with its artifact's checksum and size; every later load verifies it."""
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = self._download(model, version, Path(scratch))
+            tags = {MODEL_SHA256: artifact_checksum(folder), "model_size_mb": f"{folder_size_mb(folder):.3f}"}
+        self.tag_version(model, version, tags)
+        return tags
+
+    @contextlib.contextmanager
+    def verified_artifact(self, model: str, version: str) -> Iterator[Path]:
+        """A local copy of the version's model folder whose checksum matches the one recorded at
+        registration; a tampered or unrecorded artifact is refused before anything loads it."""
+        expected = self.version_tags(model, version).get(MODEL_SHA256)
+        if expected is None:
+            raise ModelError(f"{model} version {version} has no recorded {MODEL_SHA256}; refusing to load it",
+                             kind="artifact_checksum", hint="Only versions registered by Nightshift's train step load.")
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = self._download(model, version, Path(scratch))
+            if (actual := artifact_checksum(folder)) != expected:
+                raise ModelError(
+                    f"{model} version {version}: artifact checksum {actual[:12]}... does not match the recorded "
+                    f"{expected[:12]}...; the artifact changed after registration", kind="artifact_checksum",
+                    hint="Treat the artifact store as tampered with: do not serve this version; retrain or roll back.")
+            yield folder
+
     def load_model(self, model: str, version: str):
-        """The scikit-learn pipeline of one registered version."""
+        """The scikit-learn pipeline of one registered version, checksum verified."""
         import mlflow
 
+        with self.verified_artifact(model, version) as folder:
+            try:
+                return mlflow.sklearn.load_model(str(folder))
+            except Exception as err:  # any failure to load means the version cannot serve
+                raise ModelError(f"{model} version {version} does not load: {err}", kind="model_load") from err
+
+    def _download(self, model: str, version: str, destination: Path) -> Path:
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
         try:
-            return mlflow.sklearn.load_model(f"models:/{model}/{version}")
-        except Exception as err:  # any failure to load means the version cannot serve
-            raise InfraError(f"registry: cannot load {model} version {version}: {err}", kind="model_load") from err
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model}/{version}",
+                                                            dst_path=str(destination)))
+        except (MlflowException, OSError) as err:
+            raise InfraError(f"registry: cannot download {model} version {version}: {err}", kind="registry") from err
 
     @contextlib.contextmanager
     def promotion_lock(self, model: str) -> Iterator[None]:
-        """Serialise promote/rollback of one model. A file lock: right for the embedded default, where
-        every process shares this disk."""
+        """Serialise promote and rollback of one model across processes and machines: a PostgreSQL
+        advisory lock when a lock database is configured, else a file lock (the embedded default,
+        where every process shares one disk)."""
+        if self.settings.lock_uri:
+            with postgres_advisory_lock(self.settings.lock_uri, f"nightshift.promote.{model}"):
+                yield
+            return
         from filelock import FileLock
 
         self.settings.locks_dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(self.settings.locks_dir / f"promote-{model}.lock", timeout=300):
+        with FileLock(self.settings.locks_dir / f"promote-{model}.lock", timeout=LOCK_TIMEOUT_S):
             yield
 
     def promote(self, model: str, version: str, expected_champion: str | None) -> str | None:
@@ -112,6 +196,29 @@ class Registry:
             self.set_alias(model, CHAMPION, version)
             self.client.delete_registered_model_alias(model, CHALLENGER)
         return current
+
+    def rollback(self, model: str, target: str, *, reason: str, actor: str) -> dict[str, str]:
+        """Make `target` (a version, or "previous") the champion again; the replaced champion becomes
+        `previous`, so rolling back to "previous" once more undoes it. Who, when and why are tagged."""
+        if not reason.strip():
+            raise ModelError("a rollback needs a reason", kind="rollback")
+        with self.promotion_lock(model):
+            current = self.alias_version(model, CHAMPION)
+            version = self.alias_version(model, PREVIOUS) if target == PREVIOUS else str(target)
+            if current is None or version is None:
+                raise ModelError(f"{model}: nothing to roll back (champion {current}, target {target} -> {version})",
+                                 kind="rollback")
+            if version == current:
+                raise ModelError(f"{model}: version {version} is already the champion", kind="rollback")
+            with self.verified_artifact(model, version):
+                pass  # a version whose artifact changed is never made champion
+            self.set_alias(model, CHAMPION, version)
+            self.set_alias(model, PREVIOUS, current)
+        record = {"from_version": current, "to_version": version, "by": actor, "reason": reason,
+                  "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        self.tag_version(model, version, {f"rollback.{key}": value for key, value in record.items()})
+        self.client.set_registered_model_tag(model, "last_rollback", json.dumps(record))
+        return record
 
     def retire_challenger(self, model: str, version: str) -> None:
         """A rejected challenger keeps its version and tags but no longer holds the alias."""

@@ -43,6 +43,14 @@ class Settings:
     def locks_dir(self) -> Path:
         return self.home / "locks"
 
+    @property
+    def lock_uri(self) -> str:
+        """PostgreSQL URI for promotion locks: NIGHTSHIFT_LOCK_URI, else the registry's own database when
+        MLflow talks to PostgreSQL directly; empty means file locks under `locks_dir`."""
+        if uri := os.environ.get("NIGHTSHIFT_LOCK_URI"):
+            return uri
+        return self.mlflow_tracking_uri if self.mlflow_tracking_uri.startswith("postgresql") else ""
+
     def airflow_env(self) -> dict[str, str]:
         """Environment for Airflow on the embedded default; explicit AIRFLOW__* settings win."""
         defaults = {

@@ -111,12 +111,38 @@ class Bound(_Strict):
 
 class VersusChampion(_Strict):
     min_delta: float = Field(0.0, ge=0, description="absolute improvement needed on the primary metric")
+    max_relative_drop: dict[str, float] = Field(default_factory=dict,
+                                                description="secondary metric -> largest relative worsening")
+    confidence: float | None = Field(0.95, gt=0.5, lt=1,
+                                     description="paired bootstrap: the lower bound of the gain must exceed min_delta")
+    resamples: int = Field(1000, ge=100, le=20000)
+
+    @field_validator("max_relative_drop")
+    @classmethod
+    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        if bad := {metric: drop for metric, drop in value.items() if drop < 0}:
+            raise ValueError(f"relative drops must be >= 0, got {bad}")
+        return value
+
+
+class Slices(_Strict):
+    columns: list[str] = Field(min_length=1, description="feature columns whose values define slices")
+    max_drop: float = Field(ge=0, description="largest worsening of the primary metric allowed on any slice")
+    min_rows: int = Field(200, ge=1, description="slices with fewer holdout rows are not judged")
+
+
+class Budgets(_Strict):
+    model_size_mb: float | None = Field(None, gt=0)
+    predict_ms_per_1k_rows: float | None = Field(None, gt=0, description="median of repeated predictions")
 
 
 class Gate(_Strict):
     primary_metric: str
     thresholds: dict[str, Bound] = Field(default_factory=dict)
     vs_champion: VersusChampion = VersusChampion()
+    slices: Slices | None = None
+    budgets: Budgets = Budgets()
+    approval: Literal["auto", "manual"] = "auto"
 
 
 class ModelSpec(_Strict):
@@ -146,9 +172,11 @@ class ModelSpec(_Strict):
         if self.task == "regression" and self.target.missing != "drop":
             raise ValueError("target.missing: a regression target can only drop missing values")
         known = METRICS[self.task]
-        for metric in [self.gate.primary_metric, *self.gate.thresholds]:
+        for metric in [self.gate.primary_metric, *self.gate.thresholds, *self.gate.vs_champion.max_relative_drop]:
             if metric not in known:
                 raise ValueError(f"gate: unknown metric {metric!r} for {self.task}; allowed: {sorted(known)}")
+        if self.gate.slices and (unknown := sorted(set(self.gate.slices.columns) - set(self.features.columns))):
+            raise ValueError(f"gate.slices.columns: {unknown} are not features; slices are cut on feature columns")
         return self
 
     @cached_property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from dataclasses import asdict, dataclass
 
@@ -13,6 +14,7 @@ from nightshift.failures import DataError, ModelError
 from nightshift.features import FeatureFrame, build_features, read_lookups, source_columns
 from nightshift.lake import Lake
 from nightshift.registry import CHALLENGER, Registry
+from nightshift.settings import CHECKOUT
 from nightshift.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,29 @@ def build_pipeline(spec: ModelSpec):
     return Pipeline([("encode", encode), ("model", model)])
 
 
+def partition_checksums(lake: Lake, spec: ModelSpec, window: TrainingWindow) -> dict[str, str]:
+    """Checksum of every validated partition the model saw or was judged on, by day."""
+    return {day: lake.manifest("validated", spec.source.dataset, dt.date.fromisoformat(day))["checksum"]
+            for day in [*window.train, *window.holdout]}
+
+
+def lineage() -> dict[str, str]:
+    """What code and libraries made a model: enough to rebuild the environment that trained it."""
+    import importlib.metadata
+    import subprocess
+
+    lock = CHECKOUT / "requirements.txt"
+    git = subprocess.run(["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                         check=False)
+    return {
+        "code_version": __version__,
+        "git_sha": git.stdout.strip() if git.returncode == 0 else "unknown",
+        "lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else "unknown",
+        **{f"lib.{name}": importlib.metadata.version(name)
+           for name in ("scikit-learn", "pandas", "numpy", "mlflow", "great-expectations")},
+    }
+
+
 @dataclass(frozen=True)
 class TrainResult:
     version: str
@@ -121,21 +146,21 @@ def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: Tr
                            "train_days": len(window.train), "holdout_days": len(window.holdout),
                            "spec_hash": spec.spec_hash})
         mlflow.log_metrics({"train_rows": data.rows, "dropped_unknown_target": data.dropped_unknown_target})
-        mlflow.log_dict(asdict(window), "data_window.json")
+        mlflow.log_dict({**asdict(window), "partitions": partition_checksums(lake, spec, window)}, "data_window.json")
         info = mlflow.sklearn.log_model(
             pipeline, name="model", registered_model_name=spec.name,
             signature=infer_signature(sample, pipeline.predict(sample)), input_example=sample.head(5),
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
         )
     version = str(info.registered_model_version)
-    registry.tag_version(spec.name, version, {
+    registry.record_artifact_checksum(spec.name, version)
+    registry.tag_version(spec.name, version, {**lineage(), 
         "train_window": f"{window.train[0]}..{window.train[-1]}",
         "train_days": len(window.train),
         "train_rows": data.rows,
         "holdout_window": f"{window.holdout[0]}..{window.holdout[-1]}",
         "not_validated_days": ",".join(window.not_validated) or "none",
         "spec_hash": spec.spec_hash,
-        "code_version": __version__,
     })
     registry.set_alias(spec.name, CHALLENGER, version)
     log.info("registered %s version %s as %s (%s rows, %s..%s)", spec.name, version, CHALLENGER,

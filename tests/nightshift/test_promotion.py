@@ -1,13 +1,19 @@
-"""Train, gate and promote against a real MLflow registry (SQLite) on real flights data."""
+"""Train, gate, promote and roll back against a real MLflow registry (SQLite) on real flights data.
+
+One home for the module: the lake is ingested and the first champion trained once. Tests that move
+aliases put them back.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 
 from nightshift import gate, ingest, train, validate
+from nightshift.failures import ModelError
 from nightshift.registry import CHALLENGER, CHAMPION, PREVIOUS, ChampionChanged, Registry
 from nightshift.settings import CHECKOUT
 
@@ -15,60 +21,125 @@ DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
 AS_OF = DAYS[-1]
 
 
-@pytest.fixture
-def registry(home) -> Registry:
-    return Registry.from_env()
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """(spec, lake, registry) in a module-wide home with 21 ingested days."""
+    from nightshift.lake import Lake
+    from nightshift.settings import Settings
+    from nightshift.spec import load_spec
+    from tests.conftest import DEMO_SPEC
+
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in ("NIGHTSHIFT_LAKE_URI", "MLFLOW_TRACKING_URI", "NIGHTSHIFT_LOCK_URI"):
+            patch.delenv(variable, raising=False)
+        patch.setenv("NIGHTSHIFT_HOME", str(tmp_path_factory.mktemp("promotion")))
+        spec, lake = load_spec(DEMO_SPEC), Lake.from_uri(Settings.from_env().lake_uri)
+        ingest.ingest_days(spec, lake, DAYS)
+        validate.validate_days(spec, lake, DAYS, CHECKOUT / "include" / "expectations")
+        yield spec, lake, Registry.from_env()
 
 
-@pytest.fixture
-def ingested(spec, lake):
-    ingest.ingest_days(spec, lake, DAYS)
-    validate.validate_days(spec, lake, DAYS, CHECKOUT / "include" / "expectations")
-    return lake
+@pytest.fixture(scope="module")
+def spec(world):
+    return world[0]
 
 
-def train_and_gate(spec, lake, registry, train_days=None):
+@pytest.fixture(scope="module")
+def ingested(world):
+    return world[1]
+
+
+@pytest.fixture(scope="module")
+def registry(world):
+    return world[2]
+
+
+def train_and_gate(spec, lake, registry, train_days=None) -> gate.GateReport:
     window = train.plan_window(spec, lake, AS_OF, train_days)
     trained = train.train_challenger(spec, lake, registry, window)
     return gate.evaluate_challenger(spec, lake, registry, trained.version, window.days("holdout"))
 
 
-def test_worse_challenger_is_never_promoted(spec, ingested, registry):
+@pytest.fixture(scope="module")
+def champion(spec, ingested, registry) -> str:
     first = train_and_gate(spec, ingested, registry)
     assert first.decision == "promote" and first.champion_version is None
-    registry.promote(spec.name, first.challenger_version, expected_champion=None)
+    assert first.infra_error == ""  # loaded and predicted in a fresh process
+    gate.promote_if_better(spec, ingested, registry, first.verdict)
+    return first.challenger_version
 
+
+def test_worse_challenger_is_never_promoted(spec, ingested, registry, champion):
     worse = train_and_gate(spec, ingested, registry, train_days=1)
 
     assert worse.decision == "reject"
-    assert "roc_auc vs champion" in worse.failed_checks
-    assert worse.champion_version == first.challenger_version
-    registry.retire_challenger(spec.name, worse.challenger_version)
-    assert registry.alias_version(spec.name, CHAMPION) == first.challenger_version
+    assert {"roc_auc vs champion", "roc_auc confidence"} <= set(worse.failed_checks)
+    final, replaced = gate.promote_if_better(spec, ingested, registry, worse.verdict)
+    assert (final.decision, replaced) == ("reject", None)
+    assert registry.alias_version(spec.name, CHAMPION) == champion
     assert registry.alias_version(spec.name, CHALLENGER) is None
     tags = registry.version_tags(spec.name, worse.challenger_version)
-    assert tags["gate.decision"] == "reject" and tags["gate.champion_version"] == first.challenger_version
-    logged = registry.client.download_artifacts(registry.run_id(spec.name, worse.challenger_version),
-                                                "gate/report.json")
-    assert json.loads(open(logged).read())["decision"] == "reject"
+    assert tags["gate.decision"] == "reject" and tags["gate.champion_version"] == champion
+    run_id = registry.run_id(spec.name, worse.challenger_version)
+    logged = json.loads(Path(registry.client.download_artifacts(run_id, "gate/report.json")).read_text())
+    assert logged["decision"] == "reject" and logged["interval"]["resamples"] == 1000
+    assert Path(registry.client.download_artifacts(run_id, "gate/report.png")).stat().st_size > 10_000
 
 
-def test_promotion_is_compare_and_set(spec, ingested, registry):
-    first = train_and_gate(spec, ingested, registry)
-    registry.promote(spec.name, first.challenger_version, expected_champion=None)
+def test_promotion_is_compare_and_set_and_rejudges_a_moved_champion(spec, ingested, registry, champion):
     second = train_and_gate(spec, ingested, registry)
-
-    with pytest.raises(ChampionChanged, match="the champion is now 1"):
+    with pytest.raises(ChampionChanged, match=f"the champion is now {champion}"):
         registry.promote(spec.name, second.challenger_version, expected_champion=None)
-    assert registry.alias_version(spec.name, CHAMPION) == "1"
+    assert registry.alias_version(spec.name, CHAMPION) == champion
 
-    assert registry.promote(spec.name, second.challenger_version, expected_champion="1") == "1"
+    stale = gate.Verdict(second.challenger_version, None, "promote", [], second.holdout)
+    final, _ = gate.promote_if_better(spec, ingested, registry, stale)
+    # judged again against the real champion: the same data and seed give no real improvement
+    assert final.champion_version == champion and final.decision == "reject"
+    assert registry.alias_version(spec.name, CHAMPION) == champion
+
+
+def test_version_lineage_is_recorded(spec, registry, champion):
+    tags = registry.version_tags(spec.name, champion)
+    assert len(tags["model_sha256"]) == 64 and float(tags["model_size_mb"]) > 0
+    assert len(tags["lock_sha256"]) == 64 and tags["lib.scikit-learn"] and tags["spec_hash"] == spec.spec_hash
+    window = json.loads(Path(registry.client.download_artifacts(registry.run_id(spec.name, champion),
+                                                                "data_window.json")).read_text())
+    assert set(window["partitions"]) == {*window["train"], *window["holdout"]}
+    assert all(checksum.startswith("sha256:") for checksum in window["partitions"].values())
+
+
+def test_a_tampered_artifact_is_refused(spec, registry, champion):
+    source = registry.client.get_model_version(spec.name, champion).source
+    (stored,) = [p for p in registry.settings.home.glob("mlartifacts/**/model.skops") if source.split("/")[-1] in str(p)]
+    original = stored.read_bytes()
+    stored.write_bytes(original + b"tampered")
+    try:
+        with pytest.raises(ModelError, match="does not match the recorded"):
+            registry.load_model(spec.name, champion)
+    finally:
+        stored.write_bytes(original)
+    registry.load_model(spec.name, champion)  # intact again
+
+
+def test_rollback_is_recorded_and_reversible(spec, ingested, registry, champion):
+    second = train_and_gate(spec, ingested, registry, train_days=7)
+    registry.promote(spec.name, second.challenger_version, expected_champion=champion)  # as if it had passed
+
+    record = registry.rollback(spec.name, PREVIOUS, reason="bad predictions on JFK", actor="on-call")
+    assert record["to_version"] == champion and record["by"] == "on-call"
+    assert registry.alias_version(spec.name, CHAMPION) == champion
+    assert registry.alias_version(spec.name, PREVIOUS) == second.challenger_version
+    assert registry.version_tags(spec.name, champion)["rollback.reason"] == "bad predictions on JFK"
+
+    registry.rollback(spec.name, PREVIOUS, reason="false alarm", actor="on-call")
     assert registry.alias_version(spec.name, CHAMPION) == second.challenger_version
-    assert registry.alias_version(spec.name, PREVIOUS) == "1"
+    with pytest.raises(ModelError, match="already the champion"):
+        registry.rollback(spec.name, second.challenger_version, reason="again", actor="me")
+    registry.rollback(spec.name, champion, reason="restore the module's champion", actor="test")
 
 
 def test_training_window_never_overlaps_the_holdout(spec, ingested):
     window = train.plan_window(spec, ingested, AS_OF)
     assert window.holdout == [d.isoformat() for d in DAYS[-7:]]
     assert window.train == [d.isoformat() for d in DAYS[:-7]]
-    assert not set(window.train) & set(window.holdout)

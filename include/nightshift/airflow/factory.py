@@ -42,12 +42,16 @@ RETRY_POLICY = ExceptionRetryPolicy(rules=[
 
 
 def build_dags() -> dict[str, DAG]:
-    """Every model's DAGs by dag_id. A broken spec fails the import with its file and key."""
+    """Every model's DAGs by dag_id, and the rollback DAG. A broken spec fails the import with its
+    file and key."""
+    specs = load_all_specs(Settings.from_env().models_dir)
     dags = {}
-    for spec in load_all_specs(Settings.from_env().models_dir).values():
+    for spec in specs.values():
         for build in (ingest_dag, retrain_dag):
             built = build(spec)
             dags[built.dag_id] = built
+    if specs:
+        dags["nightshift__rollback"] = rollback_dag(sorted(specs), owner=next(iter(specs.values())).owner)
     return dags
 
 
@@ -211,27 +215,66 @@ def retrain_dag(spec: ModelSpec) -> DAG:
             report = gate.evaluate_challenger(_spec(model), Lake.from_env(), Registry.from_env(),
                                               trained["version"], holdout)
             log.info("\n%s", report.table())
-            return {"decision": report.decision, "challenger": report.challenger_version,
-                    "champion": report.champion_version, "failed_checks": report.failed_checks}
+            return report.verdict.to_xcom()
 
         @task
         def promote(verdict: dict) -> dict:
             """Promote a passing challenger (compare-and-set); a rejection is a normal, green outcome."""
+            from nightshift import gate
+            from nightshift.lake import Lake
             from nightshift.registry import Registry
 
-            registry = Registry.from_env()
-            if verdict["decision"] != "promote":
-                registry.retire_challenger(model, verdict["challenger"])
-                log.info("REJECTED challenger v%s (failed: %s); champion stays v%s", verdict["challenger"],
-                         ", ".join(verdict["failed_checks"]), verdict["champion"])
-                return {"champion": verdict["champion"], "promoted": False}
-            replaced = registry.promote(model, verdict["challenger"], expected_champion=verdict["champion"])
-            log.info("PROMOTED v%s to champion (previous: %s)", verdict["challenger"], replaced or "none")
-            return {"champion": verdict["challenger"], "promoted": True}
+            final, replaced = gate.promote_if_better(_spec(model), Lake.from_env(), Registry.from_env(),
+                                                     gate.Verdict.from_xcom(verdict))
+            if final.decision != "promote":
+                log.info("REJECTED challenger v%s (failed: %s); champion stays v%s", final.challenger_version,
+                         ", ".join(final.failed_checks), final.champion_version)
+                return {"champion": final.champion_version, "promoted": False}
+            log.info("PROMOTED v%s to champion (previous: %s)", final.challenger_version, replaced or "none")
+            return {"champion": final.challenger_version, "promoted": True}
 
         promote(evaluate(train()))
 
     return retrain()
+
+
+def rollback_dag(models: list[str], owner: str) -> DAG:
+    @dag(
+        dag_id="nightshift__rollback",
+        schedule=None,
+        start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["nightshift", "rollback"],
+        doc_md="**Rollback**: make an earlier version the champion again. The replaced champion becomes "
+               "`previous`, so rolling back to `previous` once more undoes it. Who, when and why are "
+               "recorded on the version and the registered model.",
+        default_args={"owner": owner, "retries": 1, "retry_policy": RETRY_POLICY,
+                      "on_failure_callback": log_failure_summary},
+        params={
+            "model": Param(models[0], type="string", enum=models, title="Model"),
+            "target": Param("previous", type="string", pattern=r"^(previous|[0-9]+)$", title="Target version",
+                            description="A version number, or `previous` (the champion before the current one)."),
+            "reason": Param("", type="string", minLength=5, title="Reason", description="Why, for the record."),
+        },
+    )
+    def rollback():
+        @task
+        def roll_back() -> dict:
+            from nightshift.registry import Registry
+
+            context = get_current_context()
+            params, run = context["params"], context["dag_run"]
+            actor = run.triggering_user_name or "airflow"
+            record = Registry.from_env().rollback(params["model"], params["target"], reason=params["reason"],
+                                                  actor=actor)
+            log.info("ROLLED BACK %s: champion v%s -> v%s (by %s: %s)", params["model"], record["from_version"],
+                     record["to_version"], actor, params["reason"])
+            return record
+
+        roll_back()
+
+    return rollback()
 
 
 def _spec(model: str) -> ModelSpec:

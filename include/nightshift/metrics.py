@@ -1,0 +1,154 @@
+"""Holdout statistics for the gate: metrics, a paired bootstrap of the primary metric, slices.
+
+Everything is vectorized with numpy: the bootstrap draws resample counts (not copies of the data),
+and ROC AUC per resample comes from weighted cumulative sums over tie groups, so 1,000 resamples of
+100k rows take about a second.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+EPS = 1e-15
+# P(X <= k) for X ~ Poisson(1), k = 0..9; P(X > 9) is about 1e-7.
+POISSON_1_CDF = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(10)]).astype(np.float32)
+
+
+METRIC_NAMES = {"classification": ("roc_auc", "log_loss", "accuracy", "brier"), "regression": ("rmse", "mae", "r2")}
+
+
+def compute_metrics(task: str, y_true, prediction) -> dict[str, float]:
+    """Holdout metrics; for classification `prediction` is the positive-class probability.
+    A metric that cannot be computed (no rows, one class only) is NaN, which the gate treats as failing."""
+    y = np.asarray(y_true, dtype="float64")
+    p = np.asarray(prediction, dtype="float64")
+    weights = np.ones((len(y), 1))
+    return {name: float(weighted_metric(task, name, y, p, weights)[0]) for name in METRIC_NAMES[task]}
+
+
+def weighted_metric(task: str, metric: str, y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """One metric for each column of `weights` (n rows x B resamples of counts)."""
+    if metric == "roc_auc":
+        return weighted_roc_auc(y, p, weights)
+    if metric == "r2":
+        mean_y = y @ weights / weights.sum(axis=0)
+        variance = y**2 @ weights / weights.sum(axis=0) - mean_y**2
+        mse = weighted_metric(task, "rmse", y, p, weights) ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(variance > 0, 1 - mse / variance, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = _row_loss(metric, y, p) @ weights / weights.sum(axis=0)
+    return np.sqrt(mean) if metric == "rmse" else mean
+
+
+def _row_loss(metric: str, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Per-row terms of the metrics that are means over rows."""
+    if metric == "log_loss":
+        clipped = np.clip(p, EPS, 1 - EPS)
+        return -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))
+    if metric == "accuracy":
+        return ((p >= 0.5) == (y == 1)).astype("float64")
+    if metric in ("brier", "rmse"):
+        return (p - y) ** 2
+    if metric == "mae":
+        return np.abs(p - y)
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def weighted_roc_auc(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC AUC (ties count half) for each column of weights; NaN where a resample lacks a class.
+
+    Rows are summed into tie groups of equal score by one sparse product per class, then the
+    weighted Mann-Whitney count comes from a cumulative sum over the groups.
+    """
+    from scipy import sparse
+
+    uniques, group = np.unique(score, return_inverse=True)
+    groups, positive = len(uniques), y == 1
+    per_group = []
+    for rows in (np.flatnonzero(positive), np.flatnonzero(~positive)):
+        indicator = sparse.csr_matrix((np.ones(len(rows), weights.dtype), (rows, group[rows])),
+                                      shape=(len(y), groups))
+        per_group.append(indicator.T @ weights)  # groups x resamples
+    pos, neg = per_group
+    negatives_below = np.cumsum(neg, axis=0, dtype="float64") - neg
+    pairs = pos.sum(axis=0, dtype="float64") * neg.sum(axis=0, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(pairs > 0, (pos * (negatives_below + 0.5 * neg)).sum(axis=0) / pairs, np.nan)
+
+
+def poisson_weights(rng: np.random.Generator, resamples: int, rows: int) -> np.ndarray:
+    """Bootstrap weights: how often each row is drawn, Poisson(1) per row (the Poisson bootstrap,
+    the large-n form of drawing n rows with replacement). Inverse-CDF on uniforms, which numpy does
+    far faster than its own Poisson sampler."""
+    uniform = rng.random((rows, resamples), dtype=np.float32)
+    counts = np.zeros((rows, resamples), dtype=np.float32)
+    for threshold in POISSON_1_CDF:
+        counts += uniform > threshold
+    return counts
+
+
+@dataclass(frozen=True)
+class Interval:
+    gain: float   # point estimate of the improvement (positive = challenger better)
+    lower: float
+    upper: float
+    confidence: float
+    resamples: int
+
+
+def paired_bootstrap(task: str, metric: str, higher_is_better: bool, y, challenger, champion, *,
+                     confidence: float, resamples: int, seed: int, batch: int = 100) -> Interval:
+    """Percentile interval of (challenger - champion) on `metric`, both scored on the same resampled
+    rows. Seeded: the same inputs always give the same interval. About 4 s for 100k rows x 1,000."""
+    y = np.asarray(y, dtype="float64")
+    new, old = np.asarray(challenger, dtype="float64"), np.asarray(champion, dtype="float64")
+    rng, n, sign = np.random.default_rng(seed), len(y), 1.0 if higher_is_better else -1.0
+    gains = []
+    for start in range(0, resamples, batch):
+        size = min(batch, resamples - start)
+        weights = poisson_weights(rng, size, n)  # the same draws weigh both models: paired
+        gains.append(sign * (weighted_metric(task, metric, y, new, weights)
+                             - weighted_metric(task, metric, y, old, weights)))
+    gains = np.concatenate(gains)
+    point = sign * (compute_metrics(task, y, new)[metric] - compute_metrics(task, y, old)[metric])
+    tail = (1 - confidence) / 2
+    if np.isnan(gains).any() or math.isnan(point):
+        return Interval(point, math.nan, math.nan, confidence, resamples)
+    lower, upper = np.quantile(gains, [tail, 1 - tail])
+    return Interval(float(point), float(lower), float(upper), confidence, resamples)
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    column: str
+    value: str
+    rows: int
+    challenger: float
+    champion: float
+    drop: float  # how much worse the challenger is on this slice (positive = worse)
+
+
+def slice_drops(task: str, metric: str, higher_is_better: bool, frame, y, challenger, champion,
+                columns: list[str], min_rows: int) -> tuple[list[SliceResult], list[str]]:
+    """Primary metric per slice with at least `min_rows` rows, worst first; and the slices where the
+    metric is undefined (e.g. one class only), which cannot be judged."""
+    y, new, old = (np.asarray(a, dtype="float64") for a in (y, challenger, champion))
+    results, undefined = [], []
+    for column in columns:
+        values = frame[column].astype("string").fillna("<missing>").to_numpy()
+        for value in np.unique(values):
+            mask = values == value
+            if mask.sum() < min_rows:
+                continue
+            a = compute_metrics(task, y[mask], new[mask])[metric]
+            b = compute_metrics(task, y[mask], old[mask])[metric]
+            if math.isnan(a) or math.isnan(b):
+                undefined.append(f"{column}={value}")
+                continue
+            drop = (b - a) if higher_is_better else (a - b)
+            results.append(SliceResult(column, str(value), int(mask.sum()), a, b, drop))
+    return sorted(results, key=lambda r: r.drop, reverse=True), undefined
