@@ -231,7 +231,8 @@ def evaluate_challenger(spec: ModelSpec, lake: Lake, registry: Registry, version
         infra_error=check_in_fresh_process(spec.name, version, data.X.head(100)) if infra_check else None,
     )
     if report.champion_version is not None:
-        old = predict(registry.load_model(spec.name, report.champion_version), task, data.X)
+        champion_X = _champion_inputs(spec, lake, registry, report.champion_version, holdout, data)
+        old = predict(registry.load_model(spec.name, report.champion_version), task, champion_X)
         report.champion = compute_metrics(task, data.y, old)
         rules = spec.gate.vs_champion
         if rules.confidence is not None:
@@ -246,6 +247,24 @@ def evaluate_challenger(spec: ModelSpec, lake: Lake, registry: Registry, version
     report.checks = judge(spec, report)
     _record(registry, report)
     return report
+
+
+def _champion_inputs(spec: ModelSpec, lake: Lake, registry: Registry, version: str, holdout: list[dt.date], data):
+    """The holdout as the champion's own spec builds it (its features may differ from today's spec).
+    The rows must be the same ones, so a champion trained for another target cannot be compared."""
+    from nightshift.train import SPEC_ARTIFACT, load_features
+
+    import mlflow
+
+    trained_with = ModelSpec.model_validate(
+        mlflow.artifacts.load_dict(f"runs:/{registry.run_id(spec.name, version)}/{SPEC_ARTIFACT}"))
+    if trained_with.spec_hash == spec.spec_hash:
+        return data.X
+    if (trained_with.source, trained_with.target) != (spec.source, spec.target):
+        raise ModelError(f"{spec.name}: champion v{version} was trained for another source or target; the gate "
+                         "cannot compare the two on the same rows", kind="gate_config",
+                         hint="Promote the first model of a new target deliberately (rollback to it, or a new model name).")
+    return load_features(trained_with, lake, holdout).X
 
 
 def promote_if_better(spec: ModelSpec, lake: Lake, registry: Registry, verdict: Verdict,

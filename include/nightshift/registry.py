@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,6 +81,8 @@ class Registry:
 
         settings = Settings.from_env()
         settings.home.mkdir(parents=True, exist_ok=True)
+        # MLflow draws a progress bar per artifact download; task logs need none of them.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
         mlflow.set_registry_uri(settings.mlflow_tracking_uri)
         return cls(settings, mlflow.MlflowClient())

@@ -18,6 +18,7 @@ from nightshift.settings import CHECKOUT
 from nightshift.spec import ModelSpec
 
 log = logging.getLogger(__name__)
+SPEC_ARTIFACT = "spec.json"  # the spec a version was trained with: the gate rebuilds its inputs from it
 # MLflow stores sklearn models with skops, which loads only reviewed types. These are the ones a
 # HistGradientBoosting pipeline needs beyond skops' defaults; the files are ones we wrote ourselves.
 SKOPS_TRUSTED_TYPES = [
@@ -147,6 +148,7 @@ def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: Tr
                            "spec_hash": spec.spec_hash})
         mlflow.log_metrics({"train_rows": data.rows, "dropped_unknown_target": data.dropped_unknown_target})
         mlflow.log_dict({**asdict(window), "partitions": partition_checksums(lake, spec, window)}, "data_window.json")
+        mlflow.log_dict(spec.model_dump(mode="json"), SPEC_ARTIFACT)
         info = mlflow.sklearn.log_model(
             pipeline, name="model", registered_model_name=spec.name,
             signature=infer_signature(sample, pipeline.predict(sample)), input_example=sample.head(5),
