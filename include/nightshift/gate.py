@@ -245,7 +245,7 @@ def evaluate_challenger(spec: ModelSpec, lake: Lake, registry: Registry, version
                                                          slices.columns, slices.min_rows)
             report.slices = worst[:WORST_SLICES_KEPT]
     report.checks = judge(spec, report)
-    _record(registry, report)
+    _record(registry, report, spec.metric_directions)
     return report
 
 
@@ -285,14 +285,14 @@ def promote_if_better(spec: ModelSpec, lake: Lake, registry: Registry, verdict: 
                      kind="champion_changed", hint="Another retrain keeps promoting; rerun this one later.")
 
 
-def _record(registry: Registry, report: GateReport) -> None:
+def _record(registry: Registry, report: GateReport, higher_is_better: dict[str, bool]) -> None:
     from nightshift.gate_plot import plot_report
 
     run_id = registry.run_id(report.model, report.challenger_version)
     client = registry.client
     client.log_dict(run_id, report.to_dict(), "gate/report.json")
     client.log_text(run_id, report.table(), "gate/report.txt")
-    client.log_figure(run_id, plot_report(report), "gate/report.png")
+    client.log_figure(run_id, plot_report(report, higher_is_better), "gate/report.png")
     for metric, value in report.challenger.items():
         if _known(value):
             client.log_metric(run_id, f"holdout_{metric}", value)

@@ -26,7 +26,7 @@ def dagbag():
 
 def test_dags_import_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"flights_delay__ingest", "flights_delay__retrain"} <= set(dagbag.dags)
+    assert {"flights_delay__ingest", "flights_delay__retrain", "nightshift__rollback"} <= set(dagbag.dags)
 
 
 def test_every_dag_has_owner_retries_tags_and_docs(dagbag):
@@ -42,6 +42,13 @@ def test_every_dag_has_owner_retries_tags_and_docs(dagbag):
 def test_trigger_forms_expose_the_ranges(dagbag):
     assert set(dagbag.dags["flights_delay__ingest"].params) == {"start", "end"}
     assert set(dagbag.dags["flights_delay__retrain"].params) == {"as_of", "train_days"}
+
+
+def test_rollback_form_lists_the_models_and_needs_a_reason(dagbag):
+    params = dagbag.dags["nightshift__rollback"].params
+    assert params.get_param("model").schema["enum"] == ["flights_delay"]
+    assert params["target"] == "previous"
+    assert params.get_param("reason").schema["minLength"] == 5
 
 
 def test_retrain_runs_nightly_or_on_new_validated_data(dagbag):

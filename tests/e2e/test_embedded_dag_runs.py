@@ -45,3 +45,12 @@ def test_ingest_train_gate_promote_and_reject_through_airflow(home):
     assert registry.alias_version("flights_delay", CHAMPION) == "1"
     assert registry.version_tags("flights_delay", "2")["gate.decision"] == "reject"
     assert "REJECTED challenger v2" in (logs / "short.log").read_text()
+
+    # A rollback with nothing to roll back to fails at once (no retry) and says why, in the task log.
+    assert run_dag(home, "nightshift__rollback", "2013-02-15",
+                   {"model": "flights_delay", "target": "previous", "reason": "testing the form"},
+                   logs / "rollback.log") != 0
+    rollback_log = (logs / "rollback.log").read_text()
+    assert "NIGHTSHIFT FAILURE  model/rollback  flights_delay" in rollback_log
+    assert "nothing to roll back" in rollback_log
+    assert registry.alias_version("flights_delay", CHAMPION) == "1"

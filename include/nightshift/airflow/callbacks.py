@@ -18,5 +18,5 @@ def log_failure_summary(context) -> None:
     params, run = context.get("params") or {}, context.get("dag_run")
     run_date = (run.logical_date or run.run_after) if run is not None else None
     day = params.get("as_of") or params.get("start") or (run_date.date().isoformat() if run_date else "")
-    log.error("\n%s", failure_summary(error, model=context["dag"].dag_id.split("__")[0],
-                                      step=context["task"].task_id, day=day))
+    model = params.get("model") or context["dag"].dag_id.split("__")[0]  # <model>__ingest, or the rollback form
+    log.error("\n%s", failure_summary(error, model=model, step=context["task"].task_id, day=day))
