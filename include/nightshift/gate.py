@@ -252,9 +252,9 @@ def evaluate_challenger(spec: ModelSpec, lake: Lake, registry: Registry, version
 def _champion_inputs(spec: ModelSpec, lake: Lake, registry: Registry, version: str, holdout: list[dt.date], data):
     """The holdout as the champion's own spec builds it (its features may differ from today's spec).
     The rows must be the same ones, so a champion trained for another target cannot be compared."""
-    from nightshift.train import SPEC_ARTIFACT, load_features
-
     import mlflow
+
+    from nightshift.train import SPEC_ARTIFACT, load_features
 
     trained_with = ModelSpec.model_validate(
         mlflow.artifacts.load_dict(f"runs:/{registry.run_id(spec.name, version)}/{SPEC_ARTIFACT}"))

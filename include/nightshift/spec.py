@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -179,9 +178,10 @@ class ModelSpec(_Strict):
             raise ValueError(f"gate.slices.columns: {unknown} are not features; slices are cut on feature columns")
         return self
 
-    @cached_property
+    @property
     def spec_hash(self) -> str:
-        """Short content hash, tagged on every model version for lineage."""
+        """Short content hash, tagged on every model version for lineage. Not cached: model_copy would
+        carry a cached value over to a changed spec."""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
 
     @property

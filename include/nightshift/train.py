@@ -128,9 +128,6 @@ class TrainResult:
 
 def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: TrainingWindow) -> TrainResult:
     """Fit on the window's training days, log the run to MLflow, register a version as `challenger`."""
-    import mlflow
-    from mlflow.models import infer_signature
-
     data = load_features(spec, lake, window.days("train"))
     if data.y.nunique() < 2 and spec.task == "classification":
         raise DataError(f"training window {window.train[0]}..{window.train[-1]} has one class only",
@@ -140,6 +137,14 @@ def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: Tr
         pipeline.fit(data.X, data.y)
     except (ValueError, TypeError) as err:
         raise ModelError(f"training failed on {data.rows:,} rows: {err}", kind="training") from err
+    return register_challenger(spec, lake, registry, window, pipeline, data)
+
+
+def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: TrainingWindow, pipeline,
+                        data: FeatureFrame) -> TrainResult:
+    """Log a fitted pipeline with its lineage to a new MLflow run and register it as `challenger`."""
+    import mlflow
+    from mlflow.models import infer_signature
 
     sample = data.X.head(200)
     with registry.start_run(spec, run_name=f"retrain as of {window.as_of}") as run:
@@ -156,7 +161,8 @@ def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: Tr
         )
     version = str(info.registered_model_version)
     registry.record_artifact_checksum(spec.name, version)
-    registry.tag_version(spec.name, version, {**lineage(), 
+    registry.tag_version(spec.name, version, {
+        **lineage(),
         "train_window": f"{window.train[0]}..{window.train[-1]}",
         "train_days": len(window.train),
         "train_rows": data.rows,

@@ -6,10 +6,12 @@ aliases put them back.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nightshift import gate, ingest, train, validate
@@ -143,3 +145,65 @@ def test_training_window_never_overlaps_the_holdout(spec, ingested):
     window = train.plan_window(spec, ingested, AS_OF)
     assert window.holdout == [d.isoformat() for d in DAYS[-7:]]
     assert window.train == [d.isoformat() for d in DAYS[:-7]]
+
+
+# A battery of degraded challengers, each trained on the same window as the champion and judged by
+# the real gate: none may be promoted, and each must fail for its own reason.
+
+def degraded(spec, lake, registry, *, labels=None, spec_change=None, pipeline=None) -> gate.GateReport:
+    used = spec.model_copy(update=spec_change or {})
+    window = train.plan_window(used, lake, AS_OF)
+    data = train.load_features(used, lake, window.days("train"))
+    if labels is not None:
+        data = dataclasses.replace(data, y=labels(data))
+    model = pipeline or train.build_pipeline(used)
+    model.fit(data.X, data.y)
+    trained = train.register_challenger(used, lake, registry, window, model, data)
+    report = gate.evaluate_challenger(used, lake, registry, trained.version, window.days("holdout"))
+    gate.promote_if_better(used, lake, registry, report.verdict)
+    return report
+
+
+def test_label_noise_is_rejected(spec, ingested, registry, champion):
+    def flip_a_third(data):
+        flipped = np.random.default_rng(0).random(len(data.y)) < 0.35
+        return data.y.where(~flipped, 1 - data.y)
+
+    report = degraded(spec, ingested, registry, labels=flip_a_third)
+    assert report.decision == "reject" and "roc_auc confidence" in report.failed_checks
+    assert "log_loss relative drop" in report.failed_checks  # noisy labels ruin calibration first
+    assert registry.alias_version(spec.name, CHAMPION) == champion
+
+
+def test_a_dropped_strong_feature_is_rejected(spec, ingested, registry, champion):
+    numeric = [f for f in spec.features.numeric if f != "dep_hour"]
+    report = degraded(spec, ingested, registry,
+                      spec_change={"features": spec.features.model_copy(update={"numeric": numeric})})
+    # the champion is scored on the inputs of the spec it was trained with (it still has dep_hour)
+    assert report.decision == "reject" and "roc_auc vs champion" in report.failed_checks
+    assert registry.alias_version(spec.name, CHAMPION) == champion
+
+
+def test_a_broken_slice_is_rejected(spec, ingested, registry, champion):
+    def invert_one_carrier(data):  # a join or export bug that corrupts one carrier's rows
+        return data.y.where(data.X["carrier"] != "UA", 1 - data.y)
+
+    report = degraded(spec, ingested, registry, labels=invert_one_carrier)
+    assert report.decision == "reject" and "slices" in report.failed_checks
+    assert report.slices[0].column == "carrier" and report.slices[0].value == "UA"
+
+
+def test_a_model_that_cannot_load_elsewhere_is_rejected(spec, ingested, registry, champion, tmp_path,
+                                                        monkeypatch):
+    # A step from a module only this process has: it saves and loads here, not on a fresh worker.
+    (tmp_path / "local_only_step.py").write_text("def same(frame):\n    return frame\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from local_only_step import same
+    from sklearn.preprocessing import FunctionTransformer
+
+    pipeline = train.build_pipeline(spec)
+    pipeline.steps.insert(0, ("local_only", FunctionTransformer(same)))
+    monkeypatch.setattr(train, "SKOPS_TRUSTED_TYPES", [*train.SKOPS_TRUSTED_TYPES, "local_only_step.same"])
+    report = degraded(spec, ingested, registry, pipeline=pipeline)
+    assert "loads in a fresh process" in report.failed_checks
+    assert "local_only_step" in report.infra_error

@@ -80,3 +80,8 @@ def test_spec_name_must_match_its_file(tmp_path):
 
 def test_all_shipped_specs_load():
     assert "flights_delay" in load_all_specs(DEMO_SPEC.parent)
+
+
+def test_a_changed_copy_has_its_own_hash(spec):
+    changed = spec.model_copy(update={"windows": spec.windows.model_copy(update={"train_days": 7})})
+    assert changed.spec_hash != spec.spec_hash
