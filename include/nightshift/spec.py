@@ -141,7 +141,8 @@ class Gate(_Strict):
     vs_champion: VersusChampion = VersusChampion()
     slices: Slices | None = None
     budgets: Budgets = Budgets()
-    approval: Literal["auto", "manual"] = "auto"
+    # "manual" (a human approves at an Airflow approval task) is planned; refused until it exists.
+    approval: Literal["auto"] = "auto"
 
 
 class ModelSpec(_Strict):

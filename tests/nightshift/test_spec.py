@@ -85,3 +85,8 @@ def test_all_shipped_specs_load():
 def test_a_changed_copy_has_its_own_hash(spec):
     changed = spec.model_copy(update={"windows": spec.windows.model_copy(update={"train_days": 7})})
     assert changed.spec_hash != spec.spec_hash
+
+
+def test_manual_approval_is_refused_until_it_exists(tmp_path):
+    with pytest.raises(SpecError, match=r"gate.approval: Input should be 'auto'"):
+        load_spec(write_spec(tmp_path, gate__approval="manual"))

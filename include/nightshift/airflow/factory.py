@@ -1,4 +1,5 @@
-"""Builds every model's DAGs from its spec: `<model>__ingest` and `<model>__retrain`.
+"""Builds every model's DAGs from its spec (`<model>__ingest`, `<model>__retrain`) and the shared
+`nightshift__rollback`.
 
 This is the only place tasks are declared. Tasks are thin: read arguments, call one core function,
 return a small result. Heavy libraries (pandas, sklearn, mlflow, GX) are imported inside tasks so
@@ -51,7 +52,7 @@ def build_dags() -> dict[str, DAG]:
             built = build(spec)
             dags[built.dag_id] = built
     if specs:
-        dags["nightshift__rollback"] = rollback_dag(sorted(specs), owner=next(iter(specs.values())).owner)
+        dags["nightshift__rollback"] = rollback_dag(sorted(specs))
     return dags
 
 
@@ -238,7 +239,7 @@ def retrain_dag(spec: ModelSpec) -> DAG:
     return retrain()
 
 
-def rollback_dag(models: list[str], owner: str) -> DAG:
+def rollback_dag(models: list[str]) -> DAG:
     @dag(
         dag_id="nightshift__rollback",
         schedule=None,
@@ -249,7 +250,7 @@ def rollback_dag(models: list[str], owner: str) -> DAG:
         doc_md="**Rollback**: make an earlier version the champion again. The replaced champion becomes "
                "`previous`, so rolling back to `previous` once more undoes it. Who, when and why are "
                "recorded on the version and the registered model.",
-        default_args={"owner": owner, "retries": 1, "retry_policy": RETRY_POLICY,
+        default_args={"owner": "nightshift", "retries": 1, "retry_policy": RETRY_POLICY,
                       "on_failure_callback": log_failure_summary},
         params={
             "model": Param(models[0], type="string", enum=models, title="Model"),
