@@ -47,7 +47,7 @@ def test_ingest_train_gate_promote_and_reject_through_airflow(home):
     assert "REJECTED challenger v2" in (logs / "short.log").read_text()
 
     # A rollback with nothing to roll back to fails at once (no retry) and says why, in the task log.
-    assert run_dag(home, "nightshift__rollback", "2013-02-15",
+    assert run_dag(home, "nightshift__rollback", "2025-01-01",
                    {"model": "flights_delay", "target": "previous", "reason": "testing the form"},
                    logs / "rollback.log") != 0
     rollback_log = (logs / "rollback.log").read_text()
