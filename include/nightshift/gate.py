@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import math
 import statistics
 import time
@@ -85,9 +84,6 @@ class GateReport:
     @property
     def verdict(self) -> Verdict:
         return Verdict(self.challenger_version, self.champion_version, self.decision, self.failed_checks, self.holdout)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
 
     def table(self) -> str:
         """Human-readable report for the task log and the MLflow run."""

@@ -68,13 +68,17 @@ def _common(spec: ModelSpec, purpose: str) -> dict:
         "catchup": False,
         "tags": ["nightshift", spec.name, *spec.tags],
         "doc_md": f"**{spec.name}** — {purpose}\n\n{spec.description}\n\nSpec: `include/models/{spec.name}.yaml`",
-        "default_args": {
-            "owner": spec.owner,
-            "retries": 2,
-            "retry_delay": dt.timedelta(seconds=30),
-            "retry_policy": RETRY_POLICY,
-            "on_failure_callback": log_failure_summary,
-        },
+        "default_args": _default_args(spec.owner),
+    }
+
+
+def _default_args(owner: str, retries: int = 2) -> dict:
+    return {
+        "owner": owner,
+        "retries": retries,
+        "retry_delay": dt.timedelta(seconds=30),
+        "retry_policy": RETRY_POLICY,
+        "on_failure_callback": log_failure_summary,
     }
 
 
@@ -250,8 +254,7 @@ def rollback_dag(models: list[str]) -> DAG:
         doc_md="**Rollback**: make an earlier version the champion again. The replaced champion becomes "
                "`previous`, so rolling back to `previous` once more undoes it. Who, when and why are "
                "recorded on the version and the registered model.",
-        default_args={"owner": "nightshift", "retries": 1, "retry_policy": RETRY_POLICY,
-                      "on_failure_callback": log_failure_summary},
+        default_args=_default_args("nightshift", retries=1),
         params={
             "model": Param(models[0], type="string", enum=models, title="Model"),
             "target": Param("previous", type="string", pattern=r"^(previous|[0-9]+)$", title="Target version",
