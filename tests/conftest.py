@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -11,6 +17,7 @@ import pytest
 from nightshift.lake import Lake
 from nightshift.settings import CHECKOUT, Settings
 from nightshift.spec import ModelSpec, load_spec
+from nightshift.storage import s3_client
 
 DEMO_SPEC = CHECKOUT / "include" / "models" / "flights_delay.yaml"
 
@@ -40,3 +47,52 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 @pytest.fixture
 def lake(home: Settings) -> Lake:
     return Lake.from_uri(home.lake_uri)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """moto's S3 server, a real HTTP endpoint, for the whole session; boto3 finds it through the
+    standard AWS_* environment."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")
+    server = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"moto server did not start; see {log.name}") from None
+            time.sleep(0.2)
+    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                      AWS_DEFAULT_REGION="us-east-1")
+    s3_client.cache_clear()
+    yield endpoint
+    server.terminate()
+    server.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    """A fresh bucket on the moto server."""
+    name = f"nightshift-{uuid.uuid4().hex[:12]}"
+    s3_client().create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=["file", "s3"])
+def any_lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
+    """The same tests on a local lake and on an S3 lake (moto's server)."""
+    if request.param == "file":
+        return Lake.from_uri((tmp_path / "lake").as_uri())
+    return Lake.from_uri(f"s3://{request.getfixturevalue('s3_bucket')}/lake")

@@ -44,6 +44,10 @@ class InfraError(NightshiftError):
     retryable = True
 
 
+class SourceNotReady(InfraError):
+    """The source has no rows yet for some requested days: upstream is late. Retried after a longer delay."""
+
+
 def failure_summary(error: BaseException, *, model: str, step: str, day: str = "") -> str:
     """The block an on-call engineer reads first: what broke, why, evidence, what to do, how to rerun."""
     if isinstance(error, NightshiftError):

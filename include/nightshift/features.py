@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from nightshift.failures import DataError
-from nightshift.ingest import read_table
+from nightshift.sources import read_table
 from nightshift.spec import RULE, Lookup, ModelSpec
 
 log = logging.getLogger(__name__)

@@ -1,18 +1,23 @@
-"""Source -> raw partitions: read the rows of each requested day and commit them, one day each."""
+"""Source -> raw partitions: read the rows of each requested day and commit them, one day each.
+
+Nothing half-read is committed: the source is read and checked whole (readable, has rows, every row
+has a real date, none from the future) before any day is written. Days the source has no rows for
+yet raise `SourceNotReady` (retryable: late upstream data), after the other days are committed.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import glob
-import importlib.util
+import hashlib
+import json
 from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import urlparse
+from pathlib import PurePosixPath
 
 import pandas as pd
 
-from nightshift.failures import DataError
+from nightshift.failures import DataError, SourceNotReady
 from nightshift.lake import Lake
+from nightshift.sources import list_files, parse, read_bytes, read_postgres
 from nightshift.spec import ModelSpec, Source
 
 
@@ -25,55 +30,54 @@ class IngestResult:
         return {"rows": self.rows, "empty_days": self.empty_days}
 
 
-def resolve_path(path: str) -> list[Path]:
-    """Local files for a source or lookup path: a plain path, a glob, file://, or package://<pkg>/<file>.
-
-    package:// reads data files shipped inside an installed package by location, without importing it.
-    """
-    parsed = urlparse(path)
-    if parsed.scheme == "package":
-        found = importlib.util.find_spec(parsed.netloc)
-        if found is None or not found.submodule_search_locations:
-            raise DataError(f"{path}: package {parsed.netloc!r} is not installed", kind="missing_source")
-        pattern = str(Path(found.submodule_search_locations[0]) / parsed.path.lstrip("/"))
-    elif parsed.scheme in ("", "file"):
-        pattern = parsed.path if parsed.scheme else path
-    else:
-        raise DataError(f"{path}: unsupported scheme {parsed.scheme!r} (use a path, file:// or package://)")
-    matches = sorted(Path(p) for p in glob.glob(pattern))
-    if not matches:
-        raise DataError(f"{path}: no file matches", kind="missing_source", hint="Check the path in the spec.")
-    return matches
-
-
-def read_table(path: str, file_format: str = "", columns: list[str] | None = None) -> pd.DataFrame:
-    """All files behind `path` as one frame; CSV may be compressed (inferred from the extension)."""
-    files = resolve_path(path)
-    file_format = file_format or ("parquet" if files[0].suffix == ".parquet" else "csv")
-    try:
-        if file_format == "parquet":
-            frames = [pd.read_parquet(f, columns=columns) for f in files]
-        else:
-            frames = [pd.read_csv(f, usecols=columns) for f in files]
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: cannot read as {file_format}: {err}", kind="corrupt_source") from err
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+def read_source(source: Source, lake: Lake, first: dt.date, last: dt.date) -> pd.DataFrame:
+    """The source rows that may fall from `first` to `last`: all of a files source, the matching rows
+    of a query. An unparseable file is kept in quarantine before the error is raised."""
+    if source.kind == "postgres":
+        return read_postgres(source, first, last)
+    frames = []
+    for uri in list_files(source.path):
+        data = read_bytes(uri)
+        try:
+            frames.append(parse(uri, data, source.format or ""))
+        except DataError as err:
+            kept = keep_unreadable(lake, source.dataset, uri, data, str(err))
+            err.hint = f"The file as received is kept at {kept}. Fix it upstream and re-run the days."
+            raise
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if frame.empty:
+        raise DataError(f"{source.describe()}: has a header ({len(frame.columns)} columns) but no rows",
+                        kind="empty_source")
+    return frame
 
 
-def row_dates(source: Source, frame: pd.DataFrame) -> pd.Series:
-    """The calendar date of each source row, from one date column or [year, month, day]."""
+def keep_unreadable(lake: Lake, dataset: str, uri: str, data: bytes, reason: str) -> str:
+    """Copy a file that could not be read to quarantine/<dataset>/unreadable/, with why; returns where."""
+    name = f"{hashlib.sha256(data).hexdigest()[:12]}-{PurePosixPath(uri).name}"
+    key = f"quarantine/{dataset}/unreadable/{name}"
+    lake.storage.put(key, data)
+    lake.storage.put(f"{key}.report.json", json.dumps(
+        {"source": uri, "bytes": len(data), "error": reason,
+         "kept_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}, indent=2).encode())
+    return lake.storage.uri(key)
+
+
+def row_dates(source: Source, frame: pd.DataFrame, today: dt.date | None = None) -> pd.Series:
+    """The calendar date of each source row, from one date column or [year, month, day]. Rows without a
+    real date, or dated after `today`, are an error naming the first few rows."""
     missing = [c for c in source.date_columns if c not in frame.columns]
     if missing:
-        raise DataError(f"{source.path}: date column(s) {missing} not found; columns are {list(frame.columns)}",
-                        kind="schema")
+        raise DataError(f"{source.describe()}: date column(s) {missing} not found; columns are "
+                        f"{_column_list(frame)}", kind="schema")
     cols = source.date_columns
     if len(cols) == 3:
-        stamps = pd.to_datetime(frame[cols].set_axis(["year", "month", "day"], axis=1), errors="coerce")
+        parts = frame[cols].apply(pd.to_numeric, errors="coerce").set_axis(["year", "month", "day"], axis=1)
+        stamps = pd.to_datetime(parts, errors="coerce")
     else:
         stamps = pd.to_datetime(frame[cols[0]], errors="coerce", utc=True).dt.tz_localize(None)
-    bad = int(stamps.isna().sum())
-    if bad:
-        raise DataError(f"{source.path}: {bad} rows have no valid date in {cols}", kind="schema")
+    _refuse(source, frame, stamps.isna(), f"have no valid date in {cols}")
+    today = today or dt.datetime.now(dt.UTC).date()
+    _refuse(source, frame, stamps.dt.date > today, f"are dated after today ({today}) in {cols}")
     return stamps.dt.date
 
 
@@ -81,16 +85,37 @@ def ingest_days(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> IngestResul
     """Commit the source rows of each day to raw/; idempotent (a day is replaced whole).
 
     The source is read once per call, so callers pass a chunk of days, not one day at a time.
-    Days without rows are reported, never committed as empty partitions.
+    Days without rows are never committed as empty partitions: they raise SourceNotReady at the end.
     """
-    frame = read_table(spec.source.path, spec.source.format)
-    dates = row_dates(spec.source, frame)
+    days = sorted(days)
+    source = spec.source
+    frame = read_source(source, lake, days[0], days[-1])
+    dates = row_dates(source, frame) if not frame.empty else pd.Series([], dtype=object)
     result = IngestResult()
-    for day in sorted(days):
+    for day in days:
         rows = frame[dates == day]
         if rows.empty:
             result.empty_days.append(day.isoformat())
             continue
-        lake.write_partition("raw", spec.source.dataset, day, rows.reset_index(drop=True), source=spec.source.path)
+        lake.write_partition("raw", source.dataset, day, rows.reset_index(drop=True), source=source.describe())
         result.rows[day.isoformat()] = len(rows)
+    if result.empty_days:
+        raise SourceNotReady(
+            f"{source.describe()}: no rows yet for {', '.join(result.empty_days)}", kind="late_data",
+            hint=f"Upstream data is late or missing; the task retries. The other {len(result.rows)} days were "
+                 "written to raw/. If the days will never come, leave them out of the run's range.")
     return result
+
+
+def _refuse(source: Source, frame: pd.DataFrame, bad: pd.Series, problem: str) -> None:
+    if count := int(bad.sum()):
+        rows = frame.index[bad.to_numpy()][:5].tolist()
+        raise DataError(f"{source.describe()}: {count} rows {problem}; first at row(s) {rows} "
+                        "(0-based, after the header)", kind="bad_dates",
+                        evidence=frame.loc[rows].to_string(max_colwidth=40)[:2000])
+
+
+def _column_list(frame: pd.DataFrame) -> str:
+    names = list(map(str, frame.columns))
+    shown = ", ".join(n if len(n) <= 40 else n[:40] + "..." for n in names[:25])
+    return f"[{shown}{', ...' if len(names) > 25 else ''}] ({len(names)} columns)"

@@ -1,42 +1,54 @@
-"""The lake: day-partitioned parquet, `<zone>/<dataset>/date=YYYY-MM-DD/`, with atomic commits.
+"""The lake: day-partitioned parquet on `file://` or `s3://`, `<zone>/<dataset>/date=YYYY-MM-DD/`.
 
-A partition is visible only when complete: its files are written under a temporary name, the
-`_SUCCESS` manifest (row count, checksum, columns, time) last, then the directory is renamed into
-place. Re-writing a day replaces it whole. Readers see committed partitions only.
+A partition is visible only when complete. Each write is a new commit: its files go under
+`date=D/<commit>/`, then the `_SUCCESS` manifest (rows, schema, content checksum, source, code
+version, time, and the commit it points to) replaces the old one in a single atomic put, then the
+previous commit's files are deleted. A crash at any point leaves the old manifest pointing at the
+old files, or the new manifest at the new ones; files of a commit that never got its manifest are
+invisible and are swept by the next write. Re-writing a day replaces it whole: same rows, same
+checksum, never duplicates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
-import shutil
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlparse
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from nightshift import __version__
 from nightshift.failures import DataError, InfraError
+from nightshift.storage import Storage
 
 ZONES = ("raw", "validated", "quarantine", "features", "predictions")
-DATA_FILE = "part-0.parquet"
+DATA_FILE = "data.parquet"
 MANIFEST = "_SUCCESS"
+# A commit folder without a manifest older than this is debris from a crashed write.
+ABANDONED_AFTER = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Rows of the committed days in a date range, and which days are not there and why."""
+
+    frame: pd.DataFrame
+    days: list[dt.date]
+    missing: list[dt.date] = field(default_factory=list)
+    quarantined: list[dt.date] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Lake:
-    root: Path
+    storage: Storage
 
     @classmethod
     def from_uri(cls, uri: str) -> Lake:
-        parsed = urlparse(uri)
-        if parsed.scheme not in ("", "file"):
-            raise InfraError(f"lake URI {uri!r}: only file:// lakes are supported so far", kind="storage")
-        return cls(Path(parsed.path if parsed.scheme else uri))
+        return cls(Storage.for_uri(uri))
 
     @classmethod
     def from_env(cls) -> Lake:
@@ -44,13 +56,18 @@ class Lake:
 
         return cls.from_uri(Settings.from_env().lake_uri)
 
-    def partition_dir(self, zone: str, dataset: str, day: dt.date) -> Path:
+    def partition_key(self, zone: str, dataset: str, day: dt.date) -> str:
         if zone not in ZONES:
             raise ValueError(f"unknown zone {zone!r}; zones are {ZONES}")
-        return self.root / zone / dataset / f"date={day.isoformat()}"
+        return f"{zone}/{dataset}/date={day.isoformat()}"
 
     def uri(self, zone: str, dataset: str, day: dt.date) -> str:
-        return f"file://{self.partition_dir(zone, dataset, day)}"
+        return self.storage.uri(self.partition_key(zone, dataset, day))
+
+    def file_uri(self, zone: str, dataset: str, day: dt.date, name: str) -> str:
+        """Where a committed file of the partition (the data, a report) lives."""
+        manifest = self._require_manifest(zone, dataset, day)
+        return self.storage.uri(f"{self.partition_key(zone, dataset, day)}/{manifest['commit']}/{name}")
 
     def write_partition(
         self,
@@ -59,49 +76,67 @@ class Lake:
         day: dt.date,
         frame: pd.DataFrame,
         *,
-        attachments: dict[str, str] | None = None,
+        attachments: dict[str, str | bytes] | None = None,
         **manifest_extra: object,
     ) -> dict:
-        """Commit `frame` (and text attachments such as reports) as one day; replaces that day whole."""
-        final = self.partition_dir(zone, dataset, day)
-        staging = final.with_name(f".staging-{final.name}-{uuid.uuid4().hex}")
+        """Commit `frame` (and attachments such as reports) as one day, replacing that day whole."""
+        partition = self.partition_key(zone, dataset, day)
+        commit = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        files = {DATA_FILE: _parquet_bytes(frame)}
+        files.update({name: body.encode() if isinstance(body, str) else body
+                      for name, body in (attachments or {}).items()})
+        manifest = {
+            "rows": len(frame),
+            "columns": list(map(str, frame.columns)),
+            "schema": {str(column): str(dtype) for column, dtype in frame.dtypes.items()},
+            "checksum": content_checksum(frame),
+            "code_version": __version__,
+            "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            **manifest_extra,
+            "commit": commit,
+            "files": sorted(files),
+        }
+        previous = (self.manifest(zone, dataset, day) or {}).get("commit")
         try:
-            staging.mkdir(parents=True)
-            frame.to_parquet(staging / DATA_FILE, index=False)
-            for name, text in (attachments or {}).items():
-                (staging / name).write_text(text)
-            manifest = {
-                "rows": len(frame),
-                "columns": list(map(str, frame.columns)),
-                "checksum": "sha256:" + hashlib.sha256((staging / DATA_FILE).read_bytes()).hexdigest(),
-                "code_version": __version__,
-                "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                **manifest_extra,
-            }
-            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
-            _swap_into_place(staging, final)
+            for name, body in files.items():
+                self.storage.put(f"{partition}/{commit}/{name}", body)
+            self.storage.put(f"{partition}/{MANIFEST}", json.dumps(manifest, indent=2, default=str).encode())
+            self._sweep(partition, commit, previous)
         except OSError as err:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise InfraError(f"cannot write partition {final}: {err}", kind="storage") from err
+            raise InfraError(f"cannot write partition {self.storage.uri(partition)}: {err}", kind="storage") from err
         return manifest
 
     def manifest(self, zone: str, dataset: str, day: dt.date) -> dict | None:
-        path = self.partition_dir(zone, dataset, day) / MANIFEST
-        return json.loads(path.read_text()) if path.exists() else None
+        try:
+            return json.loads(self.storage.get(f"{self.partition_key(zone, dataset, day)}/{MANIFEST}"))
+        except FileNotFoundError:
+            return None
 
     def days(self, zone: str, dataset: str) -> list[dt.date]:
         """Committed days of a dataset in a zone, oldest first."""
-        base = self.root / zone / dataset
+        suffix = f"/{MANIFEST}"
         return sorted(
-            dt.date.fromisoformat(path.parent.name.removeprefix("date="))
-            for path in base.glob(f"date=*/{MANIFEST}")
+            dt.date.fromisoformat(key.removesuffix(suffix).rsplit("date=", 1)[1])
+            for key in self.storage.list(f"{zone}/{dataset}/")
+            if key.endswith(suffix) and key.count("/") == 3
         )
 
+    def read_attachment(self, zone: str, dataset: str, day: dt.date, name: str) -> bytes:
+        manifest = self._require_manifest(zone, dataset, day)
+        return self.storage.get(f"{self.partition_key(zone, dataset, day)}/{manifest['commit']}/{name}")
+
     def read_partition(self, zone: str, dataset: str, day: dt.date, columns: list[str] | None = None) -> pd.DataFrame:
-        folder = self.partition_dir(zone, dataset, day)
-        if not (folder / MANIFEST).exists():
-            raise DataError(f"{folder}: no committed partition", kind="missing_partition")
-        return pd.read_parquet(folder / DATA_FILE, columns=columns)
+        """The committed rows of one day (only `columns`, if given)."""
+        for attempt in (1, 2):
+            manifest = self._require_manifest(zone, dataset, day)
+            try:
+                with self.storage.open(f"{self.partition_key(zone, dataset, day)}/{manifest['commit']}/{DATA_FILE}") as f:
+                    return pd.read_parquet(io.BytesIO(f.read()), columns=columns)
+            except FileNotFoundError:
+                if attempt == 2:  # replaced twice while reading: something is rewriting it in a loop
+                    raise InfraError(f"{self.uri(zone, dataset, day)}: commit {manifest['commit']} vanished "
+                                     "while reading", kind="storage") from None
+        raise AssertionError("unreachable")
 
     def read_days(
         self, zone: str, dataset: str, days: Iterable[dt.date], columns: list[str] | None = None
@@ -111,23 +146,54 @@ class Lake:
             self.read_partition(zone, dataset, day, columns).assign(date=pd.Timestamp(day)) for day in days
         ]
         if not frames:
-            raise DataError(f"{self.root / zone / dataset}: no days to read", kind="empty_window")
+            raise DataError(f"{self.storage.uri(f'{zone}/{dataset}')}: no days to read", kind="empty_window")
         return pd.concat(frames, ignore_index=True)
 
+    def read_window(self, dataset: str, first: dt.date, last: dt.date, columns: list[str] | None = None) -> Window:
+        """Validated rows from `first` to `last` (inclusive), naming the days that are missing or quarantined."""
+        wanted = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+        validated, quarantined = set(self.days("validated", dataset)), set(self.days("quarantine", dataset))
+        present = [day for day in wanted if day in validated]
+        frame = (self.read_days("validated", dataset, present, columns) if present
+                 else pd.DataFrame(columns=[*(columns or []), "date"]))
+        return Window(frame=frame, days=present,
+                      missing=[d for d in wanted if d not in validated and d not in quarantined],
+                      quarantined=[d for d in wanted if d in quarantined])
+
     def remove_partition(self, zone: str, dataset: str, day: dt.date) -> bool:
-        folder = self.partition_dir(zone, dataset, day)
-        if not folder.exists():
+        """Make a day invisible (its manifest goes first), then delete its files."""
+        partition = self.partition_key(zone, dataset, day)
+        keys = self.storage.list(f"{partition}/")
+        if not keys:
             return False
-        shutil.rmtree(folder)
+        self.storage.delete([f"{partition}/{MANIFEST}"])
+        self.storage.delete(keys)
         return True
 
+    def _require_manifest(self, zone: str, dataset: str, day: dt.date) -> dict:
+        manifest = self.manifest(zone, dataset, day)
+        if manifest is None:
+            raise DataError(f"{self.uri(zone, dataset, day)}: no committed partition", kind="missing_partition")
+        return manifest
 
-def _swap_into_place(staging: Path, final: Path) -> None:
-    """Rename a complete staging folder over the final one; readers never see a mix of the two."""
-    if final.exists():
-        retired = final.with_name(f".retired-{final.name}-{uuid.uuid4().hex}")
-        final.rename(retired)
-        staging.rename(final)
-        shutil.rmtree(retired)
-    else:
-        staging.rename(final)
+    def _sweep(self, partition: str, current: str, previous: str | None) -> None:
+        """Delete the files of the commit just replaced, and of abandoned ones. Recent commits without a
+        manifest may belong to a writer still at work and are left alone."""
+        cutoff = f"{dt.datetime.now(dt.UTC) - ABANDONED_AFTER:%Y%m%dT%H%M%S}"
+        stale = [key for key in self.storage.list(f"{partition}/")
+                 if key.count("/") == 4 and (commit := key.split("/")[3]) != current
+                 and (commit == previous or commit < cutoff)]
+        self.storage.delete(stale)
+
+
+def content_checksum(frame: pd.DataFrame) -> str:
+    """A checksum of the rows and schema, independent of how the parquet file happens to be encoded."""
+    digest = hashlib.sha256(json.dumps({str(c): str(t) for c, t in frame.dtypes.items()}).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()

@@ -36,9 +36,16 @@ class _Strict(BaseModel):
 
 
 class Source(_Strict):
+    """Where a dataset's rows come from: files (`path`) or a PostgreSQL table or query (`conn_id`)."""
+
     dataset: str = Field(pattern=NAME)
-    path: str = Field(min_length=1, description="file path, glob or URI; package://<pkg>/<file> for package data")
-    format: Literal["csv", "parquet"]
+    kind: Literal["files", "postgres"] = "files"
+    path: str | None = Field(None, min_length=1,
+                             description="files: path, glob or URI (file://, s3://, package://<pkg>/<file>)")
+    format: Literal["csv", "parquet"] | None = Field(None, description="files: inferred from the name if not given")
+    conn_id: str | None = Field(None, min_length=1, description="postgres: the Airflow connection id")
+    table: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+    query: str | None = Field(None, min_length=1, description="postgres: a SELECT, instead of a table")
     date_columns: list[str] = Field(min_length=1, max_length=3)
     start_date: dt.date
 
@@ -48,6 +55,23 @@ class Source(_Strict):
         if len(value) == 2:
             raise ValueError("give one date/timestamp column, or three columns [year, month, day]")
         return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> Source:
+        if self.kind == "files" and (self.path is None or self.conn_id or self.table or self.query):
+            raise ValueError("a files source takes `path` (and `format`), not conn_id/table/query")
+        if self.kind == "postgres":
+            if not self.conn_id or (self.table is None) == (self.query is None) or self.path or self.format:
+                raise ValueError("a postgres source takes `conn_id` and exactly one of `table` or `query`")
+            if len(self.date_columns) != 1:
+                raise ValueError("a postgres source takes one date or timestamp column in date_columns")
+        return self
+
+    def describe(self) -> str:
+        """Where the rows come from, for messages and manifests."""
+        if self.kind == "files":
+            return self.path
+        return f"postgres:{self.conn_id}/{self.table or 'query'}"
 
 
 class Lookup(_Strict):
@@ -201,7 +225,7 @@ def load_spec(path: Path) -> ModelSpec:
     try:
         spec = ModelSpec.model_validate(data)
     except ValidationError as err:
-        raise SpecError(f"{path}: invalid spec\n{_explain(err)}") from None
+        raise SpecError(f"{path}: invalid spec\n{explain(err)}") from None
     if spec.name != path.stem:
         raise SpecError(f"{path}: name {spec.name!r} must equal the file name {path.stem!r}")
     return spec
@@ -212,7 +236,7 @@ def load_all_specs(models_dir: Path) -> dict[str, ModelSpec]:
     return {path.stem: load_spec(path) for path in sorted(models_dir.glob("*.yaml"))}
 
 
-def _explain(err: ValidationError) -> str:
+def explain(err: ValidationError) -> str:
     lines = []
     for problem in err.errors():
         key = ".".join(str(part) for part in problem["loc"]) or "(top level)"

@@ -53,7 +53,7 @@ def print_status(settings: Settings, model: str) -> None:
     console.print(f"  {dataset}: {len(validated)} days validated{span}, {len(quarantined)} quarantined: "
                   f"{', '.join(map(str, quarantined)) or 'none'}")
     for day in quarantined:
-        console.print(f"    report: {lake.partition_dir('quarantine', dataset, day) / 'report.txt'}")
+        console.print(f"    report: {lake.file_uri('quarantine', dataset, day, 'report.txt')}")
 
     table = Table(title=f"{model} versions (MLflow {settings.mlflow_tracking_uri})")
     for column in ("version", "aliases", "trained on", "rows", "holdout metric", "gate", "failed checks"):

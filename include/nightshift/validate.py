@@ -14,13 +14,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
+from pydantic import ValidationError
 
 from nightshift.failures import DataError
-from nightshift.lake import Lake
-from nightshift.spec import ModelSpec, SpecError
+from nightshift.lake import Lake, content_checksum
+from nightshift.history import History, deviations
+from nightshift.spec import ModelSpec, SpecError, explain
 
 SEVERITIES = ("block", "warn")
+DATA_DOCS = "data_docs.html"
 # GX logs at INFO and draws tqdm bars on stderr; quiet both before it is imported so the
 # failure summary stays readable at the end of the task log.
 for _logger in ("great_expectations", "great_expectations.data_context.types.base"):
@@ -42,24 +46,45 @@ class Finding:
 class DayVerdict:
     day: str
     rows: int
-    status: str = "validated"  # or "quarantined"
+    status: str = "validated"  # or "quarantined", or "released" (kept as a reviewer released it)
     failures: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     partition_uri: str = ""
+    data_docs_uri: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
 
 
-def load_suite(expectations_dir: Path, dataset: str):
-    """The dataset's suite; a misspelled expectation or bad severity is an error, not a silent drop."""
-    import great_expectations as gx
-
+def _suite_file(expectations_dir: Path, dataset: str) -> tuple[Path, dict]:
     path = expectations_dir / f"{dataset}.yaml"
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as err:
         raise SpecError(f"{path}: cannot read the expectation suite: {err}", kind="suite") from err
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a suite is a YAML mapping with `expectations` (and `history`)", kind="suite")
+    return path, data
+
+
+def load_history(expectations_dir: Path, dataset: str) -> History | None:
+    """The suite file's `history:` checks, if it declares any."""
+    path, data = _suite_file(expectations_dir, dataset)
+    if "history" not in data:
+        return None
+    try:
+        return History.model_validate(data["history"])
+    except ValidationError as err:
+        raise SpecError(f"{path}: invalid history checks\n{explain(err)}", kind="suite") from None
+
+
+def load_suite(expectations_dir: Path, dataset: str):
+    """The dataset's GX suite; a misspelled expectation or bad severity is an error, not a silent drop."""
+    import great_expectations as gx
+
+    path, data = _suite_file(expectations_dir, dataset)
+    data = {key: value for key, value in data.items() if key != "history"}
     declared = data.get("expectations", [])
     for number, entry in enumerate(declared, 1):
         severity = (entry.get("meta") or {}).get("severity", "block")
@@ -90,60 +115,109 @@ class SuiteRunner:
         asset = context.data_sources.add_pandas("nightshift").add_dataframe_asset("partition")
         self._batches = asset.add_batch_definition_whole_dataframe("whole")
 
-    def findings(self, frame) -> list[Finding]:
-        """Every expectation that did not pass, with counts and a few sample values."""
+    def run(self, frame):
+        """The suite's result on `frame`: one pass, with counts and a few sample values per expectation."""
         batch = self._batches.get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(self.suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
-        found = [_finding(item) for item in result.results if not item.success]
-        return sorted(found, key=lambda f: (f.severity, f.expectation, f.column))
+        return batch.validate(self.suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
+
+    def findings(self, frame) -> list[Finding]:
+        return findings_of(self.run(frame))
+
+
+def findings_of(result) -> list[Finding]:
+    """Every expectation that did not pass."""
+    found = [_finding(item) for item in result.results if not item.success]
+    return sorted(found, key=lambda f: (f.severity, f.expectation, f.column))
+
+
+def data_docs_html(result) -> str:
+    """GX's Data Docs page for one validation result, as a single HTML document."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
 
 
 def _finding(item) -> Finding:
     config, details, meta = item.expectation_config, item.result or {}, item.expectation_config.meta or {}
-    # When GX cannot evaluate an expectation (a missing column, say), the reason sits in exception_info,
-    # keyed by metric.
-    raised = next((info.get("exception_message") for info in (item.exception_info or {}).values()
-                   if isinstance(info, dict) and info.get("raised_exception")), None)
+    mismatched = details.get("details", {}).get("mismatched", {})  # a column set: what is missing or extra
     return Finding(
         expectation=config.type,
         column=config.kwargs.get("column", ""),
         severity=meta.get("severity", "block"),
-        unexpected_count=details.get("unexpected_count", details.get("observed_value")),
+        unexpected_count=details.get("unexpected_count", None if mismatched else details.get("observed_value")),
         unexpected_percent=details.get("unexpected_percent"),
         sample=list(details.get("partial_unexpected_list", []))[:5],
-        why=raised or meta.get("why", ""),
+        why=_raised(item.exception_info) or "; ".join(f"{key}: {value}" for key, value in mismatched.items() if value)
+            or meta.get("why", ""),
     )
+
+
+def _raised(info) -> str | None:
+    """Why GX could not evaluate an expectation (a missing column, say). exception_info is either one
+    record or a dict of records keyed by metric."""
+    records = [info] if "raised_exception" in (info or {}) else list((info or {}).values())
+    return next((r.get("exception_message") for r in records if isinstance(r, dict) and r.get("raised_exception")),
+                None)
 
 
 def validate_days(spec: ModelSpec, lake: Lake, days: list[dt.date], expectations_dir: Path) -> list[DayVerdict]:
     """Check each committed raw day and commit it to validated/ or quarantine/ (never both).
 
-    Idempotent: re-validating a day replaces its earlier verdict.
+    Days are checked oldest first, so each day's history includes the days validated just before it.
+    Idempotent: re-validating a day replaces its earlier verdict, except that a day a reviewer released
+    stays released while its raw rows are unchanged.
     """
     dataset = spec.source.dataset
     runner = SuiteRunner(load_suite(expectations_dir, dataset))
+    history = load_history(expectations_dir, dataset)
     verdicts = []
     for day in sorted(days):
         frame = lake.read_partition("raw", dataset, day)
-        findings = runner.findings(frame)
-        verdict = DayVerdict(
-            day=day.isoformat(),
-            rows=len(frame),
-            failures=[f for f in findings if f.severity == "block"],
-            warnings=[f for f in findings if f.severity == "warn"],
-        )
+        released = lake.manifest("validated", dataset, day) or {}
+        if released.get("verdict") == "released" and released["checksum"] == content_checksum(frame):
+            verdicts.append(DayVerdict(day=day.isoformat(), rows=len(frame), status="released",
+                                       notes=[f"released by {released['released_by']}: {released['reason']}"],
+                                       partition_uri=lake.uri("validated", dataset, day)))
+            continue
+        verdict = DayVerdict(day=day.isoformat(), rows=len(frame))
+        result = runner.run(frame)
+        findings = findings_of(result)
+        if history:
+            findings += _history_findings(history, lake, dataset, day, frame, verdict)
+        verdict.failures = [f for f in findings if f.severity == "block"]
+        verdict.warnings = [f for f in findings if f.severity == "warn"]
         verdict.status = "quarantined" if verdict.failures else "validated"
-        _commit(lake, dataset, day, frame, verdict)
+        _commit(lake, dataset, day, frame, verdict, data_docs_html(result) if findings else None)
         verdicts.append(verdict)
     return verdicts
 
 
-def _commit(lake: Lake, dataset: str, day: dt.date, frame, verdict: DayVerdict) -> None:
+def _history_findings(history: History, lake: Lake, dataset: str, day: dt.date, frame: pd.DataFrame,
+                      verdict: DayVerdict) -> list[Finding]:
+    window = history.window(day, lake.days("validated", dataset))
+    if len(window) < history.min_days:
+        verdict.notes.append(f"history checks skipped: {len(window)} validated days in the previous "
+                             f"{history.window_days} (need {history.min_days})")
+        return []
+    past = lake.read_days("validated", dataset, window, columns=history.columns)
+    return [Finding(expectation=f"history:{check.type}", column=measure.column, severity=check.severity,
+                    unexpected_count=None, unexpected_percent=None, sample=measure.sample,
+                    why=f"{measure.explanation}, over {len(window)} days" + (f"; {check.why}" if check.why else ""))
+            for check, measure in deviations(history, day, frame, past)]
+
+
+def _commit(lake: Lake, dataset: str, day: dt.date, frame, verdict: DayVerdict, data_docs: str | None) -> None:
+    """Write the day and its reports to validated/ or quarantine/, then take it out of the other zone."""
     zone, other = ("quarantine", "validated") if verdict.failures else ("validated", "quarantine")
     verdict.partition_uri = lake.uri(zone, dataset, day)
     attachments = {"report.json": verdict.to_json(), "report.txt": findings_table([verdict])}
+    if data_docs:
+        attachments[DATA_DOCS] = data_docs
     lake.write_partition(zone, dataset, day, frame, attachments=attachments, verdict=verdict.status,
                          warnings=len(verdict.warnings))
+    if data_docs:
+        verdict.data_docs_uri = lake.file_uri(zone, dataset, day, DATA_DOCS)
     lake.remove_partition(other, dataset, day)
 
 
@@ -154,10 +228,13 @@ def findings_table(verdicts: list[DayVerdict]) -> str:
     for verdict in verdicts:
         for f in [*verdict.failures, *verdict.warnings]:
             pct = "" if f.unexpected_percent is None else f"{f.unexpected_percent:.1f}"
+            count = "" if f.unexpected_count is None else str(f.unexpected_count)
             lines.append(
                 f"{verdict.day:<10}  {f.severity:<8}  {f.expectation:<42}  {f.column:<14}  "
-                f"{str(f.unexpected_count):>10}  {pct:>6}  {f.sample}{'  (' + f.why + ')' if f.why else ''}"
+                f"{count:>10}  {pct:>6}  {f.sample}{'  (' + f.why + ')' if f.why else ''}"
             )
+        if verdict.data_docs_uri:
+            lines.append(f"{verdict.day:<10}  data docs: {verdict.data_docs_uri}")
     return "\n".join(lines)
 
 
@@ -170,7 +247,8 @@ def raise_if_quarantined(spec: ModelSpec, verdicts: list[DayVerdict]) -> None:
         f"{len(bad)} of {len(verdicts)} days quarantined for {spec.source.dataset}: "
         f"{', '.join(v.day for v in bad)}; the other days were validated",
         kind="expectations",
-        evidence=findings_table(bad) + "\nreports: " + ", ".join(f"{v.partition_uri}/report.txt" for v in bad),
-        hint="Read the report beside each quarantined partition. If the upstream data was wrong, fix it "
-             "and re-ingest the day; if the day is real but unusual, it stays out of training.",
+        evidence=findings_table(bad),
+        hint="Open the Data Docs page of each day (paths above). If the upstream data was wrong, fix it and "
+             "re-ingest the day; if the day is real but unusual, release it: "
+             f"`nightshift release {spec.name} <day> --reason ...` or the {spec.name}__release DAG.",
     )

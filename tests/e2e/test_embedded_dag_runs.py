@@ -27,7 +27,7 @@ def test_ingest_train_gate_promote_and_reject_through_airflow(home):
     assert ingest_code != 0
     assert lake.days("quarantine", "flights") == BLIZZARD
     assert len(lake.days("validated", "flights")) == 24 - len(BLIZZARD)
-    assert "dep_time" in (lake.partition_dir("quarantine", "flights", BLIZZARD[0]) / "report.txt").read_text()
+    assert "dep_time" in lake.read_attachment("quarantine", "flights", BLIZZARD[0], "report.txt").decode()
     ingest_log = (logs / "ingest.log").read_text()
     assert "NIGHTSHIFT FAILURE  data/expectations  flights_delay" in ingest_log
     assert "announced" in ingest_log  # publish ran for the validated days despite the failure

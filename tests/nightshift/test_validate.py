@@ -15,7 +15,7 @@ GOOD_DAY, STORM_DAY = dt.date(2013, 2, 7), dt.date(2013, 2, 8)
 
 
 def flights_day(day: dt.date, rows: int = 800, cancelled: float = 0.0) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(day.toordinal())
     frame = pd.DataFrame({
         "year": day.year, "month": day.month, "day": day.day,
         "dep_time": rng.integers(500, 2300, rows).astype(float), "sched_dep_time": rng.integers(500, 2300, rows),
@@ -30,39 +30,67 @@ def flights_day(day: dt.date, rows: int = 800, cancelled: float = 0.0) -> pd.Dat
     return frame
 
 
-def test_a_storm_day_is_quarantined_and_a_normal_day_validated(spec, lake):
-    lake.write_partition("raw", "flights", GOOD_DAY, flights_day(GOOD_DAY))
-    lake.write_partition("raw", "flights", STORM_DAY, flights_day(STORM_DAY, cancelled=0.5))
+def validated_history(spec, lake, last: dt.date, days: int = 8) -> None:
+    """`days` ordinary validated days up to `last`."""
+    history = [last - dt.timedelta(days=i) for i in range(days)]
+    for day in history:
+        lake.write_partition("raw", "flights", day, flights_day(day, rows=800 + day.day))
+    assert all(v.status == "validated" for v in validate.validate_days(spec, lake, history, EXPECTATIONS))
 
-    good, storm = validate.validate_days(spec, lake, [GOOD_DAY, STORM_DAY], EXPECTATIONS)
 
-    assert (good.status, storm.status) == ("validated", "quarantined")
-    assert lake.days("validated", "flights") == [GOOD_DAY]
-    assert lake.days("quarantine", "flights") == [STORM_DAY]
-    failed = {(f.expectation, f.column) for f in storm.failures}
-    assert ("expect_column_values_to_not_be_null", "dep_time") in failed
-    dep_time = next(f for f in storm.failures if f.column == "dep_time")
-    assert dep_time.unexpected_count == 400 and dep_time.unexpected_percent == pytest.approx(50.0)
+def test_a_storm_day_is_quarantined_by_its_history_with_a_report(spec, lake):
+    """30% cancelled passes every fixed expectation; against the days before it, it is an anomaly."""
+    validated_history(spec, lake, GOOD_DAY)
+    lake.write_partition("raw", "flights", STORM_DAY, flights_day(STORM_DAY, cancelled=0.3))
+
+    (storm,) = validate.validate_days(spec, lake, [STORM_DAY], EXPECTATIONS)
+
+    assert storm.status == "quarantined"
+    assert lake.days("quarantine", "flights") == [STORM_DAY] and STORM_DAY not in lake.days("validated", "flights")
+    (finding,) = storm.failures
+    assert (finding.expectation, finding.column) == ("history:null_rate", "dep_time")
+    assert "null rate 30.0% against 0.0% (allowed +20 points), over 8 days" in finding.why
     # the original rows and the report are kept together
-    quarantined = lake.partition_dir("quarantine", "flights", STORM_DAY)
     assert len(lake.read_partition("quarantine", "flights", STORM_DAY)) == 800
-    assert json.loads((quarantined / "report.json").read_text())["status"] == "quarantined"
-    assert "dep_time" in (quarantined / "report.txt").read_text()
+    assert json.loads(lake.read_attachment("quarantine", "flights", STORM_DAY, "report.json"))["status"] == "quarantined"
+    assert "history:null_rate" in lake.read_attachment("quarantine", "flights", STORM_DAY, "report.txt").decode()
 
-    with pytest.raises(DataError, match="1 of 2 days quarantined for flights: 2013-02-08") as error:
-        validate.raise_if_quarantined(spec, [good, storm])
-    assert "report.txt" in error.value.evidence
+    data_docs = lake.read_attachment("quarantine", "flights", STORM_DAY, "data_docs.html").decode()
+    assert "<html" in data_docs and "dep_time" in data_docs
+
+    with pytest.raises(DataError, match="1 of 1 days quarantined for flights: 2013-02-08") as error:
+        validate.raise_if_quarantined(spec, [storm])
+    assert error.value.evidence.splitlines()[-1] == f"2013-02-08  data docs: {storm.data_docs_uri}"
+    assert storm.data_docs_uri.endswith("/data_docs.html")
+
+
+def test_without_enough_history_the_checks_are_skipped_and_said(spec, lake):
+    lake.write_partition("raw", "flights", STORM_DAY, flights_day(STORM_DAY, cancelled=0.3))
+    (verdict,) = validate.validate_days(spec, lake, [STORM_DAY], EXPECTATIONS)
+    assert verdict.status == "validated"
+    assert verdict.notes == ["history checks skipped: 0 validated days in the previous 28 (need 7)"]
+
+
+def test_half_the_flights_cancelled_is_quarantined_even_without_history(spec, lake):
+    lake.write_partition("raw", "flights", STORM_DAY, flights_day(STORM_DAY, cancelled=0.6))
+    (verdict,) = validate.validate_days(spec, lake, [STORM_DAY], EXPECTATIONS)
+    assert [(f.expectation, f.column) for f in verdict.failures] == [("expect_column_values_to_not_be_null",
+                                                                       "dep_time")]
 
 
 def test_a_warning_lets_the_day_through_and_is_recorded(spec, lake):
-    lake.write_partition("raw", "flights", GOOD_DAY, flights_day(GOOD_DAY, rows=600))
-    (verdict,) = validate.validate_days(spec, lake, [GOOD_DAY], EXPECTATIONS)
-    assert verdict.status == "validated"
-    assert [w.expectation for w in verdict.warnings] == ["expect_table_row_count_to_be_between"]
+    """Volume is a warning: a holiday flies less, and is still a real day to learn from."""
+    validated_history(spec, lake, GOOD_DAY)
+    lake.write_partition("raw", "flights", STORM_DAY, flights_day(STORM_DAY, rows=500))
+    (verdict,) = validate.validate_days(spec, lake, [STORM_DAY], EXPECTATIONS)
+    assert verdict.status == "validated" and verdict.failures == []
+    (warning,) = verdict.warnings
+    assert warning.expectation == "history:volume" and "500 rows, 38% away from the usual 801" in warning.why
+    assert json.loads(lake.read_attachment("validated", "flights", STORM_DAY, "report.json"))["warnings"]
 
 
 def test_revalidating_a_fixed_day_moves_it_out_of_quarantine(spec, lake):
-    lake.write_partition("raw", "flights", STORM_DAY, flights_day(STORM_DAY, cancelled=0.5))
+    lake.write_partition("raw", "flights", STORM_DAY, flights_day(STORM_DAY, cancelled=0.6))
     validate.validate_days(spec, lake, [STORM_DAY], EXPECTATIONS)
     lake.write_partition("raw", "flights", STORM_DAY, flights_day(STORM_DAY))
     validate.validate_days(spec, lake, [STORM_DAY], EXPECTATIONS)
@@ -84,5 +112,7 @@ def test_a_missing_column_quarantines_the_day_and_says_which(spec, lake):
     lake.write_partition("raw", "flights", GOOD_DAY, flights_day(GOOD_DAY).drop(columns=["dep_time"]))
     (verdict,) = validate.validate_days(spec, lake, [GOOD_DAY], EXPECTATIONS)
     assert verdict.status == "quarantined"
-    dep_time = next(f for f in verdict.failures if f.column == "dep_time")
-    assert 'column "dep_time"' in dep_time.why and "does not exist" in dep_time.why
+    columns = next(f for f in verdict.failures if f.expectation == "expect_table_columns_to_match_set")
+    assert columns.why == "missing: ['dep_time']"
+    not_null = next(f for f in verdict.failures if f.expectation == "expect_column_values_to_not_be_null")
+    assert not_null.why == 'Error: The column "dep_time" in BatchData does not exist.'

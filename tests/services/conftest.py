@@ -5,7 +5,6 @@ A missing service fails these tests; it never skips them.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+
+from tests.conftest import free_port
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 
@@ -33,12 +34,6 @@ def postgres_database() -> str:
         with admin.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -1,0 +1,146 @@
+"""Reading what a spec's source declares: files (CSV or parquet, local, S3 or package data, by path
+or glob, compressed or not) or a PostgreSQL table or query through an Airflow connection.
+
+Errors say what is wrong and where: the file (and line, when the parser knows it), or the query. A
+file that cannot be parsed is copied, byte for byte, to the lake's quarantine before the error is
+raised, so the evidence survives the upstream overwriting it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import glob
+import importlib.util
+import io
+import re
+import zipfile
+from contextlib import closing
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pandas as pd
+
+from nightshift.failures import DataError, InfraError
+from nightshift.spec import Source
+
+COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zip": "zip", ".xz": "xz", ".zst": "zstd"}
+# How much of an unreadable file's message (a huge single line, say) goes into an error.
+MESSAGE_LIMIT = 300
+
+
+def list_files(path: str) -> list[str]:
+    """The files behind a source or lookup path: a local path or glob, file://, s3://bucket/glob, or
+    package://<package>/<file> (data shipped in an installed package, found without importing it)."""
+    parsed = urlparse(path)
+    if parsed.scheme == "s3":
+        from nightshift.storage import S3Storage
+
+        prefix = re.split(r"[*?\[]", parsed.path.lstrip("/"), maxsplit=1)[0]
+        storage = S3Storage(parsed.netloc)
+        matches = [f"s3://{parsed.netloc}/{key}" for key in storage.list(prefix)
+                   if fnmatch.fnmatchcase(key, parsed.path.lstrip("/"))]
+    else:
+        if parsed.scheme == "package":
+            found = importlib.util.find_spec(parsed.netloc)
+            if found is None or not found.submodule_search_locations:
+                raise DataError(f"{path}: package {parsed.netloc!r} is not installed", kind="missing_source")
+            pattern = str(Path(found.submodule_search_locations[0]) / parsed.path.lstrip("/"))
+        elif parsed.scheme in ("", "file"):
+            pattern = parsed.path if parsed.scheme else path
+        else:
+            raise DataError(f"{path}: unsupported scheme {parsed.scheme!r} (use a path, file://, s3:// or package://)",
+                            kind="missing_source")
+        matches = sorted(glob.glob(pattern))
+    if not matches:
+        raise DataError(f"{path}: no file matches", kind="missing_source", hint="Check the path in the spec.")
+    return matches
+
+
+def file_format(name: str) -> str:
+    suffixes = [s for s in Path(name).suffixes if s not in COMPRESSION]
+    return "parquet" if suffixes[-1:] == [".parquet"] else "csv"
+
+
+def read_bytes(uri: str) -> bytes:
+    """The bytes of one listed file. A file that vanished since it was listed is an infra error: the
+    upstream is probably rewriting it, and a retry will find it again."""
+    try:
+        if uri.startswith("s3://"):
+            from nightshift.storage import S3Storage
+
+            bucket, _, key = uri.removeprefix("s3://").partition("/")
+            return S3Storage(bucket).get(key)
+        return Path(uri).read_bytes()
+    except FileNotFoundError:
+        raise InfraError(f"{uri}: the file disappeared while it was being read (it was listed a moment "
+                         "earlier)", kind="source_vanished",
+                         hint="The upstream is probably rewriting it; the task retries.") from None
+
+
+def parse(name: str, data: bytes, fmt: str = "", columns: list[str] | None = None) -> pd.DataFrame:
+    """One file's rows. Raises DataError naming the file and, where known, the line."""
+    fmt = fmt or file_format(name)
+    compression = COMPRESSION.get(Path(name).suffix)
+    try:
+        if not data:
+            raise ValueError("the file is empty (0 bytes)")
+        if fmt == "parquet":
+            return pd.read_parquet(io.BytesIO(data), columns=columns)
+        return pd.read_csv(io.BytesIO(data), compression=compression, usecols=columns, encoding="utf-8",
+                           on_bad_lines="error", low_memory=False)
+    except UnicodeDecodeError as err:
+        raise DataError(f"{name}: not UTF-8 text: byte {data[err.start:err.start + 1]!r} "
+                        f"at line {_line_of(data, err.start)} (encoding {err.encoding!r} expected)",
+                        kind="corrupt_source", hint="Ask the producer to export UTF-8.") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        # pandas' ParserError and EmptyDataError are ValueErrors; a truncated gzip is an EOFError,
+        # a truncated zip a BadZipFile, a corrupt parquet file an OSError or ArrowInvalid (a ValueError).
+        raise DataError(f"{name}: cannot read as {fmt}{f' ({compression})' if compression else ''}: "
+                        f"{_shorten(str(err))}", kind="corrupt_source") from None
+
+
+def read_table(path: str, fmt: str = "", columns: list[str] | None = None) -> pd.DataFrame:
+    """All files behind `path` as one frame."""
+    frames = [parse(uri, read_bytes(uri), fmt, columns) for uri in list_files(path)]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def read_postgres(source: Source, first: dt.date, last: dt.date) -> pd.DataFrame:
+    """Rows of the source table or query whose date column falls from `first` to `last` (inclusive),
+    read through the Airflow connection `source.conn_id`."""
+    import psycopg2
+    from psycopg2 import sql
+
+    relation = (sql.SQL("({})").format(sql.SQL(source.query)) if source.query
+                else sql.Identifier(*source.table.split(".")))
+    query = sql.SQL("SELECT * FROM {} AS source WHERE {} >= %s AND {} < %s").format(
+        relation, sql.Identifier(source.date_columns[0]), sql.Identifier(source.date_columns[0]))
+    try:
+        with closing(_connect(source.conn_id)) as connection, connection.cursor() as cursor:
+            cursor.execute(query, (first, last + dt.timedelta(days=1)))
+            names = [column.name for column in cursor.description]
+            return pd.DataFrame(cursor.fetchall(), columns=names)
+    except psycopg2.OperationalError as err:
+        raise InfraError(f"{source.describe()}: cannot reach PostgreSQL: {_shorten(str(err))}",
+                         kind="source_unreachable") from None
+    except psycopg2.Error as err:
+        raise DataError(f"{source.describe()}: the query failed: {_shorten(str(err).strip())}",
+                        kind="source_query", hint="Fix the table or query in the spec's source.") from None
+
+
+def _connect(conn_id: str):
+    import psycopg2
+    from airflow.sdk import BaseHook
+
+    connection = BaseHook.get_connection(conn_id)
+    return psycopg2.connect(host=connection.host, port=connection.port or 5432, user=connection.login,
+                            password=connection.password or None, dbname=connection.schema, connect_timeout=10)
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MESSAGE_LIMIT else f"{text[:MESSAGE_LIMIT]}... ({len(text)} characters)"

@@ -1,0 +1,172 @@
+"""Object storage under one root URI, `file://` or `s3://`: the few operations the lake and file
+sources need, with the same meaning on both.
+
+`put` is atomic on both: a reader sees the old object or the new one, never a half-written one
+(a local temp file renamed into place; a single S3 PUT). Listing is recursive and returns keys
+relative to the root.
+
+S3 settings come from the usual AWS environment (`AWS_ENDPOINT_URL`, credentials, region), or from
+an Airflow AWS connection named by `NIGHTSHIFT_AWS_CONN_ID` (its `endpoint_url` and `region_name`
+extras), so MinIO, moto's server and AWS all work.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from functools import cache
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlparse
+
+from nightshift.failures import InfraError
+
+
+class Storage(ABC):
+    root_uri: str
+
+    @staticmethod
+    def for_uri(uri: str) -> Storage:
+        parsed = urlparse(uri)
+        if parsed.scheme == "s3":
+            if not parsed.netloc:
+                raise InfraError(f"{uri}: an s3:// URI needs a bucket", kind="storage")
+            return S3Storage(parsed.netloc, parsed.path.strip("/"))
+        if parsed.scheme in ("", "file"):
+            return LocalStorage(Path(parsed.path if parsed.scheme else uri))
+        raise InfraError(f"{uri}: unsupported storage scheme {parsed.scheme!r} (use file:// or s3://)",
+                         kind="storage")
+
+    def uri(self, key: str) -> str:
+        return f"{self.root_uri.rstrip('/')}/{key}"
+
+    @abstractmethod
+    def put(self, key: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def open(self, key: str) -> BinaryIO:
+        """A readable binary stream; FileNotFoundError when the object does not exist."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """Every key under `prefix` (recursive), sorted."""
+
+    @abstractmethod
+    def delete(self, keys: list[str]) -> None:
+        """Delete the keys that exist; missing ones are ignored."""
+
+    def get(self, key: str) -> bytes:
+        with self.open(key) as stream:
+            return stream.read()
+
+
+class LocalStorage(Storage):
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root_uri = root.as_uri()
+
+    def path(self, key: str) -> Path:
+        return self.root / key
+
+    def put(self, key: str, data: bytes) -> None:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as temp:
+            temp.write(data)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp.name, target)
+
+    def open(self, key: str) -> BinaryIO:
+        return self.path(key).open("rb")
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def list(self, prefix: str) -> list[str]:
+        base = self.path(prefix)
+        if not base.is_dir():
+            return []
+        return sorted(str(path.relative_to(self.root)) for path in base.rglob("*")
+                      if path.is_file() and not path.name.startswith("."))
+
+    def delete(self, keys: list[str]) -> None:
+        for key in keys:
+            path = self.path(key)
+            path.unlink(missing_ok=True)
+            # Drop directories left empty, up to (not including) the root.
+            for parent in path.parents:
+                if parent == self.root or not parent.is_relative_to(self.root):
+                    break
+                try:
+                    parent.rmdir()
+                except OSError:  # not empty, or already gone
+                    break
+
+
+class S3Storage(Storage):
+    def __init__(self, bucket: str, prefix: str = "") -> None:
+        self.bucket, self.prefix = bucket, prefix
+        self.root_uri = f"s3://{bucket}/{prefix}".rstrip("/")
+        self.client = s3_client()
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def open(self, key: str) -> BinaryIO:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                raise FileNotFoundError(self.uri(key)) from err
+            raise
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                return False
+            raise
+        return True
+
+    def list(self, prefix: str) -> list[str]:
+        strip = len(self._key(""))
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix))
+        return sorted(item["Key"][strip:] for page in pages for item in page.get("Contents", []))
+
+    def delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):  # the DeleteObjects limit
+            batch = [{"Key": self._key(key)} for key in keys[start:start + 1000]]
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+
+
+@cache
+def s3_client():
+    """One boto3 S3 client per process, configured from the environment or an Airflow AWS connection."""
+    import boto3
+
+    options: dict[str, str] = {}
+    if conn_id := os.environ.get("NIGHTSHIFT_AWS_CONN_ID"):
+        from airflow.sdk import BaseHook
+
+        connection = BaseHook.get_connection(conn_id)
+        extra = connection.extra_dejson
+        options = {
+            "aws_access_key_id": connection.login,
+            "aws_secret_access_key": connection.password,
+            "endpoint_url": extra.get("endpoint_url"),
+            "region_name": extra.get("region_name"),
+        }
+    return boto3.client("s3", **{name: value for name, value in options.items() if value})
