@@ -1,4 +1,4 @@
-"""The `nightshift` command: demo, status, reproduce."""
+"""The `nightshift` command: demo, status, rollback, release, reproduce."""
 
 from __future__ import annotations
 
@@ -64,6 +64,31 @@ def rollback(model: str, target: str, reason: str) -> None:
     record = Registry.from_env().rollback(model, target, reason=reason, actor=getpass.getuser())
     click.echo(f"{model}: champion v{record['from_version']} -> v{record['to_version']} "
                f"(recorded: by {record['by']} at {record['at']})")
+
+
+@main.command()
+@click.argument("model")
+@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--reason", required=True, help="what you reviewed and why the day is fit for training")
+def release(model: str, day: dt.datetime, reason: str) -> None:
+    """Move a reviewed quarantined DAY of MODEL's dataset into validated/, recording who and why."""
+    import getpass
+
+    from nightshift.lake import Lake
+    from nightshift.release import release_day
+    from nightshift.spec import load_spec
+
+    from nightshift.failures import NightshiftError
+
+    settings = Settings.from_env()
+    spec = load_spec(settings.models_dir / f"{model}.yaml")
+    try:
+        record = release_day(spec, Lake.from_uri(settings.lake_uri), day.date(), reviewer=getpass.getuser(),
+                             reason=reason)
+    except NightshiftError as err:
+        raise click.ClickException(f"{err}{chr(10) + err.hint if err.hint else ''}") from None
+    click.echo(f"{spec.source.dataset} {day.date()}: released to validated/ by {record['released_by']} "
+               f"at {record['released_at']}")
 
 
 @main.command()

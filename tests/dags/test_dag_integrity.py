@@ -26,7 +26,8 @@ def dagbag():
 
 def test_dags_import_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"flights_delay__ingest", "flights_delay__retrain", "nightshift__rollback"} <= set(dagbag.dags)
+    assert {"flights_delay__ingest", "flights_delay__retrain", "flights_delay__release",
+            "nightshift__rollback"} <= set(dagbag.dags)
 
 
 def test_every_dag_has_owner_retries_tags_and_docs(dagbag):
@@ -49,6 +50,14 @@ def test_rollback_form_lists_the_models_and_needs_a_reason(dagbag):
     assert params.get_param("model").schema["enum"] == ["flights_delay"]
     assert params["target"] == "previous"
     assert params.get_param("reason").schema["minLength"] == 5
+
+
+def test_release_form_takes_a_day_and_a_reason_and_announces_the_dataset(dagbag):
+    release = dagbag.dags["flights_delay__release"]
+    assert type(release.timetable).__name__ == "NullTimetable"  # manual only
+    assert release.params.get_param("reason").schema["minLength"] == 10
+    assert release.params.get_param("day").schema["format"] == "date"
+    assert [outlet.uri for outlet in release.get_task("release_day").outlets] == ["nightshift://validated/flights"]
 
 
 def test_retrain_runs_nightly_or_on_new_validated_data(dagbag):

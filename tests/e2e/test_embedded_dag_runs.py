@@ -54,3 +54,12 @@ def test_ingest_train_gate_promote_and_reject_through_airflow(home):
     assert "NIGHTSHIFT FAILURE  model/rollback  flights_delay" in rollback_log
     assert "nothing to roll back" in rollback_log
     assert registry.alias_version("flights_delay", CHAMPION) == "1"
+
+    # A reviewer releases one blizzard day from the form; it moves to validated/ with the record.
+    assert run_dag(home, "flights_delay__release", "2013-02-15",
+                   {"day": "2013-02-08", "reason": "reviewed: real storm, keep it for training"},
+                   logs / "release.log") == 0
+    assert lake.days("quarantine", "flights") == BLIZZARD[1:]
+    released = lake.manifest("validated", "flights", BLIZZARD[0])
+    assert released["verdict"] == "released" and released["reason"] == "reviewed: real storm, keep it for training"
+    assert "RELEASED flights 2013-02-08" in (logs / "release.log").read_text()

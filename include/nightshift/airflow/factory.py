@@ -51,7 +51,7 @@ def build_dags() -> dict[str, DAG]:
     specs = load_all_specs(Settings.from_env().models_dir)
     dags = {}
     for spec in specs.values():
-        for build in (ingest_dag, retrain_dag):
+        for build in (ingest_dag, retrain_dag, release_dag):
             built = build(spec)
             dags[built.dag_id] = built
     if specs:
@@ -241,6 +241,42 @@ def retrain_dag(spec: ModelSpec) -> DAG:
         promote(evaluate(train()))
 
     return retrain()
+
+
+def release_dag(spec: ModelSpec) -> DAG:
+    model, dataset = spec.name, spec.source.dataset
+
+    @dag(
+        dag_id=f"{model}__release",
+        schedule=None,
+        max_active_runs=1,
+        params={
+            "day": Param(spec.source.start_date.isoformat(), type="string", format="date", title="Day",
+                         description="The quarantined day you reviewed (`nightshift status` lists them)."),
+            "reason": Param("", type="string", minLength=10, title="Reason",
+                            description="What you reviewed and why the day is fit for training."),
+        },
+        **_common(spec, f"release: move a reviewed quarantined day of `{dataset}` into validated/, "
+                        "recording who and why; retraining then picks it up"),
+    )
+    def release():
+        @task(outlets=[validated_asset(spec)])
+        def release_day() -> dict:
+            from nightshift.lake import Lake
+            from nightshift.release import release_day as release_step
+
+            context = get_current_context()
+            params, run = context["params"], context["dag_run"]
+            day = dt.date.fromisoformat(params["day"])
+            record = release_step(_spec(model), Lake.from_env(), day,
+                                  reviewer=run.triggering_user_name or "airflow", reason=params["reason"])
+            context["outlet_events"][validated_asset(spec)].extra = {"days": [day.isoformat()], "released": True}
+            log.info("RELEASED %s %s to validated/ (by %s: %s)", dataset, day, record["released_by"], record["reason"])
+            return record
+
+        release_day()
+
+    return release()
 
 
 def rollback_dag(models: list[str]) -> DAG:
