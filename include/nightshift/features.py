@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import logging
 import operator
-import re
 from dataclasses import dataclass
 
 import pandas as pd
 
 from nightshift.failures import DataError
 from nightshift.sources import read_table
-from nightshift.spec import RULE, Lookup, ModelSpec
+from nightshift.spec import IDENTIFIER, RULE, Lookup, ModelSpec
 
 log = logging.getLogger(__name__)
-IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
              "==": operator.eq, "!=": operator.ne}
 

@@ -87,8 +87,8 @@ def parse(name: str, data: bytes, fmt: str = "", columns: list[str] | None = Non
             raise ValueError("the file is empty (0 bytes)")
         if fmt == "parquet":
             return pd.read_parquet(io.BytesIO(data), columns=columns)
-        return pd.read_csv(io.BytesIO(data), compression=compression, usecols=columns, encoding="utf-8",
-                           on_bad_lines="error", low_memory=False)
+        frame = pd.read_csv(io.BytesIO(data), compression=compression, usecols=columns, encoding="utf-8-sig",
+                            on_bad_lines="error", low_memory=False)
     except UnicodeDecodeError as err:
         raise DataError(f"{name}: not UTF-8 text: byte {data[err.start:err.start + 1]!r} "
                         f"at line {_line_of(data, err.start)} (encoding {err.encoding!r} expected)",
@@ -98,6 +98,30 @@ def parse(name: str, data: bytes, fmt: str = "", columns: list[str] | None = Non
         # a truncated zip a BadZipFile, a corrupt parquet file an OSError or ArrowInvalid (a ValueError).
         raise DataError(f"{name}: cannot read as {fmt}{f' ({compression})' if compression else ''}: "
                         f"{_shorten(str(err))}", kind="corrupt_source") from None
+    _check_csv_rows(name, frame)
+    return frame
+
+
+def _check_csv_rows(name: str, frame: pd.DataFrame) -> None:
+    """Rows pandas reads without complaint but that mean the file was put together wrongly."""
+    if len(frame.columns) < 2 or frame.empty:
+        return
+    first, rest = frame.iloc[:, 0].astype("string"), frame.iloc[:, 1:]
+    repeated = (frame.astype("string") == pd.Series(frame.columns, index=frame.columns).astype("string")).all(axis=1)
+    if repeated.any():
+        raise DataError(f"{name}: line(s) {_csv_lines(repeated)} repeat the header (files concatenated?)",
+                        kind="corrupt_source")
+    for delimiter in (";", "\t", "|"):
+        odd = rest.isna().all(axis=1) & first.str.contains(delimiter, regex=False).fillna(False)
+        if odd.any():
+            raise DataError(f"{name}: line(s) {_csv_lines(odd)} are separated by {delimiter!r}, the rest by ','",
+                            kind="corrupt_source")
+
+
+def _csv_lines(mask: pd.Series) -> str:
+    """File line numbers (1 is the header) of the first few rows in `mask`."""
+    lines = [int(i) + 2 for i in mask[mask].index[:5]]
+    return ", ".join(map(str, lines)) + (f" (and {int(mask.sum()) - 5} more)" if mask.sum() > 5 else "")
 
 
 def read_table(path: str, fmt: str = "", columns: list[str] | None = None) -> pd.DataFrame:

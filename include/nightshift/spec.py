@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nightshift.failures import ModelError
 
 NAME = r"^[a-z][a-z0-9_]{0,62}$"
+IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 RULE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 
 # The direction of each metric the gate knows: True when higher is better.
@@ -189,8 +190,12 @@ class ModelSpec(_Strict):
     def _consistent(self) -> ModelSpec:
         if not self.features.columns:
             raise ValueError("features: declare at least one numeric or categorical feature")
-        if leaks := sorted(set(self.features.columns) & {*self.never_features, self.target.column}):
+        forbidden = {*self.never_features, self.target.column}
+        if leaks := sorted(set(self.features.columns) & forbidden):
             raise ValueError(f"features: {leaks} are listed as never_features or are the target")
+        for name, expression in self.features.derived.items():
+            if leaks := sorted(set(IDENTIFIER.findall(expression)) & forbidden):
+                raise ValueError(f"features.derived.{name}: uses {leaks}, which are never_features or the target")
         if self.task == "classification" and self.target.rule is None:
             raise ValueError("target.rule: a classification target needs a rule such as '> 15'")
         if self.task == "regression" and self.target.missing != "drop":

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from nightshift.failures import DataError
 from nightshift.lake import Lake, content_checksum
 from nightshift.history import History, deviations
+from nightshift.leakage import LEAK_SCORE, find_leaks
 from nightshift.spec import ModelSpec, SpecError, explain
 
 SEVERITIES = ("block", "warn")
@@ -147,10 +148,15 @@ def _finding(item) -> Finding:
         severity=meta.get("severity", "block"),
         unexpected_count=details.get("unexpected_count", None if mismatched else details.get("observed_value")),
         unexpected_percent=details.get("unexpected_percent"),
-        sample=list(details.get("partial_unexpected_list", []))[:5],
+        sample=[_shorten(value) for value in details.get("partial_unexpected_list", [])[:5]],
         why=_raised(item.exception_info) or "; ".join(f"{key}: {value}" for key, value in mismatched.items() if value)
             or meta.get("why", ""),
     )
+
+
+def _shorten(value: Any) -> Any:
+    """Sample values go into logs and reports: a 5 MB string is cut, everything else kept as is."""
+    return value if not isinstance(value, str) or len(value) <= 60 else f"{value[:60]}... ({len(value)} chars)"
 
 
 def _raised(info) -> str | None:
@@ -182,7 +188,7 @@ def validate_days(spec: ModelSpec, lake: Lake, days: list[dt.date], expectations
             continue
         verdict = DayVerdict(day=day.isoformat(), rows=len(frame))
         result = runner.run(frame)
-        findings = findings_of(result)
+        findings = findings_of(result) + _leak_findings(spec, frame)
         if history:
             findings += _history_findings(history, lake, dataset, day, frame, verdict)
         verdict.failures = [f for f in findings if f.severity == "block"]
@@ -205,6 +211,14 @@ def _history_findings(history: History, lake: Lake, dataset: str, day: dt.date, 
                     unexpected_count=None, unexpected_percent=None, sample=measure.sample,
                     why=f"{measure.explanation}, over {len(window)} days" + (f"; {check.why}" if check.why else ""))
             for check, measure in deviations(history, day, frame, past)]
+
+
+def _leak_findings(spec: ModelSpec, frame: pd.DataFrame) -> list[Finding]:
+    return [Finding(expectation="leak:target_in_feature", column=leak.column, severity="block",
+                    unexpected_count=None, unexpected_percent=None, sample=[],
+                    why=f"alone predicts the target {spec.target.column!r} with {leak.measure} {leak.score:.3f} "
+                        f"(limit {LEAK_SCORE}): the outcome is leaking into this feature upstream")
+            for leak in find_leaks(spec, frame)]
 
 
 def _commit(lake: Lake, dataset: str, day: dt.date, frame, verdict: DayVerdict, data_docs: str | None) -> None:

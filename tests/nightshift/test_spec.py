@@ -61,6 +61,22 @@ def test_a_leaking_feature_is_refused(tmp_path):
         load_spec(write_spec(tmp_path, features=features))
 
 
+def test_a_derived_feature_computed_from_the_target_is_refused(tmp_path):
+    features = yaml.safe_load(DEMO_SPEC.read_text())["features"]
+    features["derived"]["delay_bucket"] = "arr_delay // 30"
+    features["numeric"].append("delay_bucket")
+    with pytest.raises(SpecError, match=r"features.derived.delay_bucket: uses \['arr_delay'\]"):
+        load_spec(write_spec(tmp_path, features=features))
+
+
+def test_a_source_is_files_or_postgres_never_half_of_each(tmp_path):
+    with pytest.raises(SpecError, match="a files source takes `path`"):
+        load_spec(write_spec(tmp_path, source__conn_id="flights_db"))
+    with pytest.raises(SpecError, match="a postgres source takes `conn_id` and exactly one of `table` or `query`"):
+        load_spec(write_spec(tmp_path, source__kind="postgres", source__path=None, source__format=None,
+                             source__conn_id="flights_db"))
+
+
 def test_unknown_gate_metric_lists_known_ones(tmp_path):
     with pytest.raises(SpecError, match=r"unknown metric 'f1'.*allowed: \['accuracy', 'brier', 'log_loss', 'roc_auc'\]"):
         load_spec(write_spec(tmp_path, gate__primary_metric="f1"))

@@ -1,0 +1,58 @@
+"""Target leakage in a day's rows: a feature column that, alone, predicts the target almost perfectly.
+
+Real features of a real problem do not do that; an upstream join or export that copied the outcome
+into a feature does. Checked on every raw day, before the day can be trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from nightshift.features import make_target
+from nightshift.spec import ModelSpec
+
+# A single feature with a ROC AUC (classification) or |correlation| (regression) this high is a leak.
+LEAK_SCORE = 0.98
+MIN_ROWS = 50
+# Categories are scored by their smoothed target rate, so that rare categories cannot look perfect.
+SMOOTHING_ROWS = 20
+
+
+@dataclass(frozen=True)
+class Leak:
+    column: str
+    score: float
+    measure: str
+
+
+def find_leaks(spec: ModelSpec, frame: pd.DataFrame) -> list[Leak]:
+    """Feature columns present in `frame` that predict the target on their own."""
+    from sklearn.metrics import roc_auc_score
+
+    if spec.target.column not in frame.columns:
+        return []
+    target, known = make_target(spec, frame[spec.target.column])
+    y = target[known]
+    if len(y) < MIN_ROWS or y.nunique() < 2:
+        return []
+    leaks = []
+    for column in [c for c in spec.features.columns if c in frame.columns]:
+        values = frame.loc[known, column]
+        if column in spec.features.categorical:
+            counts, sums, prior = values.map(values.value_counts()), values.map(y.groupby(values).sum()), y.mean()
+            score = (sums + prior * SMOOTHING_ROWS) / (counts + SMOOTHING_ROWS)
+        else:
+            score = pd.to_numeric(values, errors="coerce")
+        present = score.notna()
+        if present.sum() < MIN_ROWS or score[present].nunique() < 2:
+            continue
+        if spec.task == "classification":
+            auc = roc_auc_score(y[present], score[present])
+            value, measure = max(auc, 1 - auc), "ROC AUC"
+        else:
+            value, measure = abs(float(y[present].corr(score[present]))), "|correlation|"
+        if value >= LEAK_SCORE:
+            leaks.append(Leak(column, value, measure))
+    return leaks
