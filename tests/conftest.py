@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 import socket
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from nightshift.lake import Lake
@@ -20,6 +23,8 @@ from nightshift.spec import ModelSpec, load_spec
 from nightshift.storage import s3_client
 
 DEMO_SPEC = CHECKOUT / "include" / "models" / "flights_delay.yaml"
+EXPECTATIONS = CHECKOUT / "include" / "expectations"
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -47,6 +52,32 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 @pytest.fixture
 def lake(home: Settings) -> Lake:
     return Lake.from_uri(home.lake_uri)
+
+
+@contextmanager
+def module_home(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Settings]:
+    """A Nightshift home shared by a test module (for data and models that are costly to build)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in ("NIGHTSHIFT_LAKE_URI", "MLFLOW_TRACKING_URI", "NIGHTSHIFT_LOCK_URI"):
+            patch.delenv(variable, raising=False)
+        patch.setenv("NIGHTSHIFT_HOME", str(tmp_path_factory.mktemp(name)))
+        yield Settings.from_env()
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty database on the PostgreSQL server; dropped afterwards. No server: the test fails."""
+    name = f"nightshift_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(f"{POSTGRES}/postgres", connect_timeout=5)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES}/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
 
 
 def free_port() -> int:

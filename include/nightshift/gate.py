@@ -247,7 +247,8 @@ def evaluate_challenger(spec: ModelSpec, lake: Lake, registry: Registry, version
 
 def _champion_inputs(spec: ModelSpec, lake: Lake, registry: Registry, version: str, holdout: list[dt.date], data):
     """The holdout as the champion's own spec builds it (its features may differ from today's spec).
-    The rows must be the same ones, so a champion trained for another target cannot be compared."""
+    The rows must be the same ones (the same dataset in the lake, wherever its source now lives), so a
+    champion trained for another dataset or target cannot be compared."""
     import mlflow
 
     from nightshift.train import SPEC_ARTIFACT, load_features
@@ -256,8 +257,8 @@ def _champion_inputs(spec: ModelSpec, lake: Lake, registry: Registry, version: s
         mlflow.artifacts.load_dict(f"runs:/{registry.run_id(spec.name, version)}/{SPEC_ARTIFACT}"))
     if trained_with.spec_hash == spec.spec_hash:
         return data.X
-    if (trained_with.source, trained_with.target) != (spec.source, spec.target):
-        raise ModelError(f"{spec.name}: champion v{version} was trained for another source or target; the gate "
+    if (trained_with.source.dataset, trained_with.target) != (spec.source.dataset, spec.target):
+        raise ModelError(f"{spec.name}: champion v{version} was trained for another dataset or target; the gate "
                          "cannot compare the two on the same rows", kind="gate_config",
                          hint="Promote the first model of a new target deliberately (rollback to it, or a new model name).")
     return load_features(trained_with, lake, holdout).X

@@ -37,6 +37,11 @@ class _Check(BaseModel):
         raise NotImplementedError
 
 
+def _present(columns: list[str], frame: pd.DataFrame, past: pd.DataFrame) -> list[str]:
+    """Columns both sides have; a missing column is the schema expectation's finding, not a history one."""
+    return [column for column in columns if column in frame.columns and column in past.columns]
+
+
 class Volume(_Check):
     """The day's row count against the median of earlier days (of the same weekday, by default)."""
 
@@ -69,7 +74,7 @@ class NullRate(_Check):
         return self.max_increase
 
     def measure(self, day, frame, past):
-        for column in self.columns:
+        for column in _present(self.columns, frame, past):
             now, before = frame[column].isna().mean(), past[column].isna().mean()
             yield Measure(column, now - before, f"null rate {now:.1%} against {before:.1%} "
                                                 f"(allowed +{self.limit() * 100:.0f} points)", [])
@@ -86,7 +91,7 @@ class CategoryMix(_Check):
         return self.max_distance
 
     def measure(self, day, frame, past):
-        for column in self.columns:
+        for column in _present(self.columns, frame, past):
             gap = frame[column].value_counts(normalize=True).sub(
                 past[column].value_counts(normalize=True), fill_value=0).abs()
             distance = float(gap.sum() / 2)
@@ -106,8 +111,9 @@ class Distribution(_Check):
         return self.max_psi
 
     def measure(self, day, frame, past):
-        for column in self.columns:
-            value = psi(past[column].dropna().to_numpy(float), frame[column].dropna().to_numpy(float))
+        for column in _present(self.columns, frame, past):
+            value = psi(*(pd.to_numeric(side[column], errors="coerce").dropna().to_numpy(float)
+                          for side in (past, frame)))
             yield Measure(column, value, f"distribution shifted: PSI {value:.3f} (allowed {self.limit():.3f})", [])
 
 

@@ -133,9 +133,14 @@ def findings_of(result) -> list[Finding]:
 
 def data_docs_html(result) -> str:
     """GX's Data Docs page for one validation result, as a single HTML document."""
+    import numpy as np
     from great_expectations.render.renderer import ValidationResultsPageRenderer
     from great_expectations.render.view import DefaultJinjaPageView
 
+    for item in result.results:
+        # GX's renderer rejects numpy scalars (a column mean, say) and logs a long traceback instead.
+        if isinstance(observed := (item.result or {}).get("observed_value"), np.generic):
+            item.result["observed_value"] = observed.item()
     return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
 
 

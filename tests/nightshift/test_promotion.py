@@ -17,7 +17,7 @@ import pytest
 from nightshift import gate, ingest, train, validate
 from nightshift.failures import ModelError
 from nightshift.registry import CHALLENGER, CHAMPION, PREVIOUS, ChampionChanged, Registry
-from nightshift.settings import CHECKOUT
+from tests.conftest import DEMO_SPEC, EXPECTATIONS, module_home
 
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
 AS_OF = DAYS[-1]
@@ -27,17 +27,12 @@ AS_OF = DAYS[-1]
 def world(tmp_path_factory):
     """(spec, lake, registry) in a module-wide home with 21 ingested days."""
     from nightshift.lake import Lake
-    from nightshift.settings import Settings
     from nightshift.spec import load_spec
-    from tests.conftest import DEMO_SPEC
 
-    with pytest.MonkeyPatch.context() as patch:
-        for variable in ("NIGHTSHIFT_LAKE_URI", "MLFLOW_TRACKING_URI", "NIGHTSHIFT_LOCK_URI"):
-            patch.delenv(variable, raising=False)
-        patch.setenv("NIGHTSHIFT_HOME", str(tmp_path_factory.mktemp("promotion")))
-        spec, lake = load_spec(DEMO_SPEC), Lake.from_uri(Settings.from_env().lake_uri)
+    with module_home(tmp_path_factory, "promotion") as settings:
+        spec, lake = load_spec(DEMO_SPEC), Lake.from_uri(settings.lake_uri)
         ingest.ingest_days(spec, lake, DAYS)
-        validate.validate_days(spec, lake, DAYS, CHECKOUT / "include" / "expectations")
+        validate.validate_days(spec, lake, DAYS, EXPECTATIONS)
         yield spec, lake, Registry.from_env()
 
 

@@ -8,7 +8,8 @@ import pytest
 from nightshift import validate
 from nightshift.failures import DataError
 from nightshift.release import release_day
-from tests.nightshift.test_validate import EXPECTATIONS, flights_day
+from tests.conftest import EXPECTATIONS
+from tests.nightshift.test_validate import flights_day
 
 DAY = dt.date(2013, 2, 8)
 REASON = "reviewed: a real storm, and the model should see one"

@@ -8,9 +8,8 @@ import pytest
 from nightshift import validate
 from nightshift.failures import DataError
 from nightshift.spec import SpecError
-from nightshift.settings import CHECKOUT
+from tests.conftest import EXPECTATIONS
 
-EXPECTATIONS = CHECKOUT / "include" / "expectations"
 GOOD_DAY, STORM_DAY = dt.date(2013, 2, 7), dt.date(2013, 2, 8)
 
 

@@ -1,7 +1,5 @@
-"""Real services for service tests: PostgreSQL on 127.0.0.1:5432 and an MLflow tracking server.
-
-A missing service fails these tests; it never skips them.
-"""
+"""An MLflow tracking server on PostgreSQL for service tests (the database fixture is shared, in
+tests/conftest.py). A missing service fails these tests; it never skips them."""
 
 from __future__ import annotations
 
@@ -9,31 +7,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from tests.conftest import free_port
-
-POSTGRES = "postgresql://postgres@127.0.0.1:5432"
-
-
-@pytest.fixture
-def postgres_database() -> str:
-    """A fresh, empty database; dropped afterwards."""
-    name = f"nightshift_test_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(f"{POSTGRES}/postgres", connect_timeout=5)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES}/{name}"
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.fixture
