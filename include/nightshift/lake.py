@@ -131,7 +131,8 @@ class Lake:
             manifest = self._require_manifest(zone, dataset, day)
             try:
                 with self.storage.open(f"{self.partition_key(zone, dataset, day)}/{manifest['commit']}/{DATA_FILE}") as f:
-                    return pd.read_parquet(io.BytesIO(f.read()), columns=columns)
+                    # A local file is seekable: pyarrow reads only the wanted columns' chunks.
+                    return pd.read_parquet(f if f.seekable() else io.BytesIO(f.read()), columns=columns)
             except FileNotFoundError:
                 if attempt == 2:  # replaced twice while reading: something is rewriting it in a loop
                     raise InfraError(f"{self.uri(zone, dataset, day)}: commit {manifest['commit']} vanished "
