@@ -17,7 +17,7 @@ import io
 import json
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -33,13 +33,12 @@ ABANDONED_AFTER = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
-class Window:
-    """Rows of the committed days in a date range, and which days are not there and why."""
+class Coverage:
+    """The days of a date range by state: training reads the validated ones and reports the others."""
 
-    frame: pd.DataFrame
-    days: list[dt.date]
-    missing: list[dt.date] = field(default_factory=list)
-    quarantined: list[dt.date] = field(default_factory=list)
+    validated: list[dt.date]
+    quarantined: list[dt.date]
+    missing: list[dt.date]
 
 
 @dataclass(frozen=True)
@@ -150,16 +149,13 @@ class Lake:
             raise DataError(f"{self.storage.uri(f'{zone}/{dataset}')}: no days to read", kind="empty_window")
         return pd.concat(frames, ignore_index=True)
 
-    def read_window(self, dataset: str, first: dt.date, last: dt.date, columns: list[str] | None = None) -> Window:
-        """Validated rows from `first` to `last` (inclusive), naming the days that are missing or quarantined."""
+    def coverage(self, dataset: str, first: dt.date, last: dt.date) -> Coverage:
+        """Which days from `first` to `last` (inclusive) are validated, quarantined, or missing."""
         wanted = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
         validated, quarantined = set(self.days("validated", dataset)), set(self.days("quarantine", dataset))
-        present = [day for day in wanted if day in validated]
-        frame = (self.read_days("validated", dataset, present, columns) if present
-                 else pd.DataFrame(columns=[*(columns or []), "date"]))
-        return Window(frame=frame, days=present,
-                      missing=[d for d in wanted if d not in validated and d not in quarantined],
-                      quarantined=[d for d in wanted if d in quarantined])
+        return Coverage(validated=[d for d in wanted if d in validated],
+                        quarantined=[d for d in wanted if d in quarantined],
+                        missing=[d for d in wanted if d not in validated and d not in quarantined])
 
     def remove_partition(self, zone: str, dataset: str, day: dt.date) -> bool:
         """Make a day invisible (its manifest goes first), then delete its files."""

@@ -35,7 +35,8 @@ class TrainingWindow:
     as_of: str
     train: list[str]
     holdout: list[str]
-    not_validated: list[str]  # days in the training span that are quarantined or missing
+    quarantined: list[str]  # days in the training span left out: quarantined...
+    missing: list[str]      # ...or never ingested
 
     def days(self, part: str) -> list[dt.date]:
         return [dt.date.fromisoformat(day) for day in getattr(self, part)]
@@ -57,12 +58,13 @@ def plan_window(spec: ModelSpec, lake: Lake, as_of: dt.date, train_days: int | N
     if not train:
         raise DataError(f"no validated days of {spec.source.dataset} between {start} and {holdout[0]}",
                         kind="empty_window", hint="Ingest the training window, or widen train_days.")
-    span = {start + dt.timedelta(days=i) for i in range(train_days)}
+    coverage = lake.coverage(spec.source.dataset, start, holdout[0] - dt.timedelta(days=1))
     return TrainingWindow(
         as_of=as_of.isoformat(),
         train=[d.isoformat() for d in train],
         holdout=[d.isoformat() for d in holdout],
-        not_validated=sorted(d.isoformat() for d in span - set(train)),
+        quarantined=[d.isoformat() for d in coverage.quarantined],
+        missing=[d.isoformat() for d in coverage.missing],
     )
 
 
@@ -167,7 +169,8 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
         "train_days": len(window.train),
         "train_rows": data.rows,
         "holdout_window": f"{window.holdout[0]}..{window.holdout[-1]}",
-        "not_validated_days": ",".join(window.not_validated) or "none",
+        "quarantined_days": ",".join(window.quarantined) or "none",
+        "missing_days": ",".join(window.missing) or "none",
         "spec_hash": spec.spec_hash,
     })
     registry.set_alias(spec.name, CHALLENGER, version)

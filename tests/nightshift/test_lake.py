@@ -58,15 +58,17 @@ def test_a_crashed_commit_is_swept_by_the_next_write(any_lake):
     assert not any_lake.storage.exists(debris)
 
 
-def test_read_window_names_missing_and_quarantined_days(any_lake):
+def test_a_window_says_which_days_are_quarantined_or_missing_and_reads_only_what_is_asked(any_lake):
     for offset in (0, 2):
         any_lake.write_partition("validated", "flights", DAY + dt.timedelta(offset), frame(2))
     any_lake.write_partition("quarantine", "flights", DAY + dt.timedelta(1), frame(2))
-    window = any_lake.read_window("flights", DAY, DAY + dt.timedelta(3), columns=["carrier"])
-    assert window.frame.columns.tolist() == ["carrier", "date"] and len(window.frame) == 4
-    assert window.frame["date"].dt.date.unique().tolist() == [DAY, DAY + dt.timedelta(2)]
-    assert window.quarantined == [DAY + dt.timedelta(1)]
-    assert window.missing == [DAY + dt.timedelta(3)]
+    coverage = any_lake.coverage("flights", DAY, DAY + dt.timedelta(3))
+    assert coverage.validated == [DAY, DAY + dt.timedelta(2)]
+    assert coverage.quarantined == [DAY + dt.timedelta(1)]
+    assert coverage.missing == [DAY + dt.timedelta(3)]
+    rows = any_lake.read_days("validated", "flights", coverage.validated, columns=["carrier"])
+    assert rows.columns.tolist() == ["carrier", "date"] and len(rows) == 4
+    assert rows["date"].dt.date.unique().tolist() == coverage.validated
 
 
 def test_attachments_are_committed_with_the_data(any_lake):

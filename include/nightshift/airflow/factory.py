@@ -205,9 +205,9 @@ def retrain_dag(spec: ModelSpec) -> DAG:
             as_of = _date(params.get("as_of")) or context["dag_run"].run_after.date()
             spec, lake = _spec(model), Lake.from_env()
             window = train_step.plan_window(spec, lake, as_of, params.get("train_days"))
-            log.info("training on %d validated days %s..%s; holdout %s..%s; not validated: %s",
+            log.info("training on %d validated days %s..%s; holdout %s..%s; left out, quarantined: %s, missing: %s",
                      len(window.train), window.train[0], window.train[-1], window.holdout[0], window.holdout[-1],
-                     window.not_validated or "none")
+                     window.quarantined or "none", window.missing or "none")
             return train_step.train_challenger(spec, lake, Registry.from_env(), window).to_xcom()
 
         @task
