@@ -1,10 +1,9 @@
-"""Shared fixtures: the demo spec, a lake and an isolated Nightshift home per test."""
+"""Shared fixtures: the demo spec, an isolated Nightshift home and lake per test (or per module), and
+the real services: PostgreSQL databases and moto's S3 server."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 import socket
 import subprocess
 import sys
@@ -12,6 +11,8 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -86,31 +87,39 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@contextmanager
+def serving(command: list[str], health_url: str, log_path: Path, timeout: float = 60) -> Iterator[None]:
+    """Run a server process while the block runs: started, answering `health_url`, then stopped."""
+    with log_path.open("w") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    urllib.request.urlopen(health_url, timeout=2)
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"{Path(command[0]).name} did not start; see {log_path}") from None
+                    time.sleep(0.2)
+            yield
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
 @pytest.fixture(scope="session")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's S3 server, a real HTTP endpoint, for the whole session; boto3 finds it through the
     standard AWS_* environment."""
     port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")
-    server = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=log, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"moto server did not start; see {log.name}") from None
-            time.sleep(0.2)
-    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                      AWS_DEFAULT_REGION="us-east-1")
-    s3_client.cache_clear()
-    yield endpoint
-    server.terminate()
-    server.wait(timeout=10)
-    log.close()
+    command = [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)]
+    with serving(command, f"{endpoint}/moto-api/", tmp_path_factory.mktemp("moto") / "moto.log"):
+        os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                          AWS_DEFAULT_REGION="us-east-1")
+        s3_client.cache_clear()
+        yield endpoint
 
 
 @pytest.fixture

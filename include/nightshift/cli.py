@@ -108,7 +108,7 @@ def reproduce(model: str, step: str, day: dt.datetime) -> None:
     settings = Settings.from_env()
     spec, lake, day = load_spec(settings.models_dir / f"{model}.yaml"), Lake.from_uri(settings.lake_uri), day.date()
     if step == "ingest_raw":
-        click.echo(ingest.ingest_days(spec, lake, [day]).to_xcom())
+        click.echo(ingest.ingest_days(spec, lake, [day]))
     elif step == "validate":
         verdicts = validate.validate_days(spec, lake, [day], settings.expectations_dir)
         click.echo(validate.findings_table(verdicts))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import pandas as pd
@@ -19,15 +18,6 @@ from nightshift.failures import DataError, SourceNotReady
 from nightshift.lake import Lake
 from nightshift.sources import list_files, parse, read_bytes, read_postgres
 from nightshift.spec import ModelSpec, Source
-
-
-@dataclass
-class IngestResult:
-    rows: dict[str, int] = field(default_factory=dict)   # ISO day -> rows committed to raw/
-    empty_days: list[str] = field(default_factory=list)  # requested days the source has no rows for
-
-    def to_xcom(self) -> dict:
-        return {"rows": self.rows, "empty_days": self.empty_days}
 
 
 def read_source(source: Source, lake: Lake, first: dt.date, last: dt.date) -> pd.DataFrame:
@@ -81,8 +71,9 @@ def row_dates(source: Source, frame: pd.DataFrame, today: dt.date | None = None)
     return stamps.dt.date
 
 
-def ingest_days(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> IngestResult:
-    """Commit the source rows of each day to raw/; idempotent (a day is replaced whole).
+def ingest_days(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> dict[str, int]:
+    """Commit the source rows of each day to raw/; idempotent (a day is replaced whole). Returns the rows
+    committed per ISO day.
 
     The source is read once per call, so callers pass a chunk of days, not one day at a time.
     Days without rows are never committed as empty partitions: they raise SourceNotReady at the end.
@@ -91,20 +82,20 @@ def ingest_days(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> IngestResul
     source = spec.source
     frame = read_source(source, lake, days[0], days[-1])
     dates = row_dates(source, frame) if not frame.empty else pd.Series([], dtype=object)
-    result = IngestResult()
+    committed, empty = {}, []
     for day in days:
         rows = frame[dates == day]
         if rows.empty:
-            result.empty_days.append(day.isoformat())
+            empty.append(day.isoformat())
             continue
         lake.write_partition("raw", source.dataset, day, rows.reset_index(drop=True), source=source.describe())
-        result.rows[day.isoformat()] = len(rows)
-    if result.empty_days:
+        committed[day.isoformat()] = len(rows)
+    if empty:
         raise SourceNotReady(
-            f"{source.describe()}: no rows yet for {', '.join(result.empty_days)}", kind="late_data",
-            hint=f"Upstream data is late or missing; the task retries. The other {len(result.rows)} days were "
+            f"{source.describe()}: no rows yet for {', '.join(empty)}", kind="late_data",
+            hint=f"Upstream data is late or missing; the task retries. The other {len(committed)} days were "
                  "written to raw/. If the days will never come, leave them out of the run's range.")
-    return result
+    return committed
 
 
 def _refuse(source: Source, frame: pd.DataFrame, bad: pd.Series, problem: str) -> None:

@@ -52,6 +52,13 @@ def test_rollback_form_lists_the_models_and_needs_a_reason(dagbag):
     assert params.get_param("reason").schema["minLength"] == 5
 
 
+def test_ingest_validates_the_runs_days_in_one_task_after_every_chunk(dagbag):
+    """One task, days in order: each day's history checks see the days validated before it."""
+    validate = dagbag.dags["flights_delay__ingest"].get_task("validate")
+    assert not validate.is_mapped and validate.trigger_rule == "all_done_min_one_success"
+    assert {"plan_days", "ingest_raw"} <= validate.upstream_task_ids
+
+
 def test_release_form_takes_a_day_and_a_reason_and_announces_the_dataset(dagbag):
     release = dagbag.dags["flights_delay__release"]
     assert type(release.timetable).__name__ == "NullTimetable"  # manual only
