@@ -185,6 +185,7 @@ def validate_days(spec: ModelSpec, lake: Lake, days: list[dt.date], expectations
     dataset = spec.source.dataset
     runner = SuiteRunner(load_suite(expectations_dir, dataset))
     history = load_history(expectations_dir, dataset)
+    history_rows: dict[dt.date, pd.DataFrame] = {}  # validated days read for history, kept for the next day
     verdicts = []
     for day in sorted(days):
         frame = lake.read_partition("raw", dataset, day)
@@ -198,7 +199,7 @@ def validate_days(spec: ModelSpec, lake: Lake, days: list[dt.date], expectations
         result = runner.run(frame)
         findings = findings_of(result) + _leak_findings(spec, frame)
         if history:
-            findings += _history_findings(history, lake, dataset, day, frame, verdict)
+            findings += _history_findings(history, lake, dataset, day, frame, verdict, history_rows)
         verdict.failures = [f for f in findings if f.severity == "block"]
         verdict.warnings = [f for f in findings if f.severity == "warn"]
         verdict.status = "quarantined" if verdict.failures else "validated"
@@ -208,13 +209,16 @@ def validate_days(spec: ModelSpec, lake: Lake, days: list[dt.date], expectations
 
 
 def _history_findings(history: History, lake: Lake, dataset: str, day: dt.date, frame: pd.DataFrame,
-                      verdict: DayVerdict) -> list[Finding]:
+                      verdict: DayVerdict, cache: dict[dt.date, pd.DataFrame]) -> list[Finding]:
     window = history.window(day, lake.days("validated", dataset))
     if len(window) < history.min_days:
         verdict.notes.append(f"history checks skipped: {len(window)} validated days in the previous "
                              f"{history.window_days} (need {history.min_days})")
         return []
-    past = lake.read_days("validated", dataset, window, columns=history.columns)
+    for past_day in window:
+        if past_day not in cache:
+            cache[past_day] = lake.read_days("validated", dataset, [past_day], columns=history.columns or None)
+    past = pd.concat([cache[past_day] for past_day in window], ignore_index=True)
     return [Finding(expectation=f"history:{check.type}", column=measure.column, severity=check.severity,
                     unexpected_count=None, unexpected_percent=None, sample=measure.sample,
                     why=f"{measure.explanation}, over {len(window)} days" + (f"; {check.why}" if check.why else ""))
