@@ -210,7 +210,7 @@ def peak_mb(side: str, name: str, expectations: Path, specs: list[Spec]) -> tupl
     frames = workload(name)
     before = _proc_mb("VmRSS")
     if side == "GX":
-        from nightshift.validate import SuiteRunner, load_suite
+        from nightshift.expectations import SuiteRunner, load_suite
         validate: Callable[[pd.DataFrame], Any] = SuiteRunner(load_suite(expectations, "flights")).run
     else:
         validate = functools.partial(pandas_run, specs)
@@ -236,7 +236,7 @@ def _row(name: str, frames: list[pd.DataFrame], outcomes: list[list[Outcome]], g
 
 def run(expectations: Path) -> str:
     """The results table and the set-up memory, all measured in this one run."""
-    from nightshift.validate import SuiteRunner, load_suite
+    from nightshift.expectations import SuiteRunner, load_suite
     suite = load_suite(expectations, "flights")
     specs, runner, warm = specs_of(suite, expectations / "flights.yaml"), SuiteRunner(suite), workload(WORKLOADS[2])[0]
     runner.run(warm)  # first calls pay lazy imports and caches: not what is measured

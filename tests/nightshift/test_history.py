@@ -8,7 +8,7 @@ import pytest
 
 from nightshift.history import History, deviations, psi
 from nightshift.spec import SpecError
-from nightshift.validate import load_history
+from nightshift.expectations import load_history
 
 DAY = dt.date(2013, 2, 8)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nightshift import validate
+from nightshift import expectations, validate
 from nightshift.failures import DataError
 from nightshift.spec import SpecError
 from tests.conftest import EXPECTATIONS
@@ -104,7 +104,7 @@ def test_a_misspelled_expectation_is_an_error_not_a_silent_drop(tmp_path):
         "  - {type: expect_column_values_to_be_nul, kwargs: {column: a}}\n"
     )
     with pytest.raises(SpecError, match="1 expectation.s. not recognised by GX"):
-        validate.load_suite(tmp_path, "flights")
+        expectations.load_suite(tmp_path, "flights")
 
 
 def test_a_missing_column_quarantines_the_day_and_says_which(spec, lake):

@@ -1,0 +1,148 @@
+"""A dataset's checks as code: the GX 1.x suite and the history checks, read from
+`include/expectations/<dataset>.yaml`; the suite run once per partition; its findings; its Data Docs page.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from nightshift.history import History
+from nightshift.spec import SpecError, explain
+
+SEVERITIES = ("block", "warn")
+DATA_DOCS = "data_docs.html"
+# GX logs at INFO and draws tqdm bars on stderr; quiet both before it is imported so the
+# failure summary stays readable at the end of the task log.
+for _logger in ("great_expectations", "great_expectations.data_context.types.base"):
+    logging.getLogger(_logger).setLevel(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class Finding:
+    expectation: str
+    column: str
+    severity: str
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    sample: list[Any]
+    why: str = ""
+
+
+def _suite_file(expectations_dir: Path, dataset: str) -> tuple[Path, dict]:
+    path = expectations_dir / f"{dataset}.yaml"
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise SpecError(f"{path}: cannot read the expectation suite: {err}", kind="suite") from err
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a suite is a YAML mapping with `expectations` (and `history`)", kind="suite")
+    return path, data
+
+
+def load_history(expectations_dir: Path, dataset: str) -> History | None:
+    """The suite file's `history:` checks, if it declares any."""
+    path, data = _suite_file(expectations_dir, dataset)
+    if "history" not in data:
+        return None
+    try:
+        return History.model_validate(data["history"])
+    except ValidationError as err:
+        raise SpecError(f"{path}: invalid history checks\n{explain(err)}", kind="suite") from None
+
+
+def load_suite(expectations_dir: Path, dataset: str):
+    """The dataset's GX suite; a misspelled expectation or bad severity is an error, not a silent drop."""
+    import great_expectations as gx
+
+    path, data = _suite_file(expectations_dir, dataset)
+    data = {key: value for key, value in data.items() if key != "history"}
+    declared = data.get("expectations", [])
+    for number, entry in enumerate(declared, 1):
+        severity = (entry.get("meta") or {}).get("severity", "block")
+        if severity not in SEVERITIES:
+            raise SpecError(f"{path}: expectation {number}: severity {severity!r}; allowed: {SEVERITIES}")
+    try:
+        suite = gx.ExpectationSuite(**data)
+    except Exception as err:  # GX raises many types for a bad kwarg; all mean the file is wrong
+        raise SpecError(f"{path}: invalid expectation suite: {err}", kind="suite") from err
+    if len(suite.expectations) != len(declared):
+        known = {type(e).__name__ for e in suite.expectations}
+        raise SpecError(
+            f"{path}: {len(declared) - len(suite.expectations)} expectation(s) not recognised by GX "
+            f"(misspelled type?); recognised: {sorted(known)}", kind="suite")
+    return suite
+
+
+class SuiteRunner:
+    """One ephemeral GX context and validation definition, reused for every partition a task validates."""
+
+    def __init__(self, suite) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.suite = suite
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        asset = context.data_sources.add_pandas("nightshift").add_dataframe_asset("partition")
+        # A ValidationDefinition fetches (and hashes) the batch once; batch.validate does it twice.
+        self._definition = gx.ValidationDefinition(
+            name="partition", data=asset.add_batch_definition_whole_dataframe("whole"),
+            suite=context.suites.add(suite))
+
+    def run(self, frame):
+        """The suite's result on `frame`: one pass, with counts and a few sample values per expectation."""
+        return self._definition.run(batch_parameters={"dataframe": frame},
+                                    result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
+
+
+def findings_of(result) -> list[Finding]:
+    """Every expectation that did not pass."""
+    found = [_finding(item) for item in result.results if not item.success]
+    return sorted(found, key=lambda f: (f.severity, f.expectation, f.column))
+
+
+def data_docs_html(result) -> str:
+    """GX's Data Docs page for one validation result, as a single HTML document."""
+    import numpy as np
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    for item in result.results:
+        # GX's renderer rejects numpy scalars (a column mean, say) and logs a long traceback instead.
+        if isinstance(observed := (item.result or {}).get("observed_value"), np.generic):
+            item.result["observed_value"] = observed.item()
+    return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
+
+
+def _finding(item) -> Finding:
+    config, details, meta = item.expectation_config, item.result or {}, item.expectation_config.meta or {}
+    mismatched = details.get("details", {}).get("mismatched", {})  # a column set: what is missing or extra
+    return Finding(
+        expectation=config.type,
+        column=config.kwargs.get("column", ""),
+        severity=meta.get("severity", "block"),
+        unexpected_count=details.get("unexpected_count", None if mismatched else details.get("observed_value")),
+        unexpected_percent=details.get("unexpected_percent"),
+        sample=[_shorten(value) for value in details.get("partial_unexpected_list", [])[:5]],
+        why=_raised(item.exception_info) or "; ".join(f"{key}: {value}" for key, value in mismatched.items() if value)
+            or meta.get("why", ""),
+    )
+
+
+def _shorten(value: Any) -> Any:
+    """Sample values go into logs and reports: a 5 MB string is cut, everything else kept as is."""
+    return value if not isinstance(value, str) or len(value) <= 60 else f"{value[:60]}... ({len(value)} chars)"
+
+
+def _raised(info) -> str | None:
+    """Why GX could not evaluate an expectation (a missing column, say). exception_info is either one
+    record or a dict of records keyed by metric."""
+    records = [info] if "raised_exception" in (info or {}) else list((info or {}).values())
+    return next((r.get("exception_message") for r in records if isinstance(r, dict) and r.get("raised_exception")),
+                None)
