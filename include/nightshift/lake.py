@@ -12,6 +12,7 @@ checksum, never duplicates.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -30,6 +31,20 @@ DATA_FILE = "data.parquet"
 MANIFEST = "_SUCCESS"
 # A commit folder without a manifest older than this is debris from a crashed write.
 ABANDONED_AFTER = dt.timedelta(hours=1)
+
+
+def _storage_errors(method):
+    """Storage failures (disk, S3 endpoint, permissions) become retryable InfraErrors naming the lake."""
+    @functools.wraps(method)
+    def wrapper(self: Lake, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except FileNotFoundError:
+            raise
+        except OSError as err:
+            raise InfraError(f"lake {self.storage.root_uri}: {method.__name__} failed: {err}",
+                             kind="storage") from err
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -65,9 +80,9 @@ class Lake:
 
     def file_uri(self, zone: str, dataset: str, day: dt.date, name: str) -> str:
         """Where a committed file of the partition (the data, a report) lives."""
-        manifest = self._require_manifest(zone, dataset, day)
-        return self.storage.uri(f"{self.partition_key(zone, dataset, day)}/{manifest['commit']}/{name}")
+        return self.storage.uri(self._committed_key(zone, dataset, day, name))
 
+    @_storage_errors
     def write_partition(
         self,
         zone: str,
@@ -96,21 +111,20 @@ class Lake:
             "files": sorted(files),
         }
         previous = (self.manifest(zone, dataset, day) or {}).get("commit")
-        try:
-            for name, body in files.items():
-                self.storage.put(f"{partition}/{commit}/{name}", body)
-            self.storage.put(f"{partition}/{MANIFEST}", json.dumps(manifest, indent=2, default=str).encode())
-            self._sweep(partition, commit, previous)
-        except OSError as err:
-            raise InfraError(f"cannot write partition {self.storage.uri(partition)}: {err}", kind="storage") from err
+        for name, body in files.items():
+            self.storage.put(f"{partition}/{commit}/{name}", body)
+        self.storage.put(f"{partition}/{MANIFEST}", json.dumps(manifest, indent=2, default=str).encode())
+        self._sweep(partition, commit, previous)
         return manifest
 
+    @_storage_errors
     def manifest(self, zone: str, dataset: str, day: dt.date) -> dict | None:
         try:
             return json.loads(self.storage.get(f"{self.partition_key(zone, dataset, day)}/{MANIFEST}"))
         except FileNotFoundError:
             return None
 
+    @_storage_errors
     def days(self, zone: str, dataset: str) -> list[dt.date]:
         """Committed days of a dataset in a zone, oldest first."""
         suffix = f"/{MANIFEST}"
@@ -120,23 +134,27 @@ class Lake:
             if key.endswith(suffix) and key.count("/") == 3
         )
 
+    @_storage_errors
     def read_attachment(self, zone: str, dataset: str, day: dt.date, name: str) -> bytes:
-        manifest = self._require_manifest(zone, dataset, day)
-        return self.storage.get(f"{self.partition_key(zone, dataset, day)}/{manifest['commit']}/{name}")
+        return self.storage.get(self._committed_key(zone, dataset, day, name))
 
+    @_storage_errors
     def read_partition(self, zone: str, dataset: str, day: dt.date, columns: list[str] | None = None) -> pd.DataFrame:
-        """The committed rows of one day (only `columns`, if given)."""
-        for attempt in (1, 2):
-            manifest = self._require_manifest(zone, dataset, day)
+        """The committed rows of one day (only `columns`, if given). If a newer commit replaces the day
+        while it is being read, the newer one is read."""
+        try:
+            return self._read_data(zone, dataset, day, columns)
+        except FileNotFoundError:
             try:
-                with self.storage.open(f"{self.partition_key(zone, dataset, day)}/{manifest['commit']}/{DATA_FILE}") as f:
-                    # A local file is seekable: pyarrow reads only the wanted columns' chunks.
-                    return pd.read_parquet(f if f.seekable() else io.BytesIO(f.read()), columns=columns)
-            except FileNotFoundError:
-                if attempt == 2:  # replaced twice while reading: something is rewriting it in a loop
-                    raise InfraError(f"{self.uri(zone, dataset, day)}: commit {manifest['commit']} vanished "
-                                     "while reading", kind="storage") from None
-        raise AssertionError("unreachable")
+                return self._read_data(zone, dataset, day, columns)
+            except FileNotFoundError as err:
+                raise InfraError(f"{self.uri(zone, dataset, day)}: replaced twice while reading ({err})",
+                                 kind="storage") from None
+
+    def _read_data(self, zone: str, dataset: str, day: dt.date, columns: list[str] | None) -> pd.DataFrame:
+        with self.storage.open(self._committed_key(zone, dataset, day, DATA_FILE)) as f:
+            # A local file is seekable: pyarrow reads only the wanted columns' chunks.
+            return pd.read_parquet(f if f.seekable() else io.BytesIO(f.read()), columns=columns)
 
     def read_days(
         self, zone: str, dataset: str, days: Iterable[dt.date], columns: list[str] | None = None
@@ -157,6 +175,7 @@ class Lake:
                         quarantined=[d for d in wanted if d in quarantined],
                         missing=[d for d in wanted if d not in validated and d not in quarantined])
 
+    @_storage_errors
     def remove_partition(self, zone: str, dataset: str, day: dt.date) -> bool:
         """Make a day invisible (its manifest goes first), then delete its files."""
         partition = self.partition_key(zone, dataset, day)
@@ -167,11 +186,12 @@ class Lake:
         self.storage.delete(keys)
         return True
 
-    def _require_manifest(self, zone: str, dataset: str, day: dt.date) -> dict:
+    def _committed_key(self, zone: str, dataset: str, day: dt.date, name: str) -> str:
+        """The key of a file of the day's current commit."""
         manifest = self.manifest(zone, dataset, day)
         if manifest is None:
             raise DataError(f"{self.uri(zone, dataset, day)}: no committed partition", kind="missing_partition")
-        return manifest
+        return f"{self.partition_key(zone, dataset, day)}/{manifest['commit']}/{name}"
 
     def _sweep(self, partition: str, current: str, previous: str | None) -> None:
         """Delete the files of the commit just replaced, and of abandoned ones. Recent commits without a

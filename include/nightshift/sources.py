@@ -37,9 +37,11 @@ def list_files(path: str) -> list[str]:
         from nightshift.storage import S3Storage
 
         prefix = re.split(r"[*?\[]", parsed.path.lstrip("/"), maxsplit=1)[0]
-        storage = S3Storage(parsed.netloc)
-        matches = [f"s3://{parsed.netloc}/{key}" for key in storage.list(prefix)
-                   if fnmatch.fnmatchcase(key, parsed.path.lstrip("/"))]
+        try:
+            keys = S3Storage(parsed.netloc).list(prefix)
+        except OSError as err:
+            raise InfraError(f"{path}: cannot list the files: {err}", kind="source_unreachable") from err
+        matches = [f"s3://{parsed.netloc}/{key}" for key in keys if fnmatch.fnmatchcase(key, parsed.path.lstrip("/"))]
     else:
         if parsed.scheme == "package":
             found = importlib.util.find_spec(parsed.netloc)
@@ -76,6 +78,8 @@ def read_bytes(uri: str) -> bytes:
         raise InfraError(f"{uri}: the file disappeared while it was being read (it was listed a moment "
                          "earlier)", kind="source_vanished",
                          hint="The upstream is probably rewriting it; the task retries.") from None
+    except OSError as err:
+        raise InfraError(f"{uri}: cannot read the file: {err}", kind="source_unreachable") from err
 
 
 def parse(name: str, data: bytes, fmt: str = "", columns: list[str] | None = None) -> pd.DataFrame:

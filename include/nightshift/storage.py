@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import BinaryIO
@@ -109,6 +111,8 @@ class LocalStorage(Storage):
 
 
 class S3Storage(Storage):
+    """Errors come out as OSError (FileNotFoundError for a missing key), as on local disk."""
+
     def __init__(self, bucket: str, prefix: str = "") -> None:
         self.bucket, self.prefix = bucket, prefix
         self.root_uri = f"s3://{bucket}/{prefix}".rstrip("/")
@@ -118,38 +122,46 @@ class S3Storage(Storage):
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def put(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        with self._errors(key):
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
     def open(self, key: str) -> BinaryIO:
-        from botocore.exceptions import ClientError
-
-        try:
+        with self._errors(key):
             return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
-        except ClientError as err:
-            if err.response["Error"]["Code"] in ("NoSuchKey", "404"):
-                raise FileNotFoundError(self.uri(key)) from err
-            raise
 
     def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
-
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as err:
-            if err.response["Error"]["Code"] in ("NoSuchKey", "404"):
-                return False
-            raise
+            with self._errors(key):
+                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except FileNotFoundError:
+            return False
         return True
 
     def list(self, prefix: str) -> list[str]:
         strip = len(self._key(""))
-        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix))
-        return sorted(item["Key"][strip:] for page in pages for item in page.get("Contents", []))
+        with self._errors(prefix):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                          Prefix=self._key(prefix))
+            return sorted(item["Key"][strip:] for page in pages for item in page.get("Contents", []))
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # the DeleteObjects limit
             batch = [{"Key": self._key(key)} for key in keys[start:start + 1000]]
-            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            with self._errors(keys[start]):
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+
+    @contextmanager
+    def _errors(self, key: str) -> Iterator[None]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                raise FileNotFoundError(self.uri(key)) from err
+            raise OSError(f"{self.uri(key)}: {err}") from err
+        except BotoCoreError as err:  # endpoint unreachable, credentials missing, ...
+            raise OSError(f"{self.uri(key)}: {err}") from err
 
 
 @cache

@@ -113,6 +113,15 @@ def test_sigkill_mid_write_leaves_the_old_partition_or_the_new_one(any_lake, kil
     assert content_checksum(committed) == manifest["checksum"]
 
 
+def test_a_storage_failure_is_a_retryable_infra_error(s3_endpoint):
+    from nightshift.failures import InfraError
+
+    with pytest.raises(InfraError, match=r"lake s3://no-such-bucket/lake: \w+ failed: .*NoSuchBucket") \
+            as error:
+        Lake.from_uri("s3://no-such-bucket/lake").write_partition("raw", "flights", DAY, frame(1))
+    assert error.value.retryable
+
+
 def test_lake_uri_must_be_file_or_s3():
     from nightshift.failures import InfraError
 
