@@ -31,5 +31,5 @@ lock:  ## re-lock requirements.txt after changing pyproject.toml
 clean:
 	rm -rf $(NIGHTSHIFT_HOME)
 
-bench: install  ## GX suite vs vectorized pandas: time and peak memory; rewrites bench/results.md
+bench: install  ## GX suite vs vectorized pandas: time and peak memory; rewrites bench/RESULTS.md
 	$(BIN)/python bench/validation.py --write

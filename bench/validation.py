@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).with_name("results.md")
+RESULTS = Path(__file__).with_name("RESULTS.md")
 SAMPLE = 5   # partial_unexpected_count, as SuiteRunner asks of GX
 REPEATS = 3  # each time is the median of 3 runs, GX and pandas interleaved
 DAYS = pd.date_range("2013-01-25", periods=30)  # holds the 8-9 Feb blizzard, so failing days are compared too
