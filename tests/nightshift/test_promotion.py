@@ -202,3 +202,20 @@ def test_a_model_that_cannot_load_elsewhere_is_rejected(spec, ingested, registry
     report = degraded(spec, ingested, registry, pipeline=pipeline)
     assert "loads in a fresh process" in report.failed_checks
     assert "local_only_step" in report.infra_error
+
+
+def test_a_much_slower_model_is_rejected_for_its_latency_budget(spec, ingested, registry, champion, monkeypatch):
+    from sklearn.preprocessing import FunctionTransformer
+
+    from tests.nightshift.slow_step import slow_identity
+
+    pipeline = train.build_pipeline(spec)
+    pipeline.steps.insert(0, ("slow", FunctionTransformer(slow_identity)))
+    monkeypatch.setattr(train, "SKOPS_TRUSTED_TYPES",
+                        [*train.SKOPS_TRUSTED_TYPES, "tests.nightshift.slow_step.slow_identity"])
+    report = degraded(spec, ingested, registry, pipeline=pipeline)
+    # It predicts exactly as the champion does; only its speed is wrong, and it still loads elsewhere.
+    assert "budget predict_ms_per_1k_rows" in report.failed_checks
+    assert "loads in a fresh process" not in report.failed_checks
+    assert report.budgets["predict_ms_per_1k_rows"] > 500
+    assert registry.alias_version(spec.name, CHAMPION) == champion
