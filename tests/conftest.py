@@ -88,10 +88,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(command: list[str], health_url: str, log_path: Path, timeout: float = 60) -> Iterator[None]:
+def serving(command: list[str], health_url: str, log_path: Path, timeout: float = 60,
+            env: dict[str, str] | None = None) -> Iterator[None]:
     """Run a server process while the block runs: started, answering `health_url`, then stopped."""
     with log_path.open("w") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             deadline = time.monotonic() + timeout
             while True:

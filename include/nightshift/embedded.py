@@ -14,12 +14,17 @@ from nightshift.settings import Settings
 ADMIN = "admin"
 
 
-def airflow(settings: Settings, *args: str, log_file: Path | None = None) -> int:
-    """Run the `airflow` CLI of this interpreter's environment; output to `log_file` or the terminal."""
+def airflow_command(settings: Settings, *args: str) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of the `airflow` CLI of this interpreter's environment."""
     bin_dir = Path(sys.executable).parent  # `airflow standalone` starts its components by name
-    command = [str(bin_dir / "airflow"), *args]
     env = {**os.environ, **settings.airflow_env(), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    return [str(bin_dir / "airflow"), *args], env
+
+
+def airflow(settings: Settings, *args: str, log_file: Path | None = None) -> int:
+    """Run the `airflow` CLI; output to `log_file` or the terminal. Returns the exit code."""
+    command, env = airflow_command(settings, *args)
     if log_file is None:
         return subprocess.run(command, env=env, check=False).returncode
     log_file.parent.mkdir(parents=True, exist_ok=True)

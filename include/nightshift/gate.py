@@ -51,6 +51,24 @@ class Verdict:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class Approval:
+    """A human's answer at the approve task of a model with `approval: manual`."""
+
+    approved: bool
+    by: str
+    reason: str
+
+    def record(self, registry: Registry, model: str, verdict: Verdict) -> Verdict:
+        """Tag the answer on the challenger's version; a rejection turns the verdict into a reject."""
+        registry.tag_version(model, verdict.challenger_version, {
+            "approval.decision": "approved" if self.approved else "rejected",
+            "approval.by": self.by, "approval.reason": self.reason or "(none given)"})
+        if self.approved:
+            return verdict
+        return dataclasses.replace(verdict, decision="reject", failed_checks=[*verdict.failed_checks, "human approval"])
+
+
 @dataclass
 class GateReport:
     """The evidence measured on the holdout, and the checks judged from it."""

@@ -166,8 +166,9 @@ class Gate(_Strict):
     vs_champion: VersusChampion = VersusChampion()
     slices: Slices | None = None
     budgets: Budgets = Budgets()
-    # "manual" (a human approves at an Airflow approval task) is planned; refused until it exists.
-    approval: Literal["auto"] = "auto"
+    approval: Literal["auto", "manual"] = Field(
+        "auto", description="manual: a challenger the gate passed waits for a human at the retrain DAG's approve task")
+    approval_timeout_hours: float = Field(72, gt=0, description="manual: no answer by then counts as a rejection")
 
 
 class ModelSpec(_Strict):

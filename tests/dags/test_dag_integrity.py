@@ -67,6 +67,20 @@ def test_release_form_takes_a_day_and_a_reason_and_announces_the_dataset(dagbag)
     assert [outlet.uri for outlet in release.get_task("release_day").outlets] == ["nightshift://validated/flights"]
 
 
+def test_manual_approval_puts_a_human_between_the_gate_and_promotion(spec):
+    from nightshift.airflow.approval import APPROVE, REJECT, GateApproval
+    from nightshift.airflow.factory import retrain_dag
+
+    manual = spec.model_copy(update={"gate": spec.gate.model_copy(update={"approval": "manual",
+                                                                          "approval_timeout_hours": 24})})
+    retrain = retrain_dag(manual)
+    approve = retrain.get_task("approve")
+    assert isinstance(approve, GateApproval) and approve.options == [APPROVE, REJECT]
+    assert approve.defaults == [REJECT] and approve.response_timeout.total_seconds() == 24 * 3600
+    assert approve.upstream_task_ids == {"evaluate"} and approve.downstream_task_ids == {"promote"}
+    assert "approve" not in retrain_dag(spec).task_ids
+
+
 def test_retrain_runs_nightly_or_on_new_validated_data(dagbag):
     retrain = dagbag.dags["flights_delay__retrain"]
     assert type(retrain.timetable).__name__ == "AssetOrTimeSchedule"

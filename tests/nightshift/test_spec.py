@@ -103,6 +103,9 @@ def test_a_changed_copy_has_its_own_hash(spec):
     assert changed.spec_hash != spec.spec_hash
 
 
-def test_manual_approval_is_refused_until_it_exists(tmp_path):
-    with pytest.raises(SpecError, match=r"gate.approval: Input should be 'auto'"):
-        load_spec(write_spec(tmp_path, gate__approval="manual"))
+def test_approval_is_auto_or_manual_with_a_positive_timeout(tmp_path):
+    assert load_spec(write_spec(tmp_path, gate__approval="manual")).gate.approval == "manual"
+    with pytest.raises(SpecError, match=r"gate.approval: Input should be 'auto' or 'manual'"):
+        load_spec(write_spec(tmp_path, gate__approval="maybe"))
+    with pytest.raises(SpecError, match=r"gate.approval_timeout_hours: Input should be greater than 0"):
+        load_spec(write_spec(tmp_path, gate__approval_timeout_hours=0))

@@ -28,6 +28,7 @@ from airflow.sdk import (
 )
 from airflow.sdk.exceptions import AirflowSkipException
 
+from nightshift.airflow.approval import GateApproval
 from nightshift.airflow.callbacks import log_failure_summary
 from nightshift.failures import DataError
 from nightshift.settings import Settings
@@ -225,17 +226,25 @@ def retrain_dag(spec: ModelSpec) -> DAG:
             report = gate.evaluate_challenger(_spec(model), Lake.from_env(), Registry.from_env(),
                                               trained["version"], holdout)
             log.info("\n%s", report.table())
-            return report.verdict.to_xcom()
+            return {**report.verdict.to_xcom(), "report": report.table()}
 
         @task
-        def promote(verdict: dict) -> dict:
-            """Promote a passing challenger (compare-and-set); a rejection is a normal, green outcome."""
+        def promote(evaluated: dict, approval: dict | None = None) -> dict:
+            """Promote a passing challenger (compare-and-set); a rejection is a normal, green outcome.
+            With `approval: manual`, a human's rejection is recorded on the version and rejects it."""
             from nightshift import gate
+            from nightshift.airflow.approval import approval_of
             from nightshift.lake import Lake
             from nightshift.registry import Registry
 
-            final, replaced = gate.promote_if_better(_spec(model), Lake.from_env(), Registry.from_env(),
-                                                     gate.Verdict.from_xcom(verdict))
+            spec, registry = _spec(model), Registry.from_env()
+            verdict = gate.Verdict.from_xcom({k: v for k, v in evaluated.items() if k != "report"})
+            if approval is not None:
+                answer = approval_of(approval)
+                verdict = answer.record(registry, model, verdict)
+                log.info("%s by %s: %s", "APPROVED" if answer.approved else "REJECTED BY A HUMAN", answer.by,
+                         answer.reason or "(no reason given)")
+            final, replaced = gate.promote_if_better(spec, Lake.from_env(), registry, verdict)
             if final.decision != "promote":
                 log.info("REJECTED challenger v%s (failed: %s); champion stays v%s", final.challenger_version,
                          ", ".join(final.failed_checks), final.champion_version)
@@ -243,7 +252,13 @@ def retrain_dag(spec: ModelSpec) -> DAG:
             log.info("PROMOTED v%s to champion (previous: %s)", final.challenger_version, replaced or "none")
             return {"champion": final.challenger_version, "promoted": True}
 
-        promote(evaluate(train()))
+        evaluated = evaluate(train())
+        if spec.gate.approval == "manual":
+            approve = GateApproval(task_id="approve", model=model, timeout_hours=spec.gate.approval_timeout_hours)
+            evaluated >> approve
+            promote(evaluated, approve.output)
+        else:
+            promote(evaluated)
 
     return retrain()
 
