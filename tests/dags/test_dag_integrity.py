@@ -81,10 +81,15 @@ def test_manual_approval_puts_a_human_between_the_gate_and_promotion(spec):
     assert "approve" not in retrain_dag(spec).task_ids
 
 
-def test_retrain_runs_nightly_or_on_new_validated_data(dagbag):
+def test_retrain_runs_nightly_on_new_validated_data_or_on_a_decay_signal(dagbag):
     retrain = dagbag.dags["flights_delay__retrain"]
     assert type(retrain.timetable).__name__ == "AssetOrTimeSchedule"
-    assert retrain.max_active_runs == 1
+    assert retrain.timetable.timetable.expression == "0 2 * * *"
+    condition = retrain.timetable.asset_condition
+    assert type(condition).__name__ == "AssetAny"  # either one, not both
+    assert {asset.uri for asset in condition.objects} == {"nightshift://validated/flights",
+                                                          "nightshift://decay/flights_delay"}
+    assert retrain.max_active_runs == 1  # concurrent triggers never run twice at once
     ingest = dagbag.dags["flights_delay__ingest"]
     publish = ingest.get_task("publish")
     assert [outlet.uri for outlet in publish.outlets] == ["nightshift://validated/flights"]

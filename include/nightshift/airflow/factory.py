@@ -66,6 +66,11 @@ def validated_asset(spec: ModelSpec) -> Asset:
     return Asset(name=f"{dataset}__validated", uri=f"nightshift://validated/{dataset}", group="nightshift")
 
 
+def decay_asset(spec: ModelSpec) -> Asset:
+    """Updated by monitoring when the champion's quality or its inputs degrade: a retrain signal."""
+    return Asset(name=f"{spec.name}__decay", uri=f"nightshift://decay/{spec.name}", group="nightshift")
+
+
 def _common(spec: ModelSpec, purpose: str) -> dict:
     return {
         "start_date": dt.datetime.combine(spec.source.start_date, dt.time(), dt.UTC),
@@ -187,8 +192,10 @@ def retrain_dag(spec: ModelSpec) -> DAG:
 
     @dag(
         dag_id=f"{model}__retrain",
+        # Nightly, when new validated data lands, or when monitoring signals decay: the same retrain.
         schedule=AssetOrTimeSchedule(
-            timetable=CronTriggerTimetable(spec.schedule.retrain, timezone="UTC"), assets=[validated_asset(spec)]
+            timetable=CronTriggerTimetable(spec.schedule.retrain, timezone="UTC"),
+            assets=validated_asset(spec) | decay_asset(spec),
         ),
         max_active_runs=1,  # one promotion at a time per model
         params={
