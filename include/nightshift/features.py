@@ -58,12 +58,22 @@ def _one_row_per_key(lookup: Lookup, table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def build_features(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFrame]) -> FeatureFrame:
-    """Model inputs and target for `frame` (rows with a `date` column, as `Lake.read_days` returns).
+def model_inputs(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The model's input columns for every row of `frame` (rows with a `date` column, as
+    `Lake.read_days` returns): lookups joined, derived features computed, types fixed."""
+    return _typed_inputs(spec, _enrich(spec, frame, lookups))
 
-    Rows whose target is unknown are dropped and counted, unless the spec's `target.missing` says
-    how to label them.
-    """
+
+def build_features(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFrame]) -> FeatureFrame:
+    """Model inputs and target for `frame`. Rows whose target is unknown are dropped and counted,
+    unless the spec's `target.missing` says how to label them."""
+    enriched = _enrich(spec, frame, lookups)
+    target, known = make_target(spec, enriched[spec.target.column])
+    X = _typed_inputs(spec, enriched.loc[known].reset_index(drop=True))
+    return FeatureFrame(X=X, y=target[known].reset_index(drop=True), dropped_unknown_target=int((~known).sum()))
+
+
+def _enrich(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for lookup in spec.lookups:
         table = _one_row_per_key(lookup, lookups[lookup.name])
         frame = frame.merge(table, on=lookup.keys, how="left", validate="many_to_one")
@@ -74,12 +84,14 @@ def build_features(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.D
             raise DataError(f"features.derived.{name}: cannot evaluate {expression!r}: {err}", kind="schema") from err
     if missing := [c for c in spec.features.columns if c not in frame.columns]:
         raise DataError(f"features {missing} not in the data; columns are {sorted(frame.columns)}", kind="schema")
+    return frame
 
-    target, known = make_target(spec, frame[spec.target.column])
-    X = frame.loc[known, spec.features.columns].reset_index(drop=True)
+
+def _typed_inputs(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    X = frame[spec.features.columns].copy()
     X[spec.features.numeric] = X[spec.features.numeric].astype("float64")
     X[spec.features.categorical] = X[spec.features.categorical].astype("object")
-    return FeatureFrame(X=X, y=target[known].reset_index(drop=True), dropped_unknown_target=int((~known).sum()))
+    return X
 
 
 def make_target(spec: ModelSpec, values: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -267,12 +267,9 @@ def _champion_inputs(spec: ModelSpec, lake: Lake, registry: Registry, version: s
     """The holdout as the champion's own spec builds it (its features may differ from today's spec).
     The rows must be the same ones (the same dataset in the lake, wherever its source now lives), so a
     champion trained for another dataset or target cannot be compared."""
-    import mlflow
+    from nightshift.train import load_features
 
-    from nightshift.train import SPEC_ARTIFACT, load_features
-
-    trained_with = ModelSpec.model_validate(
-        mlflow.artifacts.load_dict(f"runs:/{registry.run_id(spec.name, version)}/{SPEC_ARTIFACT}"))
+    trained_with = registry.trained_spec(spec.name, version)
     if trained_with.spec_hash == spec.spec_hash:
         return data.X
     if (trained_with.source.dataset, trained_with.target) != (spec.source.dataset, spec.target):

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 MODEL_SHA256 = "model_sha256"
+SPEC_ARTIFACT = "spec.json"  # the spec a version was trained with, logged with its run
 LOCK_TIMEOUT_S = 300
 
 
@@ -123,6 +124,15 @@ class Registry:
 
     def run_id(self, model: str, version: str) -> str:
         return self.client.get_model_version(model, version).run_id
+
+    def trained_spec(self, model: str, version: str) -> ModelSpec:
+        """The spec a version was trained with (its run's `spec.json`): how to build its inputs."""
+        import mlflow
+
+        from nightshift.spec import ModelSpec
+
+        logged = mlflow.artifacts.load_dict(f"runs:/{self.run_id(model, version)}/{SPEC_ARTIFACT}")
+        return ModelSpec.model_validate(logged)
 
     def record_artifact_checksum(self, model: str, version: str) -> dict[str, str]:
         """Tag a new version with its artifact's checksum and size; every later load verifies it."""

@@ -116,6 +116,11 @@ class Windows(_Strict):
     holdout_days: int = Field(ge=1, le=366)
 
 
+class Scoring(_Strict):
+    id_columns: list[str] = Field(default_factory=list,
+                                  description="source columns that identify a row; kept beside each prediction")
+
+
 class Schedule(_Strict):
     ingest: str = "0 4 * * *"
     retrain: str = "0 2 * * *"
@@ -185,6 +190,7 @@ class ModelSpec(_Strict):
     model: ModelConfig = ModelConfig()
     windows: Windows
     schedule: Schedule = Schedule()
+    scoring: Scoring = Scoring()
     gate: Gate
 
     @model_validator(mode="after")

@@ -13,12 +13,11 @@ from nightshift import __version__
 from nightshift.failures import DataError, ModelError
 from nightshift.features import FeatureFrame, build_features, read_lookups, source_columns
 from nightshift.lake import Lake
-from nightshift.registry import CHALLENGER, Registry
+from nightshift.registry import CHALLENGER, SPEC_ARTIFACT, Registry
 from nightshift.settings import CHECKOUT
 from nightshift.spec import ModelSpec
 
 log = logging.getLogger(__name__)
-SPEC_ARTIFACT = "spec.json"  # the spec a version was trained with: the gate rebuilds its inputs from it
 # MLflow stores sklearn models with skops, which loads only reviewed types. These are the ones a
 # HistGradientBoosting pipeline needs beyond skops' defaults; the files are ones we wrote ourselves.
 SKOPS_TRUSTED_TYPES = [

@@ -26,7 +26,7 @@ def dagbag():
 
 def test_dags_import_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"flights_delay__ingest", "flights_delay__retrain", "flights_delay__release",
+    assert {"flights_delay__ingest", "flights_delay__retrain", "flights_delay__score", "flights_delay__release",
             "nightshift__rollback"} <= set(dagbag.dags)
 
 
@@ -57,6 +57,13 @@ def test_ingest_validates_the_runs_days_in_one_task_after_every_chunk(dagbag):
     validate = dagbag.dags["flights_delay__ingest"].get_task("validate")
     assert not validate.is_mapped and validate.trigger_rule == "all_done_min_one_success"
     assert {"plan_days", "ingest_raw"} <= validate.upstream_task_ids
+
+
+def test_scoring_runs_when_days_are_validated_and_announces_predictions(dagbag):
+    score = dagbag.dags["flights_delay__score"]
+    assert score.timetable.asset_condition.uri == "nightshift://validated/flights"
+    assert set(score.params) == {"start", "end"}
+    assert [outlet.uri for outlet in score.get_task("score_days").outlets] == ["nightshift://predictions/flights_delay"]
 
 
 def test_release_form_takes_a_day_and_a_reason_and_announces_the_dataset(dagbag):

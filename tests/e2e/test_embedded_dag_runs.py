@@ -55,6 +55,12 @@ def test_ingest_train_gate_promote_and_reject_through_airflow(home):
     assert registry.version_tags("flights_delay", "2")["gate.decision"] == "reject"
     assert "REJECTED challenger v2" in (logs / "short.log").read_text()
 
+    # The champion scores a validated day into predictions/, its version on every row.
+    assert run_dag(home, "flights_delay__score", "2013-02-14", {"start": "2013-02-12"}, logs / "score.log") == 0
+    predictions = lake.read_partition("predictions", "flights_delay", dt.date(2013, 2, 12))
+    assert set(predictions["model_version"]) == {"1"}
+    assert len(predictions) == lake.manifest("validated", "flights", dt.date(2013, 2, 12))["rows"]
+
     # A rollback with nothing to roll back to fails at once (no retry) and says why, in the task log.
     assert run_dag(home, "nightshift__rollback", "2025-01-01",
                    {"model": "flights_delay", "target": "previous", "reason": "testing the form"},

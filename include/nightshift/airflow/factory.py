@@ -1,5 +1,5 @@
-"""Builds every model's DAGs from its spec (`<model>__ingest`, `<model>__retrain`) and the shared
-`nightshift__rollback`.
+"""Builds every model's DAGs from its spec (`<model>__ingest`, `__retrain`, `__score`, `__release`)
+and the shared `nightshift__rollback`.
 
 This is the only place tasks are declared. Tasks are thin: read arguments, call one core function,
 return a small result. Heavy libraries (pandas, sklearn, mlflow, GX) are imported inside tasks so
@@ -52,7 +52,7 @@ def build_dags() -> dict[str, DAG]:
     specs = load_all_specs(Settings.from_env().models_dir)
     dags = {}
     for spec in specs.values():
-        for build in (ingest_dag, retrain_dag, release_dag):
+        for build in (ingest_dag, retrain_dag, score_dag, release_dag):
             built = build(spec)
             dags[built.dag_id] = built
     if specs:
@@ -95,6 +95,27 @@ def _date(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
+def _day_range_params(verb: str, default: str) -> dict[str, Param]:
+    return {
+        "start": Param(None, type=["null", "string"], format="date", title="First day",
+                       description=f"{verb} a range: first day (empty: {default})."),
+        "end": Param(None, type=["null", "string"], format="date", title="Last day",
+                     description="Last day of the range, inclusive (empty: same as the first day)."),
+    }
+
+
+def _requested_days(params) -> list[str]:
+    """The ISO days of the trigger form's start..end; empty when no start was given."""
+    start = _date(params.get("start"))
+    return _day_range(start, _date(params.get("end")) or start) if start else []
+
+
+def _day_range(start: dt.date, end: dt.date) -> list[str]:
+    if end < start:
+        raise DataError(f"end {end} is before start {start}", hint="Fix the dates in the trigger form.")
+    return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+
+
 def ingest_dag(spec: ModelSpec) -> DAG:
     model, chunk_days = spec.name, spec.schedule.ingest_chunk_days
 
@@ -102,12 +123,7 @@ def ingest_dag(spec: ModelSpec) -> DAG:
         dag_id=f"{model}__ingest",
         schedule=CronDataIntervalTimetable(spec.schedule.ingest, timezone="UTC"),
         max_active_runs=4,
-        params={
-            "start": Param(None, type=["null", "string"], format="date", title="First day",
-                           description="Ingest a range: first day (empty: the run's data interval)."),
-            "end": Param(None, type=["null", "string"], format="date", title="Last day",
-                         description="Last day of the range, inclusive (empty: same as the first day)."),
-        },
+        params=_day_range_params("Ingest", "the run's data interval"),
         **_common(spec, "ingest: source -> raw -> GX validation -> validated/ or quarantine/"),
     )
     def ingest():
@@ -115,18 +131,13 @@ def ingest_dag(spec: ModelSpec) -> DAG:
         def plan_days() -> list[list[str]]:
             """The days to ingest, in chunks (one task instance per chunk, not per day)."""
             context = get_current_context()
-            params = context["params"]
-            start, end = _date(params.get("start")), _date(params.get("end"))
-            if start is None:
+            days = _requested_days(context["params"])
+            if not days:
                 interval_start, interval_end = context.get("data_interval_start"), context.get("data_interval_end")
                 if interval_start is None:
                     raise DataError("no days to ingest: this run has no data interval",
                                     hint="Trigger with the form's start (and end) dates.")
-                start, end = interval_start.date(), interval_end.date() - dt.timedelta(days=1)
-            end = end or start
-            if end < start:
-                raise DataError(f"end {end} is before start {start}", hint="Fix the dates in the trigger form.")
-            days = [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+                days = _day_range(interval_start.date(), interval_end.date() - dt.timedelta(days=1))
             return [days[i:i + chunk_days] for i in range(0, len(days), chunk_days)]
 
         @task(retries=6)  # late data: six waits of 30 minutes
@@ -268,6 +279,48 @@ def retrain_dag(spec: ModelSpec) -> DAG:
             promote(evaluated)
 
     return retrain()
+
+
+def predictions_asset(spec: ModelSpec) -> Asset:
+    """Updated whenever days are scored by the model's champion."""
+    return Asset(name=f"{spec.name}__predictions", uri=f"nightshift://predictions/{spec.name}", group="nightshift")
+
+
+def score_dag(spec: ModelSpec) -> DAG:
+    model = spec.name
+
+    @dag(
+        dag_id=f"{model}__score",
+        schedule=validated_asset(spec),
+        max_active_runs=1,
+        params=_day_range_params("Score", "the days the triggering validation announced"),
+        **_common(spec, "score: each newly validated day with the champion -> predictions/; the challenger "
+                        "in shadow, compared on its version"),
+    )
+    def score():
+        @task(outlets=[predictions_asset(spec)])
+        def score_days() -> dict:
+            from nightshift import scoring
+            from nightshift.lake import Lake
+            from nightshift.registry import Registry
+
+            context = get_current_context()
+            days = _requested_days(context["params"]) or sorted({
+                day for events in context["triggering_asset_events"].values()
+                for event in events for day in (event.extra or {}).get("days", [])})
+            if not days:
+                raise AirflowSkipException("no days to score: give start (and end) in the form")
+            scores = scoring.score_days(_spec(model), Lake.from_env(), Registry.from_env(),
+                                        [dt.date.fromisoformat(day) for day in days])
+            for score in scores:
+                log.info("scored %s: %d rows with champion v%s%s", score.day, score.rows, score.champion_version,
+                         f"; shadow {score.shadow}" if score.shadow else "")
+            context["outlet_events"][predictions_asset(spec)].extra = {"days": days}
+            return {score.day: score.rows for score in scores}
+
+        score_days()
+
+    return score()
 
 
 def release_dag(spec: ModelSpec) -> DAG:

@@ -1,0 +1,108 @@
+"""Validated day -> `predictions/<model>/date=D/`: the champion's predictions, its version on every row.
+
+While a challenger exists it is scored in shadow on the same rows, and the comparison (agreement, and
+the primary metric of both once the day's labels are known) is logged to the challenger's MLflow run
+and summarised on its version, so that whoever approves it has live evidence. Idempotent per day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from nightshift.failures import DataError, ModelError
+from nightshift.features import make_target, model_inputs, read_lookups
+from nightshift.gate import predict
+from nightshift.lake import Lake
+from nightshift.metrics import compute_metrics
+from nightshift.registry import CHALLENGER, CHAMPION, Registry
+from nightshift.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """One registered version, ready to predict: the model (checksum verified) and its own spec."""
+
+    version: str
+    model: object
+    spec: ModelSpec
+    lookups: dict[str, pd.DataFrame]
+
+    @classmethod
+    def load(cls, registry: Registry, model: str, version: str) -> Scorer:
+        trained_with = registry.trained_spec(model, version)
+        return cls(version, registry.load_model(model, version), trained_with, read_lookups(trained_with))
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return predict(self.model, self.spec.task, model_inputs(self.spec, frame, self.lookups))
+
+
+@dataclass(frozen=True)
+class DayScore:
+    day: str
+    rows: int
+    champion_version: str
+    shadow: dict[str, float] | None  # the challenger against the champion on the same rows
+
+
+def score_days(spec: ModelSpec, lake: Lake, registry: Registry, days: list[dt.date]) -> list[DayScore]:
+    """Score each validated day with the champion (and the challenger in shadow); replaces earlier scores."""
+    champion_version = registry.alias_version(spec.name, CHAMPION)
+    if champion_version is None:
+        raise ModelError(f"{spec.name} has no champion to score with", kind="no_champion",
+                         hint="Run the retrain DAG until a model is promoted; scoring starts then.")
+    champion = Scorer.load(registry, spec.name, champion_version)
+    challenger_version = registry.alias_version(spec.name, CHALLENGER)
+    challenger = Scorer.load(registry, spec.name, challenger_version) if challenger_version else None
+    scores = []
+    for day in sorted(days):
+        frame = lake.read_days("validated", spec.source.dataset, [day])
+        if missing := [c for c in spec.scoring.id_columns if c not in frame.columns]:
+            raise DataError(f"scoring.id_columns {missing} are not columns of {spec.source.dataset}", kind="schema",
+                            hint="Fix scoring.id_columns in the spec.")
+        predictions = champion.predict(frame)
+        rows = frame[spec.scoring.id_columns].assign(prediction=predictions, model_version=champion_version)
+        lake.write_partition("predictions", spec.name, day, rows, model_version=champion_version,
+                             source=lake.uri("validated", spec.source.dataset, day))
+        shadow = None
+        if challenger is not None:
+            shadow = compare(spec, frame, predictions, challenger.predict(frame))
+            _log_shadow(registry, spec.name, challenger.version, champion_version, day, shadow)
+        scores.append(DayScore(day.isoformat(), len(rows), champion_version, shadow))
+    return scores
+
+
+def compare(spec: ModelSpec, frame: pd.DataFrame, champion: np.ndarray, challenger: np.ndarray) -> dict[str, float]:
+    """How the challenger differs from the champion on the same rows; with the primary metric of both
+    when the rows' labels are known."""
+    if spec.task == "classification":
+        comparison = {"agreement": float(np.mean((champion >= 0.5) == (challenger >= 0.5)))}
+    else:
+        comparison = {"mean_abs_difference": float(np.mean(np.abs(champion - challenger)))}
+    if spec.target.column in frame.columns:
+        y, known = make_target(spec, frame[spec.target.column])
+        if known.any():
+            metric = spec.gate.primary_metric
+            known = known.to_numpy()
+            comparison[f"champion_{metric}"] = compute_metrics(spec.task, y[known], champion[known])[metric]
+            comparison[f"challenger_{metric}"] = compute_metrics(spec.task, y[known], challenger[known])[metric]
+    return comparison
+
+
+def _log_shadow(registry: Registry, model: str, version: str, champion_version: str, day: dt.date,
+                shadow: dict[str, float]) -> None:
+    """The day's comparison as metrics on the challenger's run (one step per day), and a running summary
+    on its version."""
+    run_id, step = registry.run_id(model, version), day.toordinal()
+    for name, value in shadow.items():
+        registry.client.log_metric(run_id, f"shadow_{name}", value, step=step)
+    days = registry.client.get_metric_history(run_id, f"shadow_{next(iter(shadow))}")
+    registry.tag_version(model, version, {
+        "shadow.champion_version": champion_version,
+        "shadow.days": len({point.step for point in days}),
+        "shadow.last_day": day.isoformat(),
+        **{f"shadow.last.{name}": f"{value:.4f}" for name, value in shadow.items()},
+    })
