@@ -54,6 +54,9 @@ def print_status(settings: Settings, model: str) -> None:
                   f"{', '.join(map(str, quarantined)) or 'none'}")
     for day in quarantined:
         console.print(f"    report: {lake.file_uri('quarantine', dataset, day, 'report.txt')}")
+    scored = lake.days("predictions", model)
+    console.print(f"  predictions: {len(scored)} days scored" + (f", the last {scored[-1]} by champion "
+                  f"v{lake.manifest('predictions', model, scored[-1])['model_version']}" if scored else ""))
 
     table = Table(title=f"{model} versions (MLflow {settings.mlflow_tracking_uri})")
     for column in ("version", "aliases", "trained on", "rows", "holdout metric", "gate", "failed checks"):
