@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+
+from nightshift.metrics import psi
 
 
 @dataclass(frozen=True)
@@ -139,15 +140,3 @@ def deviations(history: History, day: dt.date, frame: pd.DataFrame,
     """Every (check, measure) beyond its tolerance; `past` holds the trailing days with a `date` column."""
     return [(check, measure) for check in history.checks
             for measure in check.measure(day, frame, past) if measure.value > check.limit()]
-
-
-def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
-    """Population stability index of `actual` against `expected`, on the quantile bins of `expected`."""
-    if len(expected) == 0 or len(actual) == 0:
-        return 0.0 if len(expected) == len(actual) else float("inf")
-    edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)[1:-1]))
-    expected_share, actual_share = (
-        np.clip(np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1) / len(values),
-                1e-4, None)
-        for values in (expected, actual))
-    return float(np.sum((actual_share - expected_share) * np.log(actual_share / expected_share)))

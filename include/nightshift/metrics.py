@@ -157,3 +157,26 @@ def slice_drops(task: str, metric: str, higher_is_better: bool, frame, y, challe
             drop = (b - a) if higher_is_better else (a - b)
             results.append(SliceResult(column, str(value), int(mask.sum()), a, b, drop))
     return sorted(results, key=lambda r: r.drop, reverse=True), undefined
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
+    """Population stability index of `actual` against `expected`, on the quantile bins of `expected`."""
+    if len(expected) == 0 or len(actual) == 0:
+        return 0.0 if len(expected) == len(actual) else float("inf")
+    edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)[1:-1]))
+    expected_share, actual_share = (
+        np.clip(np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1) / len(values),
+                1e-4, None)
+        for values in (expected, actual))
+    return float(np.sum((actual_share - expected_share) * np.log(actual_share / expected_share)))
+
+
+def category_psi(expected, actual) -> float:
+    """Population stability index of two samples of categories, on their shares (a category one side
+    lacks counts as a share of 1e-4)."""
+    import pandas as pd
+
+    shares = pd.concat([pd.Series(expected).value_counts(normalize=True),
+                        pd.Series(actual).value_counts(normalize=True)], axis=1).fillna(0).to_numpy()
+    before, now = (np.clip(shares[:, i], 1e-4, None) for i in (0, 1))
+    return float(np.sum((now - before) * np.log(now / before)))

@@ -36,8 +36,15 @@ class Scorer:
         trained_with = registry.trained_spec(model, version)
         return cls(version, registry.load_model(model, version), trained_with, read_lookups(trained_with))
 
+    def inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """This version's model inputs for validated rows (with their `date` column)."""
+        return model_inputs(self.spec, frame, self.lookups)
+
+    def predict_inputs(self, X: pd.DataFrame) -> np.ndarray:
+        return predict(self.model, self.spec.task, X)
+
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return predict(self.model, self.spec.task, model_inputs(self.spec, frame, self.lookups))
+        return self.predict_inputs(self.inputs(frame))
 
 
 @dataclass(frozen=True)

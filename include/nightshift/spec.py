@@ -116,6 +116,16 @@ class Windows(_Strict):
     holdout_days: int = Field(ge=1, le=366)
 
 
+class Monitoring(_Strict):
+    window_days: int = Field(7, ge=1, le=366, description="recent validated days compared with the training window")
+    label_delay_days: int = Field(1, ge=0, description="labels of a day are known this many days after it")
+    max_psi: float = Field(0.25, gt=0, description="per feature, and for the predictions")
+    max_ks: float = Field(0.2, gt=0, le=1, description="Kolmogorov-Smirnov statistic, per numeric feature")
+    max_metric_drop: float = Field(0.03, ge=0, description="realized primary metric below the holdout's, by this much")
+    expected_drift: list[str] = Field(default_factory=list,
+                                      description="features whose drift is reported but is no decay signal")
+
+
 class Scoring(_Strict):
     id_columns: list[str] = Field(default_factory=list,
                                   description="source columns that identify a row; kept beside each prediction")
@@ -124,6 +134,7 @@ class Scoring(_Strict):
 class Schedule(_Strict):
     ingest: str = "0 4 * * *"
     retrain: str = "0 2 * * *"
+    monitor: str = "0 6 * * *"
     ingest_chunk_days: int = Field(31, ge=1, le=366, description="days per ingest task instance")
 
 
@@ -191,6 +202,7 @@ class ModelSpec(_Strict):
     windows: Windows
     schedule: Schedule = Schedule()
     scoring: Scoring = Scoring()
+    monitoring: Monitoring = Monitoring()
     gate: Gate
 
     @model_validator(mode="after")

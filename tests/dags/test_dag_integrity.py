@@ -26,8 +26,8 @@ def dagbag():
 
 def test_dags_import_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"flights_delay__ingest", "flights_delay__retrain", "flights_delay__score", "flights_delay__release",
-            "nightshift__rollback"} <= set(dagbag.dags)
+    assert {"flights_delay__ingest", "flights_delay__retrain", "flights_delay__score", "flights_delay__monitor",
+            "flights_delay__release", "nightshift__rollback"} <= set(dagbag.dags)
 
 
 def test_every_dag_has_owner_retries_tags_and_docs(dagbag):
@@ -64,6 +64,14 @@ def test_scoring_runs_when_days_are_validated_and_announces_predictions(dagbag):
     assert score.timetable.asset_condition.uri == "nightshift://validated/flights"
     assert set(score.params) == {"start", "end"}
     assert [outlet.uri for outlet in score.get_task("score_days").outlets] == ["nightshift://predictions/flights_delay"]
+
+
+def test_monitoring_runs_daily_and_after_scoring_and_signals_decay_to_retraining(dagbag):
+    monitor = dagbag.dags["flights_delay__monitor"]
+    assert monitor.timetable.timetable.expression == "0 6 * * *"
+    assert monitor.timetable.asset_condition.uri == "nightshift://predictions/flights_delay"
+    decay = monitor.get_task("signal_decay").outlets
+    assert [outlet.uri for outlet in decay] == ["nightshift://decay/flights_delay"]
 
 
 def test_release_form_takes_a_day_and_a_reason_and_announces_the_dataset(dagbag):

@@ -61,6 +61,11 @@ def test_ingest_train_gate_promote_and_reject_through_airflow(home):
     assert set(predictions["model_version"]) == {"1"}
     assert len(predictions) == lake.manifest("validated", "flights", dt.date(2013, 2, 12))["rows"]
 
+    # The monitor judges the champion on the recent days; its report is on the champion's run.
+    assert run_dag(home, "flights_delay__monitor", "2013-02-14", {"as_of": "2013-02-12"}, logs / "monitor.log") == 0
+    assert "MONITOR flights_delay: champion v1" in (logs / "monitor.log").read_text()
+    assert registry.version_tags("flights_delay", "1")["monitoring.last_as_of"] == "2013-02-12"
+
     # A rollback with nothing to roll back to fails at once (no retry) and says why, in the task log.
     assert run_dag(home, "nightshift__rollback", "2025-01-01",
                    {"model": "flights_delay", "target": "previous", "reason": "testing the form"},

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nightshift.history import History, deviations, psi
+from nightshift.history import History, deviations
+from nightshift.metrics import psi
 from nightshift.spec import SpecError
 from nightshift.expectations import load_history
 

@@ -1,5 +1,5 @@
-"""Builds every model's DAGs from its spec (`<model>__ingest`, `__retrain`, `__score`, `__release`)
-and the shared `nightshift__rollback`.
+"""Builds every model's DAGs from its spec (`<model>__ingest`, `__retrain`, `__score`, `__monitor`,
+`__release`) and the shared `nightshift__rollback`.
 
 This is the only place tasks are declared. Tasks are thin: read arguments, call one core function,
 return a small result. Heavy libraries (pandas, sklearn, mlflow, GX) are imported inside tasks so
@@ -52,7 +52,7 @@ def build_dags() -> dict[str, DAG]:
     specs = load_all_specs(Settings.from_env().models_dir)
     dags = {}
     for spec in specs.values():
-        for build in (ingest_dag, retrain_dag, score_dag, release_dag):
+        for build in (ingest_dag, retrain_dag, score_dag, monitor_dag, release_dag):
             built = build(spec)
             dags[built.dag_id] = built
     if specs:
@@ -321,6 +321,57 @@ def score_dag(spec: ModelSpec) -> DAG:
         score_days()
 
     return score()
+
+
+def monitor_dag(spec: ModelSpec) -> DAG:
+    model = spec.name
+
+    @dag(
+        dag_id=f"{model}__monitor",
+        schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(spec.schedule.monitor, timezone="UTC"),
+                                     assets=predictions_asset(spec)),
+        max_active_runs=1,
+        params={"as_of": Param(None, type=["null", "string"], format="date", title="As of",
+                               description="Judge the recent days up to this one (empty: the newest scored or "
+                                           "validated day).")},
+        **_common(spec, "monitor: the champion's drift and realized performance; a breach signals decay, "
+                        "which triggers the retrain DAG"),
+    )
+    def monitor():
+        @task
+        def check() -> dict:
+            from nightshift import monitor as monitor_step
+            from nightshift.lake import Lake
+            from nightshift.registry import Registry
+
+            context = get_current_context()
+            spec, lake = _spec(model), Lake.from_env()
+            scored = [day for events in context["triggering_asset_events"].values()
+                      for event in events for day in (event.extra or {}).get("days", [])]
+            as_of = _date(context["params"].get("as_of")) or (_date(max(scored)) if scored else None)
+            if as_of is None:
+                up_to = context["dag_run"].run_after.date()
+                validated = [day for day in lake.days("validated", spec.source.dataset) if day <= up_to]
+                if not validated:
+                    raise AirflowSkipException(f"no validated day up to {up_to}: nothing to monitor")
+                as_of = validated[-1]
+            report = monitor_step.monitor(spec, lake, Registry.from_env(), as_of)
+            log.info("\n%s\nreport: monitoring/%s/ (report.json, report.txt, drift.png) in the MLflow run of v%s",
+                     report.table(), report.as_of, report.champion_version)
+            return {"as_of": report.as_of, "breaches": report.breaches, "champion": report.champion_version}
+
+        @task(outlets=[decay_asset(spec)])
+        def signal_decay(checked: dict) -> None:
+            """Announce decay (the retrain DAG listens); skipped, so no event, when the champion is healthy."""
+            if not checked["breaches"]:
+                raise AirflowSkipException("healthy: no decay signal")
+            get_current_context()["outlet_events"][decay_asset(spec)].extra = checked
+            log.warning("DECAY SIGNAL for %s v%s as of %s: %s; the retrain DAG is triggered", model,
+                        checked["champion"], checked["as_of"], ", ".join(checked["breaches"]))
+
+        signal_decay(check())
+
+    return monitor()
 
 
 def release_dag(spec: ModelSpec) -> DAG:
