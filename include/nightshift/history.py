@@ -56,7 +56,7 @@ class Volume(_Check):
     def measure(self, day, frame, past):
         daily = past.groupby("date").size()
         if self.same_weekday:
-            daily = daily[pd.DatetimeIndex(daily.index).dayofweek == day.weekday()]
+            daily = daily[pd.DatetimeIndex(daily.index).day_of_week == day.weekday()]
         if not daily.empty:
             usual = float(daily.median())
             change = abs(len(frame) / usual - 1)

@@ -113,7 +113,13 @@ class Registry:
             raise InfraError(f"registry: cannot read alias {model}@{alias}: {err}", kind="registry") from err
 
     def set_alias(self, model: str, alias: str, version: str) -> None:
+        """Callers hold `promotion_lock`: MLflow's alias write is a read-then-insert, so two at once for
+        the same alias can fail on PostgreSQL with a unique violation."""
         self.client.set_registered_model_alias(model, alias, version)
+
+    def name_challenger(self, model: str, version: str) -> None:
+        with self.promotion_lock(model):
+            self.set_alias(model, CHALLENGER, version)
 
     def tag_version(self, model: str, version: str, tags: dict[str, object]) -> None:
         for key, value in tags.items():

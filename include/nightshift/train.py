@@ -172,7 +172,7 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
         "missing_days": ",".join(window.missing) or "none",
         "spec_hash": spec.spec_hash,
     })
-    registry.set_alias(spec.name, CHALLENGER, version)
+    registry.name_challenger(spec.name, version)
     log.info("registered %s version %s as %s (%s rows, %s..%s)", spec.name, version, CHALLENGER,
              f"{data.rows:,}", window.train[0], window.train[-1])
     return TrainResult(version=version, run_id=run.info.run_id, train_rows=data.rows, window=window)

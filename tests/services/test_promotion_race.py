@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
-import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -65,7 +64,6 @@ def write_world(root: Path) -> dict[str, Path]:
 
 def retrain(models_dir: str) -> dict:
     """One retrain, in its own process: train, gate, promote if better."""
-    os.environ["NIGHTSHIFT_MODELS_DIR"] = models_dir
     from nightshift import gate, train
     from nightshift.lake import Lake
     from nightshift.spec import load_spec
