@@ -40,6 +40,8 @@ STORY = [
          f"{MODEL}__retrain", "2013-04-02", {"as_of": "2013-03-31", "train_days": 3}),
     Step("Score the last week of March with the champion", f"{MODEL}__score", "2013-04-03",
          {"start": "2013-03-25", "end": "2013-03-31"}),
+    Step("Monitor the champion on that week against its training window", f"{MODEL}__monitor", "2013-04-03",
+         {"as_of": "2013-03-31"}),
 ]
 
 

@@ -58,10 +58,16 @@ def print_status(settings: Settings, model: str) -> None:
     console.print(f"  predictions: {len(scored)} days scored" + (f", the last {scored[-1]} by champion "
                   f"v{lake.manifest('predictions', model, scored[-1])['model_version']}" if scored else ""))
 
+    registry = Registry.from_env()
+    if (champion := registry.alias_version(model, CHAMPION)) is not None:
+        tags = registry.version_tags(model, champion)
+        if "monitoring.last_as_of" in tags:
+            console.print(f"  monitoring of champion v{champion} up to {tags['monitoring.last_as_of']}: "
+                          f"breaches {tags['monitoring.breaches']}")
     table = Table(title=f"{model} versions (MLflow {settings.mlflow_tracking_uri})")
     for column in ("version", "aliases", "trained on", "rows", "holdout metric", "gate", "failed checks"):
         table.add_column(column)
-    for row in model_versions(Registry.from_env(), model):
+    for row in model_versions(registry, model):
         table.add_row(row.version, ", ".join(row.aliases), row.train_window, row.train_rows, row.primary_metric,
                       row.decision, row.failed_checks)
     console.print(table)
