@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import traceback
 
+RUNBOOKS = "docs/runbooks.md"
 # Task ids that `nightshift reproduce` can rerun outside Airflow.
 REPRODUCIBLE_STEPS = ("ingest_raw", "validate", "train", "evaluate")
 
@@ -67,6 +68,8 @@ def failure_summary(error: BaseException, *, model: str, step: str, day: str = "
         lines += ["evidence", *(f"  {line}" for line in evidence.splitlines())]
     if hint:
         lines.append(f"runbook   {hint}")
+    if isinstance(error, NightshiftError):
+        lines.append(f"see       {RUNBOOKS}#{error.kind}")
     if step in REPRODUCIBLE_STEPS:
         lines.append(f"reproduce nightshift reproduce {model} {step} {day}".rstrip())
     else:

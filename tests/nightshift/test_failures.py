@@ -1,4 +1,7 @@
-from nightshift.failures import DataError, InfraError, failure_summary
+import re
+
+from nightshift.failures import DataError, InfraError, ModelError, failure_summary
+from nightshift.settings import CHECKOUT
 
 
 def raise_and_catch(error: BaseException) -> BaseException:
@@ -17,6 +20,7 @@ def test_known_failure_summary_has_every_part():
         "evidence",
         "  col | 12%",
         "runbook   check upstream",
+        "see       docs/runbooks.md#expectations",
         "reproduce nightshift reproduce flights_delay validate 2013-02-08",
     ]
 
@@ -31,3 +35,11 @@ def test_steps_that_cannot_be_reproduced_point_to_airflow():
     text = failure_summary(InfraError("registry down", kind="registry"), model="m", step="promote", day="")
     assert "infra/registry" in text
     assert text.splitlines()[-1] == "reproduce clear the promote task instance in the Airflow UI to rerun it"
+
+
+def test_every_failure_kind_raised_in_the_code_has_a_runbook_entry():
+    raised = {match for path in (CHECKOUT / "include" / "nightshift").rglob("*.py")
+              for match in re.findall(r'kind="([a-z_]+)"', path.read_text())}
+    raised |= {error.category for error in (DataError, ModelError, InfraError)}
+    entries = set(re.findall(r"^### ([a-z_]+)$", (CHECKOUT / "docs" / "runbooks.md").read_text(), re.MULTILINE))
+    assert len(raised) > 20 and raised <= entries, f"no runbook entry for {sorted(raised - entries)}"
