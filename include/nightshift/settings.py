@@ -20,10 +20,14 @@ class Settings:
     mlflow_tracking_uri: str
     models_dir: Path
     expectations_dir: Path
+    alert_emails: tuple[str, ...] = ()   # failure summaries by email (Airflow's SMTP connection)
+    alert_from: str = "nightshift@localhost"
+    slack_webhook_conn_id: str = ""      # failure summaries to Slack (an Airflow Slack webhook connection)
 
     @classmethod
     def from_env(cls) -> Settings:
         home = Path(os.environ.get("NIGHTSHIFT_HOME", CHECKOUT / ".nightshift")).resolve()
+        emails = os.environ.get("NIGHTSHIFT_ALERT_EMAILS", "")
         return cls(
             home=home,
             lake_uri=os.environ.get("NIGHTSHIFT_LAKE_URI", (home / "lake").as_uri()),
@@ -32,6 +36,9 @@ class Settings:
             expectations_dir=Path(
                 os.environ.get("NIGHTSHIFT_EXPECTATIONS_DIR", CHECKOUT / "include" / "expectations")
             ),
+            alert_emails=tuple(address.strip() for address in emails.split(",") if address.strip()),
+            alert_from=os.environ.get("NIGHTSHIFT_ALERT_FROM", "nightshift@localhost"),
+            slack_webhook_conn_id=os.environ.get("NIGHTSHIFT_SLACK_WEBHOOK_CONN_ID", ""),
         )
 
     @property

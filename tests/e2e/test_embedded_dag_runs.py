@@ -3,19 +3,45 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
 
 import pytest
 
 from nightshift.demo import prepare_airflow, run_dag
 from nightshift.lake import Lake
 from nightshift.registry import CHAMPION, Registry
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 BLIZZARD = [dt.date(2013, 2, 8), dt.date(2013, 2, 9)]
 
 
-def test_ingest_train_gate_promote_and_reject_through_airflow(home):
+@contextmanager
+def smtp_server() -> Iterator[tuple[int, list[EmailMessage]]]:
+    """A local SMTP server (aiosmtpd) collecting what it receives."""
+    from aiosmtpd.controller import Controller
+
+    inbox: list[EmailMessage] = []
+
+    class Collect:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            inbox.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+            return "250 OK"
+
+    controller = Controller(Collect(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller.port, inbox
+    finally:
+        controller.stop()
+
+
+def test_ingest_train_gate_promote_and_reject_through_airflow(home, monkeypatch):
     logs = home.home / "logs"
     prepare_airflow(home)
 
@@ -66,13 +92,23 @@ def test_ingest_train_gate_promote_and_reject_through_airflow(home):
     assert "MONITOR flights_delay: champion v1" in (logs / "monitor.log").read_text()
     assert registry.version_tags("flights_delay", "1")["monitoring.last_as_of"] == "2013-02-12"
 
-    # A rollback with nothing to roll back to fails at once (no retry) and says why, in the task log.
-    assert run_dag(home, "nightshift__rollback", "2025-01-01",
-                   {"model": "flights_delay", "target": "previous", "reason": "testing the form"},
-                   logs / "rollback.log") != 0
+    # A rollback with nothing to roll back to fails at once (no retry) and says why, in the task log and
+    # by email (through Airflow's SMTP notifier, to an SMTP server run by the test).
+    with smtp_server() as (port, inbox):
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(
+            {"conn_type": "smtp", "host": "127.0.0.1", "port": port,
+             "extra": {"disable_ssl": True, "disable_tls": True}}))
+        monkeypatch.setenv("NIGHTSHIFT_ALERT_EMAILS", "oncall@example.com")
+        assert run_dag(home, "nightshift__rollback", "2025-01-01",
+                       {"model": "flights_delay", "target": "previous", "reason": "testing the form"},
+                       logs / "rollback.log") != 0
     rollback_log = (logs / "rollback.log").read_text()
     assert "NIGHTSHIFT FAILURE  model/rollback  flights_delay" in rollback_log
     assert "nothing to roll back" in rollback_log
+    (email,) = inbox
+    assert email["To"] == "oncall@example.com"
+    assert email["Subject"].startswith("NIGHTSHIFT FAILURE  model/rollback  flights_delay")
+    assert "nothing to roll back" in email.get_payload(0).get_payload(decode=True).decode()
     assert registry.alias_version("flights_delay", CHAMPION) == "1"
 
     # A reviewer releases one blizzard day from the form; it moves to validated/ with the record.

@@ -1,17 +1,21 @@
-"""Task callbacks: end every failed task's log with the on-call failure summary."""
+"""Task callbacks: end every failed task's log with the on-call failure summary, and send it by email
+and to Slack when those are configured (NIGHTSHIFT_ALERT_EMAILS, NIGHTSHIFT_SLACK_WEBHOOK_CONN_ID)."""
 
 from __future__ import annotations
 
+import html
 import logging
 
 from nightshift.failures import failure_summary
+from nightshift.settings import Settings
 
 log = logging.getLogger("nightshift")
+SLACK_LINES = 6  # the summary's head: title, cause, and the start of the evidence
 
 
 def log_failure_summary(context) -> None:
     """on_failure_callback: runs in the task's process after the traceback, so the summary is the
-    last thing in the log."""
+    last thing in the log; then notifies."""
     error = context.get("exception")
     if error is None:
         return
@@ -19,4 +23,30 @@ def log_failure_summary(context) -> None:
     run_date = (run.logical_date or run.run_after) if run is not None else None
     day = params.get("as_of") or params.get("start") or (run_date.date().isoformat() if run_date else "")
     model = params.get("model") or context["dag"].dag_id.split("__")[0]  # <model>__ingest, or the rollback form
-    log.error("\n%s", failure_summary(error, model=model, step=context["task"].task_id, day=day))
+    summary = failure_summary(error, model=model, step=context["task"].task_id, day=day)
+    log.error("\n%s", summary)
+    notify(Settings.from_env(), summary, context)
+
+
+def notify(settings: Settings, summary: str, context) -> None:
+    """Send the summary through Airflow's notifiers. A notification that fails is logged, never raised:
+    it must not hide the failure it reports."""
+    title = summary.splitlines()[0]
+    if settings.alert_emails:
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        _send("email", SmtpNotifier(to=list(settings.alert_emails), from_email=settings.alert_from, subject=title,
+                                    html_content=f"<pre>{html.escape(summary)}</pre>"), context)
+    if settings.slack_webhook_conn_id:
+        from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+
+        head = "\n".join(summary.splitlines()[:SLACK_LINES])
+        _send("Slack", SlackWebhookNotifier(slack_webhook_conn_id=settings.slack_webhook_conn_id,
+                                            text=f"```{head}```"), context)
+
+
+def _send(channel: str, notifier, context) -> None:
+    try:
+        notifier.notify(context)
+    except Exception:  # SMTP, HTTP and connection errors alike: report, and keep the task's own failure
+        log.exception("could not send the failure summary by %s", channel)
