@@ -1,0 +1,85 @@
+"""What the monitor sees over 2013: regenerates docs/drift-2013.png for the README.
+
+A champion trained on January–February 2013 is monitored every week of the rest of the year, as the
+`<model>__monitor` DAG would, in a throwaway home. Run from the checkout (about 5 minutes):
+
+    .venv/bin/python docs/drift_story.py
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+
+OUTPUT = Path(__file__).with_name("drift-2013.png")
+TRAINED_AS_OF = dt.date(2013, 2, 28)
+
+
+def main() -> None:
+    os.environ["NIGHTSHIFT_HOME"] = tempfile.mkdtemp(prefix="nightshift-drift-story-")
+    for variable in ("NIGHTSHIFT_LAKE_URI", "MLFLOW_TRACKING_URI", "NIGHTSHIFT_LOCK_URI"):
+        os.environ.pop(variable, None)
+    from nightshift import gate, ingest, monitor, train, validate
+    from nightshift.lake import Lake
+    from nightshift.registry import Registry
+    from nightshift.settings import Settings
+    from nightshift.spec import load_spec
+
+    settings = Settings.from_env()
+    spec, lake, registry = load_spec(settings.models_dir / "flights_delay.yaml"), Lake.from_env(), Registry.from_env()
+    year = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(365)]
+    ingest.ingest_days(spec, lake, year)
+    validate.validate_days(spec, lake, year, settings.expectations_dir)
+    window = train.plan_window(spec, lake, TRAINED_AS_OF)
+    trained = train.train_challenger(spec, lake, registry, window)
+    gate.promote_if_better(spec, lake, registry, gate.evaluate_challenger(
+        spec, lake, registry, trained.version, window.days("holdout"), infra_check=False).verdict)
+
+    weeks = [TRAINED_AS_OF + dt.timedelta(days=7 * i) for i in range(1, 44)]
+    reports = [monitor.monitor(spec, lake, registry, as_of) for as_of in weeks]
+    late_share = [_late_share(spec, lake, as_of) for as_of in weeks]
+    plot(reports, late_share).savefig(OUTPUT, dpi=110)
+    for report, share in zip(reports, late_share, strict=True):
+        print(f"{report.as_of}  realized {report.realized:.3f}  late {share:.0%}  {','.join(report.breaches) or '-'}")
+    print(f"wrote {OUTPUT}")
+
+
+def _late_share(spec, lake, as_of: dt.date) -> float:
+    from nightshift.features import make_target
+
+    days = lake.coverage(spec.source.dataset, as_of - dt.timedelta(days=6), as_of).validated
+    target, known = make_target(spec, lake.read_days("validated", spec.source.dataset, days)[spec.target.column])
+    return float(target[known].mean())
+
+
+def plot(reports, late_share):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    days = [dt.date.fromisoformat(r.as_of) for r in reports]
+    figure = Figure(figsize=(11, 4.5), layout="constrained")
+    auc = figure.subplots()
+    auc.plot(days, [r.realized for r in reports], marker="o", color="tab:blue", label="realized ROC AUC (week)")
+    expected = reports[0].expected
+    auc.axhline(expected, color="grey", linestyle="--", label=f"holdout ROC AUC at promotion ({expected:.3f})")
+    auc.axhline(expected - 0.03, color="tab:red", linestyle=":", label="decay limit (-0.03)")
+    decayed = [(day, report.realized) for day, report in zip(days, reports, strict=True)
+               if any(breach.startswith("decay") for breach in report.breaches)]
+    if decayed:
+        auc.scatter(*zip(*decayed, strict=True), color="tab:red", zorder=3, label="decay signalled")
+    auc.set_ylabel("ROC AUC")
+    late = auc.twinx()
+    late.bar(days, late_share, width=5, alpha=0.25, color="tab:orange", label="share of late flights")
+    late.set_ylabel("share of flights late (>15 min)")
+    handles = auc.get_legend_handles_labels()[0] + late.get_legend_handles_labels()[0]
+    auc.legend(handles=handles, loc="lower left", fontsize=8)
+    figure.suptitle("flights_delay: a champion trained on Jan-Feb 2013, monitored weekly for the rest of the year")
+    return figure
+
+
+if __name__ == "__main__":
+    main()
