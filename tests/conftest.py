@@ -65,6 +65,36 @@ def module_home(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator
         yield Settings.from_env()
 
 
+def retrain(spec: ModelSpec, lake: Lake, as_of, *, infra_check: bool = True) -> None:
+    """What the retrain DAG does: train a challenger, gate it, promote it if it passes."""
+    from nightshift import gate, train
+    from nightshift.registry import Registry
+
+    registry = Registry.from_env()
+    window = train.plan_window(spec, lake, as_of)
+    trained = train.train_challenger(spec, lake, registry, window)
+    report = gate.evaluate_challenger(spec, lake, registry, trained.version, window.days("holdout"),
+                                      infra_check=infra_check)
+    gate.promote_if_better(spec, lake, registry, report.verdict)
+
+
+@contextmanager
+def home_with_champion(tmp_path_factory: pytest.TempPathFactory, name: str, days: list, as_of,
+                       spec: ModelSpec | None = None) -> Iterator[tuple[ModelSpec, Lake]]:
+    """A module's home with `days` of real flights ingested and validated, and a champion trained as of
+    `as_of` (on the demo spec unless given)."""
+    from nightshift import ingest, validate
+    from nightshift.registry import CHAMPION, Registry
+
+    with module_home(tmp_path_factory, name) as settings:
+        spec, lake = spec or load_spec(DEMO_SPEC), Lake.from_uri(settings.lake_uri)
+        ingest.ingest_days(spec, lake, days)
+        validate.validate_days(spec, lake, days, EXPECTATIONS)
+        retrain(spec, lake, as_of, infra_check=False)
+        assert Registry.from_env().alias_version(spec.name, CHAMPION) == "1"
+        yield spec, lake
+
+
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """A fresh, empty database on the PostgreSQL server; dropped afterwards. No server: the test fails."""

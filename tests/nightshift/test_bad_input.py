@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from nightshift import gate, ingest, train, validate
+from nightshift import ingest, validate
 from nightshift.failures import DataError, InfraError, NightshiftError
 from nightshift.registry import CHAMPION, Registry
-from tests.conftest import DEMO_SPEC, EXPECTATIONS, module_home
+from nightshift.spec import load_spec
+from tests.conftest import DEMO_SPEC, EXPECTATIONS, home_with_champion, retrain
 
 CORPUS = Path(__file__).parents[1] / "data" / "bad"
 HISTORY = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
@@ -69,32 +70,17 @@ CASES = [
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Three validated weeks of real flights, and a champion trained on them."""
-    from nightshift.lake import Lake
-    from nightshift.spec import load_spec
-
-    with module_home(tmp_path_factory, "bad-input") as settings:
-        spec = load_spec(DEMO_SPEC)
-        spec = spec.model_copy(update={"windows": spec.windows.model_copy(update={"train_days": 14})})
-        lake, registry = Lake.from_uri(settings.lake_uri), Registry.from_env()
-        ingest.ingest_days(spec, lake, HISTORY)
-        validate.validate_days(spec, lake, HISTORY, EXPECTATIONS)
-        run_retrain(spec, lake, registry, HISTORY[-1])
-        assert registry.alias_version(spec.name, CHAMPION) == "1"
-        yield spec, lake, registry
+    spec = load_spec(DEMO_SPEC)
+    spec = spec.model_copy(update={"windows": spec.windows.model_copy(update={"train_days": 14})})
+    with home_with_champion(tmp_path_factory, "bad-input", HISTORY, HISTORY[-1], spec) as (spec, lake):
+        yield spec, lake, Registry.from_env()
 
 
-def run_retrain(spec, lake, registry, as_of: dt.date) -> None:
-    window = train.plan_window(spec, lake, as_of)
-    trained = train.train_challenger(spec, lake, registry, window)
-    report = gate.evaluate_challenger(spec, lake, registry, trained.version, window.days("holdout"))
-    gate.promote_if_better(spec, lake, registry, report.verdict)
-
-
-def run_pipeline(spec, lake, registry, day: dt.date) -> None:
+def run_pipeline(spec, lake, day: dt.date) -> None:
     """What the ingest and retrain DAGs do for one day."""
     ingest.ingest_days(spec, lake, [day])
     validate.raise_if_quarantined(spec, validate.validate_days(spec, lake, [day], EXPECTATIONS))
-    run_retrain(spec, lake, registry, day)
+    retrain(spec, lake, day)
 
 
 def reading(spec, path: str):
@@ -117,7 +103,7 @@ def test_the_corpus_has_twenty_kinds_of_bad_input_and_one_good_day():
 
 def test_the_good_day_passes_so_every_failure_comes_from_the_breakage(world, clean_day):
     spec, lake, registry = world
-    run_pipeline(reading(spec, str(CORPUS / "good_day.csv")), lake, registry, DAY)
+    run_pipeline(reading(spec, str(CORPUS / "good_day.csv")), lake, DAY)
     assert DAY in lake.days("validated", spec.source.dataset)
 
 
@@ -129,7 +115,7 @@ def test_bad_input_fails_clearly_and_loses_nothing(world, clean_day, case):
     champion = registry.alias_version(spec.name, CHAMPION)
 
     with pytest.raises(case.error) as error:
-        run_pipeline(reading(spec, str(source)), lake, registry, DAY)
+        run_pipeline(reading(spec, str(source)), lake, DAY)
 
     told = f"{error.value}\n{error.value.evidence}\n{error.value.hint}"
     for fragment in case.says:
@@ -155,7 +141,7 @@ def test_a_source_file_that_disappears_while_being_read_is_retryable(world, clea
     (tmp_path / "a.csv").write_bytes((CORPUS / "good_day.csv").read_bytes())
     (tmp_path / "b.csv").symlink_to(tmp_path / "gone.csv")  # listed by the glob, gone when read
     with pytest.raises(InfraError, match=r"b\.csv: the file disappeared while it was being read") as error:
-        run_pipeline(reading(spec, str(tmp_path / "*.csv")), lake, registry, DAY)
+        run_pipeline(reading(spec, str(tmp_path / "*.csv")), lake, DAY)
     assert error.value.retryable
     assert lake.days("raw", spec.source.dataset) == HISTORY
 
@@ -167,5 +153,5 @@ def test_a_postgres_query_error_names_the_source(world, clean_day, postgres_data
         "dataset": "flights", "kind": "postgres", "conn_id": "flights_db", "query": "SELECT * FROM flihgts",
         "date_columns": ["time_hour"], "start_date": "2013-01-01"})})
     with pytest.raises(DataError, match=r'postgres:flights_db/query: the query failed: relation "flihgts" does not'):
-        run_pipeline(broken, lake, registry, DAY)
+        run_pipeline(broken, lake, DAY)
     assert registry.alias_version(spec.name, CHAMPION) == "1"

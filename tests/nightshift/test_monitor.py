@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nightshift import gate, ingest, monitor, train, validate
+from nightshift import monitor
 from nightshift.failures import ModelError
-from nightshift.registry import CHAMPION, Registry
-from tests.conftest import DEMO_SPEC, EXPECTATIONS, module_home
+from nightshift.registry import Registry
+from tests.conftest import home_with_champion
 
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(28)]
 TRAINED_AS_OF = dt.date(2013, 1, 21)  # trained on 1-14 January, holdout 15-21
@@ -22,20 +22,8 @@ TRAINED_AS_OF = dt.date(2013, 1, 21)  # trained on 1-14 January, holdout 15-21
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from nightshift.lake import Lake
-    from nightshift.spec import load_spec
-
-    with module_home(tmp_path_factory, "monitor") as settings:
-        spec, lake, registry = load_spec(DEMO_SPEC), Lake.from_uri(settings.lake_uri), Registry.from_env()
-        ingest.ingest_days(spec, lake, DAYS)
-        validate.validate_days(spec, lake, DAYS, EXPECTATIONS)
-        window = train.plan_window(spec, lake, TRAINED_AS_OF)
-        trained = train.train_challenger(spec, lake, registry, window)
-        report = gate.evaluate_challenger(spec, lake, registry, trained.version, window.days("holdout"),
-                                          infra_check=False)
-        gate.promote_if_better(spec, lake, registry, report.verdict)
-        assert registry.alias_version(spec.name, CHAMPION) == trained.version
-        yield spec, lake, registry
+    with home_with_champion(tmp_path_factory, "monitor", DAYS, TRAINED_AS_OF) as (spec, lake):
+        yield spec, lake, Registry.from_env()
 
 
 def test_the_holdout_week_is_healthy_and_the_report_is_logged(world):

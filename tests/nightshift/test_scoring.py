@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from nightshift import gate, ingest, scoring, train, validate
+from nightshift import scoring, train
 from nightshift.failures import ModelError
 from nightshift.registry import CHALLENGER, CHAMPION, Registry
-from tests.conftest import DEMO_SPEC, EXPECTATIONS, module_home
+from tests.conftest import home_with_champion
 
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
 DAY = DAYS[-1]
@@ -18,20 +18,8 @@ DAY = DAYS[-1]
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Three validated weeks and a champion trained on them."""
-    from nightshift.lake import Lake
-    from nightshift.spec import load_spec
-
-    with module_home(tmp_path_factory, "scoring") as settings:
-        spec, lake, registry = load_spec(DEMO_SPEC), Lake.from_uri(settings.lake_uri), Registry.from_env()
-        ingest.ingest_days(spec, lake, DAYS)
-        validate.validate_days(spec, lake, DAYS, EXPECTATIONS)
-        window = train.plan_window(spec, lake, DAY)
-        trained = train.train_challenger(spec, lake, registry, window)
-        report = gate.evaluate_challenger(spec, lake, registry, trained.version, window.days("holdout"),
-                                          infra_check=False)
-        gate.promote_if_better(spec, lake, registry, report.verdict)
-        assert registry.alias_version(spec.name, CHAMPION) == trained.version
-        yield spec, lake, registry
+    with home_with_champion(tmp_path_factory, "scoring", DAYS, DAY) as (spec, lake):
+        yield spec, lake, Registry.from_env()
 
 
 def test_a_day_is_scored_by_the_champion_with_its_version_on_every_row(world):
