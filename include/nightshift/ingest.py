@@ -8,9 +8,6 @@ yet raise `SourceNotReady` (retryable: late upstream data), after the other days
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-from pathlib import PurePosixPath
 
 import pandas as pd
 
@@ -31,7 +28,7 @@ def read_source(source: Source, lake: Lake, first: dt.date, last: dt.date) -> pd
         try:
             frames.append(parse(uri, data, source.format or ""))
         except DataError as err:
-            kept = keep_unreadable(lake, source.dataset, uri, data, str(err))
+            kept = lake.keep_unreadable(source.dataset, uri, data, str(err))
             err.hint = f"The file as received is kept at {kept}. Fix it upstream and re-run the days."
             raise
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -39,17 +36,6 @@ def read_source(source: Source, lake: Lake, first: dt.date, last: dt.date) -> pd
         raise DataError(f"{source.describe()}: has a header ({len(frame.columns)} columns) but no rows",
                         kind="empty_source")
     return frame
-
-
-def keep_unreadable(lake: Lake, dataset: str, uri: str, data: bytes, reason: str) -> str:
-    """Copy a file that could not be read to quarantine/<dataset>/unreadable/, with why; returns where."""
-    name = f"{hashlib.sha256(data).hexdigest()[:12]}-{PurePosixPath(uri).name}"
-    key = f"quarantine/{dataset}/unreadable/{name}"
-    lake.storage.put(key, data)
-    lake.storage.put(f"{key}.report.json", json.dumps(
-        {"source": uri, "bytes": len(data), "error": reason,
-         "kept_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}, indent=2).encode())
-    return lake.storage.uri(key)
 
 
 def row_dates(source: Source, frame: pd.DataFrame, today: dt.date | None = None) -> pd.Series:

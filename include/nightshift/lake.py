@@ -19,6 +19,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import pandas as pd
 
@@ -174,6 +175,18 @@ class Lake:
         return Coverage(validated=[d for d in wanted if d in validated],
                         quarantined=[d for d in wanted if d in quarantined],
                         missing=[d for d in wanted if d not in validated and d not in quarantined])
+
+    @_storage_errors
+    def keep_unreadable(self, dataset: str, source_uri: str, data: bytes, reason: str) -> str:
+        """Keep a source file that could not be parsed, byte for byte, in quarantine/<dataset>/unreadable/
+        with why; returns where."""
+        name = f"{hashlib.sha256(data).hexdigest()[:12]}-{PurePosixPath(source_uri).name}"
+        key = f"quarantine/{dataset}/unreadable/{name}"
+        self.storage.put(key, data)
+        self.storage.put(f"{key}.report.json", json.dumps(
+            {"source": source_uri, "bytes": len(data), "error": reason,
+             "kept_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}, indent=2).encode())
+        return self.storage.uri(key)
 
     @_storage_errors
     def remove_partition(self, zone: str, dataset: str, day: dt.date) -> bool:

@@ -78,7 +78,7 @@ def monitor(spec: ModelSpec, lake: Lake, registry: Registry, as_of: dt.date) -> 
         raise DataError(f"no validated days of {dataset} in the {rules.window_days} days up to {as_of}",
                         kind="empty_window", hint="Ingest the recent days first.")
     champion = Scorer.load(registry, spec.name, version)
-    reference_days = [dt.date.fromisoformat(d) for d in _training_window(registry, spec.name, version)["train"]]
+    reference_days = [dt.date.fromisoformat(d) for d in registry.training_window(spec.name, version)["train"]]
     reference, recent = (lake.read_days("validated", dataset, days) for days in (reference_days, recent_days))
     before, now = champion.inputs(reference), champion.inputs(recent)
 
@@ -125,12 +125,6 @@ def _breaches(spec: ModelSpec, report: MonitorReport) -> list[str]:
         if sign * (report.expected - report.realized) > rules.max_metric_drop:
             breaches.append(f"decay:{spec.gate.primary_metric}")
     return breaches
-
-
-def _training_window(registry: Registry, model: str, version: str) -> dict:
-    import mlflow
-
-    return mlflow.artifacts.load_dict(f"runs:/{registry.run_id(model, version)}/data_window.json")
 
 
 def _holdout_metric(registry: Registry, spec: ModelSpec, version: str) -> float | None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 MODEL_SHA256 = "model_sha256"
 SPEC_ARTIFACT = "spec.json"  # the spec a version was trained with, logged with its run
+WINDOW_ARTIFACT = "data_window.json"  # its training and holdout days, with partition checksums
 LOCK_TIMEOUT_S = 300
 
 
@@ -139,6 +140,13 @@ class Registry:
 
         logged = mlflow.artifacts.load_dict(f"runs:/{self.run_id(model, version)}/{SPEC_ARTIFACT}")
         return ModelSpec.model_validate(logged)
+
+    def training_window(self, model: str, version: str) -> dict:
+        """The days a version was trained and judged on, with their partition checksums (its run's
+        `data_window.json`)."""
+        import mlflow
+
+        return mlflow.artifacts.load_dict(f"runs:/{self.run_id(model, version)}/{WINDOW_ARTIFACT}")
 
     def record_artifact_checksum(self, model: str, version: str) -> dict[str, str]:
         """Tag a new version with its artifact's checksum and size; every later load verifies it."""

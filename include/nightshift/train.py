@@ -13,7 +13,7 @@ from nightshift import __version__
 from nightshift.failures import DataError, ModelError
 from nightshift.features import FeatureFrame, build_features, read_lookups, source_columns
 from nightshift.lake import Lake
-from nightshift.registry import CHALLENGER, SPEC_ARTIFACT, Registry
+from nightshift.registry import CHALLENGER, SPEC_ARTIFACT, WINDOW_ARTIFACT, Registry
 from nightshift.settings import CHECKOUT
 from nightshift.spec import ModelSpec
 
@@ -153,7 +153,7 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
                            "train_days": len(window.train), "holdout_days": len(window.holdout),
                            "spec_hash": spec.spec_hash})
         mlflow.log_metrics({"train_rows": data.rows, "dropped_unknown_target": data.dropped_unknown_target})
-        mlflow.log_dict({**asdict(window), "partitions": partition_checksums(lake, spec, window)}, "data_window.json")
+        mlflow.log_dict({**asdict(window), "partitions": partition_checksums(lake, spec, window)}, WINDOW_ARTIFACT)
         mlflow.log_dict(spec.model_dump(mode="json"), SPEC_ARTIFACT)
         info = mlflow.sklearn.log_model(
             pipeline, name="model", registered_model_name=spec.name,

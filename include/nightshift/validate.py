@@ -57,6 +57,7 @@ def validate_days(spec: ModelSpec, lake: Lake, days: list[dt.date], expectations
     runner = SuiteRunner(load_suite(expectations_dir, dataset))
     history = load_history(expectations_dir, dataset)
     history_rows: dict[dt.date, pd.DataFrame] = {}  # validated days read for history, kept for the next day
+    validated = set(lake.days("validated", dataset))  # kept up to date as days are committed below
     verdicts = []
     for day in sorted(days):
         frame = lake.read_partition("raw", dataset, day)
@@ -70,18 +71,24 @@ def validate_days(spec: ModelSpec, lake: Lake, days: list[dt.date], expectations
         result = runner.run(frame)
         findings = findings_of(result) + _leak_findings(spec, frame)
         if history:
-            findings += _history_findings(history, lake, dataset, day, frame, verdict, history_rows)
+            findings += _history_findings(history, lake, dataset, day, frame, verdict, sorted(validated),
+                                          history_rows)
         verdict.failures = [f for f in findings if f.severity == "block"]
         verdict.warnings = [f for f in findings if f.severity == "warn"]
         verdict.status = "quarantined" if verdict.failures else "validated"
         _commit(lake, dataset, day, frame, verdict, data_docs_html(result) if findings else None)
+        if verdict.failures:
+            validated.discard(day)
+        else:
+            validated.add(day)
         verdicts.append(verdict)
     return verdicts
 
 
 def _history_findings(history: History, lake: Lake, dataset: str, day: dt.date, frame: pd.DataFrame,
-                      verdict: DayVerdict, cache: dict[dt.date, pd.DataFrame]) -> list[Finding]:
-    window = history.window(day, lake.days("validated", dataset))
+                      verdict: DayVerdict, validated: list[dt.date],
+                      cache: dict[dt.date, pd.DataFrame]) -> list[Finding]:
+    window = history.window(day, validated)
     if len(window) < history.min_days:
         verdict.notes.append(f"history checks skipped: {len(window)} validated days in the previous "
                              f"{history.window_days} (need {history.min_days})")

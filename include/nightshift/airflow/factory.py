@@ -110,6 +110,12 @@ def _requested_days(params) -> list[str]:
     return _day_range(start, _date(params.get("end")) or start) if start else []
 
 
+def _announced_days(context) -> list[str]:
+    """The ISO days the asset events that triggered this run announced (in their `extra`), sorted."""
+    return sorted({day for events in context["triggering_asset_events"].values()
+                   for event in events for day in (event.extra or {}).get("days", [])})
+
+
 def _day_range(start: dt.date, end: dt.date) -> list[str]:
     if end < start:
         raise DataError(f"end {end} is before start {start}", hint="Fix the dates in the trigger form.")
@@ -305,9 +311,7 @@ def score_dag(spec: ModelSpec) -> DAG:
             from nightshift.registry import Registry
 
             context = get_current_context()
-            days = _requested_days(context["params"]) or sorted({
-                day for events in context["triggering_asset_events"].values()
-                for event in events for day in (event.extra or {}).get("days", [])})
+            days = _requested_days(context["params"]) or _announced_days(context)
             if not days:
                 raise AirflowSkipException("no days to score: give start (and end) in the form")
             scores = scoring.score_days(_spec(model), Lake.from_env(), Registry.from_env(),
@@ -346,9 +350,8 @@ def monitor_dag(spec: ModelSpec) -> DAG:
 
             context = get_current_context()
             spec, lake = _spec(model), Lake.from_env()
-            scored = [day for events in context["triggering_asset_events"].values()
-                      for event in events for day in (event.extra or {}).get("days", [])]
-            as_of = _date(context["params"].get("as_of")) or (_date(max(scored)) if scored else None)
+            scored = _announced_days(context)
+            as_of = _date(context["params"].get("as_of")) or (_date(scored[-1]) if scored else None)
             if as_of is None:
                 up_to = context["dag_run"].run_after.date()
                 validated = [day for day in lake.days("validated", spec.source.dataset) if day <= up_to]
