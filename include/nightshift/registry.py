@@ -95,9 +95,10 @@ class Registry:
         import mlflow
 
         experiment = self.client.get_experiment_by_name(spec.name)
+        root = self.settings.mlflow_artifacts_uri
         experiment_id = (
             experiment.experiment_id if experiment
-            else self.client.create_experiment(spec.name, artifact_location=f"{self.settings.mlflow_artifacts_uri}/{spec.name}")
+            else self.client.create_experiment(spec.name, artifact_location=root and f"{root}/{spec.name}")
         )
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
             yield run

@@ -42,9 +42,12 @@ class Settings:
         )
 
     @property
-    def mlflow_artifacts_uri(self) -> str:
-        """Artifact root for experiments this install creates (embedded default: local files)."""
-        return os.environ.get("NIGHTSHIFT_MLFLOW_ARTIFACTS_URI", (self.home / "mlartifacts").as_uri())
+    def mlflow_artifacts_uri(self) -> str | None:
+        """Artifact root for experiments this install creates: under the home on the embedded default;
+        None with a tracking server, which stores artifacts where it was told to (S3 in production)."""
+        if uri := os.environ.get("NIGHTSHIFT_MLFLOW_ARTIFACTS_URI"):
+            return uri
+        return None if self.mlflow_tracking_uri.startswith("http") else (self.home / "mlartifacts").as_uri()
 
     @property
     def locks_dir(self) -> Path:

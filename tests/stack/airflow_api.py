@@ -1,0 +1,55 @@
+"""A small client for Airflow 3's REST API v2, as a user's script would call it."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import quote
+
+import requests
+
+FINISHED = {"success", "failed"}
+
+
+class AirflowApi:
+    def __init__(self, base_url: str, username: str, password: str):
+        self.base_url = base_url
+        self.session = requests.Session()
+        answer = self.session.post(f"{base_url}/auth/token", json={"username": username, "password": password},
+                                   timeout=30)
+        answer.raise_for_status()
+        self.session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+
+    def call(self, method: str, path: str, **kwargs) -> requests.Response:
+        answer = self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=30, **kwargs)
+        if not answer.ok:
+            raise AssertionError(f"{method} {path} -> {answer.status_code}: {answer.text[:500]}")
+        return answer
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
+        """Until the dag-processor has parsed the DAG."""
+        deadline = time.monotonic() + timeout
+        while self.session.get(f"{self.base_url}/api/v2/dags/{dag_id}", timeout=30).status_code != 200:
+            assert time.monotonic() < deadline, f"{dag_id} not parsed within {timeout:.0f} s"
+            time.sleep(2)
+
+    def unpause(self, dag_id: str) -> None:
+        self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+    def trigger(self, dag_id: str, conf: dict) -> str:
+        run = self.call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf}).json()
+        return run["dag_run_id"]
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 900) -> str:
+        deadline = time.monotonic() + timeout
+        while (state := self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]) not in FINISHED:
+            assert time.monotonic() < deadline, f"{dag_id} {run_id} still {state} after {timeout:.0f} s"
+            time.sleep(3)
+        return state
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
+
+    def log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> list[dict]:
+        """The task's structured log lines (each with its `event`), as the UI shows them."""
+        return self.call("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/logs/"
+                                f"{try_number}", params={"full_content": "true", "map_index": map_index}).json()["content"]
