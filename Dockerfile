@@ -1,4 +1,4 @@
-# The image every Nightshift service in docker-compose.yaml runs: Airflow, the library, the specs.
+# The image of docker-compose.yaml's Airflow and MLflow services: Airflow, MLflow, the library, the specs.
 FROM python:3.11-slim
 ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 AIRFLOW_HOME=/opt/airflow
 RUN pip install uv

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export NIGHTSHIFT_HOME ?= $(CURDIR)/.nightshift
 
-.PHONY: install demo test airflow lock clean bench
+.PHONY: install demo test airflow lock clean bench chromium stack-up stack-down
 
 install: $(VENV)/.installed
 
@@ -18,8 +18,20 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 demo: install  ## the story end to end through real Airflow DAG runs (resets .nightshift/)
 	$(BIN)/nightshift demo
 
-test: install  ## unit, DAG integrity and end-to-end tests
+test: install chromium  ## unit, DAG integrity and end-to-end tests (the production stack and a browser included)
 	$(BIN)/python -m pytest
+
+# Debian's chromium for the browser test: Playwright drives it (Playwright's own browser download does not work here).
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+chromium:
+	@test -x /usr/bin/chromium || $(SUDO) apt-get install -y -qq chromium >/dev/null \
+		|| ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
+
+stack-up: install  ## the production topology as plain processes (no Docker); see stack/stack.py
+	$(BIN)/python stack/stack.py up
+
+stack-down:  ## stop exactly what stack-up started
+	$(BIN)/python stack/stack.py down
 
 airflow: install  ## the Airflow UI (and scheduler) on the embedded default, http://localhost:8080
 	$(BIN)/nightshift airflow db migrate >/dev/null

@@ -200,19 +200,20 @@ class Stack:
         (self.pids / f"{part}.pid").write_text(f"{process.pid} {_start_time(process.pid)}")
         print(f"  {part:<14} started (pid {process.pid}, log {self.logs / f'{part}.log'})")
 
-    def stop(self, part: str) -> None:
-        """SIGTERM to the part's process group (it and its children), SIGKILL after 30 s."""
-        pid = self.pid(part)
-        (self.pids / f"{part}.pid").unlink(missing_ok=True)
-        if pid is None:
-            return
-        _signal_group(pid, signal.SIGTERM)
+    def stop(self, parts: list[str]) -> None:
+        """SIGTERM to each part's process group (it and its children), SIGKILL to what is left after 30 s."""
+        running = {part: pid for part in parts if (pid := self.pid(part))}
+        for part in parts:
+            (self.pids / f"{part}.pid").unlink(missing_ok=True)
+        for pid in running.values():
+            _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        while _group_alive(pid) and time.monotonic() < deadline:
+        while any(map(_group_alive, running.values())) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _group_alive(pid):
-            _signal_group(pid, signal.SIGKILL)
-        print(f"  {part:<14} stopped (pid {pid})")
+        for part, pid in running.items():
+            if _group_alive(pid):
+                _signal_group(pid, signal.SIGKILL)
+            print(f"  {part:<14} stopped (pid {pid})")
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -234,8 +235,7 @@ class Stack:
         self.status()
 
     def down(self, purge: bool = False) -> None:
-        for part in reversed(self.commands()):
-            self.stop(part)
+        self.stop(list(self.commands()))
         if purge:
             self.purge()
 

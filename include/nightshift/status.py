@@ -1,7 +1,10 @@
-"""What is where: partitions in the lake, model versions with their gate decisions, the aliases."""
+"""What is where, per model: partitions in the lake, open quarantines, scoring, the last monitoring
+result, and the registered versions with their gate decisions and aliases. One collection of facts,
+shown by `nightshift status` and by the Models page in the Airflow UI."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from nightshift.lake import Lake
@@ -9,11 +12,14 @@ from nightshift.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from nightshift.settings import Settings
 from nightshift.spec import load_spec
 
+ALIASES = (CHAMPION, CHALLENGER, PREVIOUS)
+
 
 @dataclass(frozen=True)
 class VersionStatus:
     version: str
     aliases: list[str]
+    registered: str        # when the version was registered (UTC)
     train_window: str
     train_rows: str
     decision: str
@@ -21,18 +27,42 @@ class VersionStatus:
     failed_checks: str
 
 
+@dataclass(frozen=True)
+class ModelStatus:
+    model: str
+    dataset: str
+    lake_uri: str
+    tracking_uri: str
+    validated: list[dt.date]
+    quarantine_reports: dict[dt.date, str]   # open quarantines: day -> its report
+    scored: list[dt.date]
+    scored_by: str | None                    # the version that scored the last day
+    monitoring: str | None                   # the champion's last monitoring result
+    versions: list[VersionStatus]
+
+    def aliased(self, alias: str) -> VersionStatus | None:
+        return next((version for version in self.versions if alias in version.aliases), None)
+
+    def version_link(self, version: str) -> str | None:
+        """The version's page in the MLflow UI, when MLflow is a server."""
+        if not self.tracking_uri.startswith("http"):
+            return None
+        return f"{self.tracking_uri.rstrip('/')}/#/models/{self.model}/versions/{version}"
+
+
 def model_versions(registry: Registry, model: str) -> list[VersionStatus]:
     """Every registered version of a model, oldest first."""
     versions = registry.client.search_model_versions(f"name = '{model}'")
     aliases: dict[str, list[str]] = {}
-    for alias in (CHAMPION, CHALLENGER, PREVIOUS):
+    for alias in ALIASES:
         if (version := registry.alias_version(model, alias)) is not None:
             aliases.setdefault(version, []).append(alias)
     rows = []
     for mv in sorted(versions, key=lambda v: int(v.version)):
         tags = mv.tags
+        registered = dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
         rows.append(VersionStatus(
-            version=str(mv.version), aliases=aliases.get(str(mv.version), []),
+            version=str(mv.version), aliases=aliases.get(str(mv.version), []), registered=registered,
             train_window=tags.get("train_window", "-"), train_rows=tags.get("train_rows", "-"),
             decision=tags.get("gate.decision", "not evaluated"), primary_metric=tags.get("gate.primary_metric", "-"),
             failed_checks=tags.get("gate.failed_checks", "-"),
@@ -40,34 +70,48 @@ def model_versions(registry: Registry, model: str) -> list[VersionStatus]:
     return rows
 
 
+def model_status(settings: Settings, model: str) -> ModelStatus:
+    spec = load_spec(settings.models_dir / f"{model}.yaml")
+    lake, registry, dataset = Lake.from_uri(settings.lake_uri), Registry.from_env(), spec.source.dataset
+    scored = lake.days("predictions", model)
+    monitoring = None
+    if (champion := registry.alias_version(model, CHAMPION)) is not None:
+        tags = registry.version_tags(model, champion)
+        if "monitoring.last_as_of" in tags:
+            monitoring = (f"champion v{champion} up to {tags['monitoring.last_as_of']}: "
+                          f"breaches {tags['monitoring.breaches']}")
+    return ModelStatus(
+        model=model, dataset=dataset, lake_uri=settings.lake_uri, tracking_uri=settings.mlflow_tracking_uri,
+        validated=lake.days("validated", dataset),
+        quarantine_reports={day: lake.file_uri("quarantine", dataset, day, "report.txt")
+                            for day in lake.days("quarantine", dataset)},
+        scored=scored,
+        scored_by=lake.manifest("predictions", model, scored[-1])["model_version"] if scored else None,
+        monitoring=monitoring,
+        versions=model_versions(registry, model),
+    )
+
+
 def print_status(settings: Settings, model: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    spec = load_spec(settings.models_dir / f"{model}.yaml")
-    lake, console = Lake.from_uri(settings.lake_uri), Console(width=140)
-    dataset = spec.source.dataset
-    validated, quarantined = lake.days("validated", dataset), lake.days("quarantine", dataset)
-    console.print(f"[bold]{model}[/bold]  lake {settings.lake_uri}")
+    status, console = model_status(settings, model), Console(width=150)
+    validated, quarantined = status.validated, status.quarantine_reports
+    console.print(f"[bold]{model}[/bold]  lake {status.lake_uri}")
     span = f" ({validated[0]}..{validated[-1]})" if validated else ""
-    console.print(f"  {dataset}: {len(validated)} days validated{span}, {len(quarantined)} quarantined: "
+    console.print(f"  {status.dataset}: {len(validated)} days validated{span}, {len(quarantined)} quarantined: "
                   f"{', '.join(map(str, quarantined)) or 'none'}")
-    for day in quarantined:
-        console.print(f"    report: {lake.file_uri('quarantine', dataset, day, 'report.txt')}")
-    scored = lake.days("predictions", model)
-    console.print(f"  predictions: {len(scored)} days scored" + (f", the last {scored[-1]} by champion "
-                  f"v{lake.manifest('predictions', model, scored[-1])['model_version']}" if scored else ""))
-
-    registry = Registry.from_env()
-    if (champion := registry.alias_version(model, CHAMPION)) is not None:
-        tags = registry.version_tags(model, champion)
-        if "monitoring.last_as_of" in tags:
-            console.print(f"  monitoring of champion v{champion} up to {tags['monitoring.last_as_of']}: "
-                          f"breaches {tags['monitoring.breaches']}")
-    table = Table(title=f"{model} versions (MLflow {settings.mlflow_tracking_uri})")
-    for column in ("version", "aliases", "trained on", "rows", "holdout metric", "gate", "failed checks"):
+    for report in quarantined.values():
+        console.print(f"    report: {report}")
+    console.print(f"  predictions: {len(status.scored)} days scored" + (
+        f", the last {status.scored[-1]} by champion v{status.scored_by}" if status.scored else ""))
+    if status.monitoring:
+        console.print(f"  monitoring of {status.monitoring}")
+    table = Table(title=f"{model} versions (MLflow {status.tracking_uri})")
+    for column in ("version", "aliases", "registered", "trained on", "rows", "holdout metric", "gate", "failed checks"):
         table.add_column(column)
-    for row in model_versions(registry, model):
-        table.add_row(row.version, ", ".join(row.aliases), row.train_window, row.train_rows, row.primary_metric,
-                      row.decision, row.failed_checks)
+    for row in status.versions:
+        table.add_row(row.version, ", ".join(row.aliases), row.registered, row.train_window, row.train_rows,
+                      row.primary_metric, row.decision, row.failed_checks)
     console.print(table)

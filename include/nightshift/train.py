@@ -105,11 +105,15 @@ def lineage() -> dict[str, str]:
     import subprocess
 
     lock = CHECKOUT / "requirements.txt"
-    git = subprocess.run(["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"], capture_output=True, text=True,
-                         check=False)
+    try:
+        git = subprocess.run(["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             check=False)
+        git_sha = git.stdout.strip() if git.returncode == 0 else "unknown"
+    except FileNotFoundError:  # no git installed (a container image)
+        git_sha = "unknown"
     return {
         "code_version": __version__,
-        "git_sha": git.stdout.strip() if git.returncode == 0 else "unknown",
+        "git_sha": git_sha,
         "lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else "unknown",
         **{f"lib.{name}": importlib.metadata.version(name)
            for name in ("scikit-learn", "pandas", "numpy", "mlflow", "great-expectations")},

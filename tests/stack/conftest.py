@@ -67,7 +67,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         assert up.returncode == 0, f"stack up failed:\n{up.stdout}\n{up.stderr}"
         yield RunningStack(root, launch_env, _read_env(root / "stack.env"), _read_env(root / "credentials.env"))
     finally:
-        stack.run("down", "--purge")
+        started = [int(path.read_text().split()[0]) for path in (root / "pids").glob("*.pid")]
+        down = stack.run("down", "--purge")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert not [pid for pid in started if Path(f"/proc/{pid}").exists()], "stack down left processes running"
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,50 @@
+"""Airflow UI plugin: the "Models" page (nav bar), served by the api-server at /nightshift/models.
+Only logged-in users see it (Airflow's own token or session cookie)."""
+
+from __future__ import annotations
+
+from airflow.api_fastapi.core_api.security import get_user
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI
+from fastapi.responses import HTMLResponse
+
+app = FastAPI(title="Nightshift")
+RUNS_PER_MODEL = 6
+
+
+@app.get("/models", response_class=HTMLResponse, dependencies=[Depends(get_user)])
+def models_page() -> str:
+    from nightshift.airflow.models_page import render
+    from nightshift.settings import Settings
+    from nightshift.spec import load_all_specs
+    from nightshift.status import model_status
+
+    settings = Settings.from_env()
+    models = list(load_all_specs(settings.models_dir))
+    statuses = []
+    for model in models:
+        try:
+            statuses.append(model_status(settings, model))
+        except Exception as error:  # one unreadable model must not hide the others
+            statuses.append((model, error))
+    return render(statuses, {model: last_runs(model) for model in models})
+
+
+def last_runs(model: str) -> list:
+    """The model's newest DAG runs, from Airflow's metadata DB."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from nightshift.airflow.models_page import RunSummary
+
+    with create_session() as session:
+        runs = session.scalars(select(DagRun).where(DagRun.dag_id.like(f"{model}\\_\\_%", escape="\\"))
+                               .order_by(DagRun.run_after.desc()).limit(RUNS_PER_MODEL))
+        return [RunSummary(run.dag_id, run.run_id, str(run.state), f"{run.run_after:%Y-%m-%d %H:%M}") for run in runs]
+
+
+class NightshiftPlugin(AirflowPlugin):
+    name = "nightshift"
+    fastapi_apps = [{"app": app, "url_prefix": "/nightshift", "name": "Nightshift models"}]
+    external_views = [{"name": "Models", "href": "nightshift/models", "url_route": "models", "destination": "nav"}]
