@@ -236,10 +236,19 @@ def evaluate_challenger(spec: ModelSpec, lake: Lake, registry: Registry, version
     higher_is_better = spec.metric_directions[metric]
     challenger_model = registry.load_model(spec.name, version)
     new = predict(challenger_model, task, data.X)
+    measured = compute_metrics(task, data.y, new)
+    if not _known(measured.get(metric)):
+        labels = data.y.value_counts(dropna=False).head(5)
+        raise ModelError(
+            f"challenger v{version}'s {metric} on the holdout {holdout[0]}..{holdout[-1]} ({data.rows:,} rows) is "
+            "NaN: the gate cannot judge it", kind="nan_metric",
+            evidence="holdout labels: " + ", ".join(f"{value}: {count:,}" for value, count in labels.items()),
+            hint="The holdout has one class (or no rows): check the target rule in the spec, or lengthen "
+                 "windows.holdout_days.")
     report = GateReport(
         model=spec.name, challenger_version=version, champion_version=registry.alias_version(spec.name, CHAMPION),
         primary_metric=metric, holdout=[d.isoformat() for d in holdout], holdout_rows=data.rows,
-        challenger=compute_metrics(task, data.y, new), champion=None,
+        challenger=measured, champion=None,
         budgets={"model_size_mb": float(registry.version_tags(spec.name, version).get("model_size_mb", "nan")),
                  "predict_ms_per_1k_rows": predict_ms_per_1k_rows(challenger_model, task, data.X)},
         infra_error=check_in_fresh_process(spec.name, version, data.X.head(100)) if infra_check else None,

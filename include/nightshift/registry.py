@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,19 @@ def folder_size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
+def _check_reachable(tracking_uri: str) -> None:
+    """A tracking server must answer its health check: one clear, retryable error up front instead of
+    MLflow's own retries and a connection error deep inside a step."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(f"{tracking_uri.rstrip('/')}/health", timeout=10).close()
+    except OSError as err:
+        raise InfraError(f"registry: the MLflow tracking server at {tracking_uri} does not answer: {err}",
+                         kind="registry", hint="Check the MLflow server (MLFLOW_TRACKING_URI); the task retries."
+                         ) from err
+
+
 class ChampionChanged(ModelError):
     """The champion moved between the gate's comparison and the promotion: the gate must rerun."""
 
@@ -85,6 +99,7 @@ class Registry:
         settings.home.mkdir(parents=True, exist_ok=True)
         # MLflow draws a progress bar per artifact download; task logs need none of them.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        _check_reachable(settings.mlflow_tracking_uri)
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
         mlflow.set_registry_uri(settings.mlflow_tracking_uri)
         return cls(settings, mlflow.MlflowClient())

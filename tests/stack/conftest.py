@@ -17,7 +17,7 @@ import pytest
 
 from nightshift.settings import CHECKOUT
 from tests.conftest import free_port
-from tests.stack.airflow_api import AirflowApi
+from tests.airflow_api import AirflowApi
 
 STACK = CHECKOUT / "stack" / "stack.py"
 MODEL = "flights_delay"

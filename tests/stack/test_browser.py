@@ -4,6 +4,7 @@ Screenshots go to test-artifacts/browser/."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -90,3 +91,13 @@ def test_trigger_a_retrain_and_read_a_failure_in_the_ui(stack: RunningStack, ing
     expect(summary).to_be_in_viewport()
     expect(summary).to_contain_text("flights_delay")
     page.screenshot(path=SHOTS / "05-failure-summary.png")
+
+
+def test_the_models_page_shows_champion_runs_and_quarantines(stack: RunningStack, ingest_run: str, page: Page):
+    log_in(page, stack)
+    page.get_by_role("link", name="Models").click()  # the plugin's entry in the nav bar
+    row = page.frame_locator("iframe").locator(f"tr[data-model='{MODEL}']")
+    expect(row.locator("td.champion a")).to_have_text(re.compile(r"v\d+"))  # a link to the MLflow version
+    expect(row.locator("td.quarantines")).to_contain_text("2013-02-08")
+    expect(row.locator("td.runs")).to_contain_text("ingest failed")
+    page.screenshot(path=SHOTS / "06-models-page.png")

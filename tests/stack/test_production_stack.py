@@ -8,6 +8,7 @@ import socket
 import boto3
 import mlflow
 import pytest
+import requests
 
 from nightshift.registry import MODEL_SHA256
 from tests.stack.conftest import MODEL, RunningStack
@@ -29,10 +30,9 @@ def test_stack_up_again_keeps_what_runs(stack: RunningStack):
     assert _pids(stack) == before
 
 
-def test_the_api_refuses_anonymous_calls(stack: RunningStack):
-    import requests
-
-    assert requests.get(f"{stack.airflow_url}/api/v2/dags", timeout=10).status_code == 401
+def test_the_api_and_the_models_page_refuse_anonymous_calls(stack: RunningStack):
+    for path in ("/api/v2/dags", "/nightshift/models"):
+        assert requests.get(f"{stack.airflow_url}{path}", timeout=10).status_code == 401, path
 
 
 def test_ingest_and_retrain_through_the_api_on_celery_workers(stack: RunningStack, ingest_run: str):

@@ -1,4 +1,4 @@
-"""Task callbacks: end every failed task's log with the on-call failure summary, and send it by email
+"""Task callbacks: end every failed try's log with the on-call failure summary, and send it by email
 and to Slack when those are configured (NIGHTSHIFT_ALERT_EMAILS, NIGHTSHIFT_SLACK_WEBHOOK_CONN_ID)."""
 
 from __future__ import annotations
@@ -16,16 +16,27 @@ SLACK_LINES = 6  # the summary's head: title, cause, and the start of the eviden
 def log_failure_summary(context) -> None:
     """on_failure_callback: runs in the task's process after the traceback, so the summary is the
     last thing in the log; then notifies."""
+    if (summary := _summary(context)) is not None:
+        log.error("\n%s", summary)
+        notify(Settings.from_env(), summary, context)
+
+
+def log_retry_summary(context) -> None:
+    """on_retry_callback: a try that will be retried also ends with the summary (no notification:
+    the last try sends it if the retries do not help)."""
+    if (summary := _summary(context)) is not None:
+        log.error("\n%s\nretry     Airflow retries this task (try %s failed)", summary, context["ti"].try_number)
+
+
+def _summary(context) -> str | None:
     error = context.get("exception")
     if error is None:
-        return
+        return None
     params, run = context.get("params") or {}, context.get("dag_run")
     run_date = (run.logical_date or run.run_after) if run is not None else None
     day = params.get("as_of") or params.get("start") or (run_date.date().isoformat() if run_date else "")
     model = params.get("model") or context["dag"].dag_id.split("__")[0]  # <model>__ingest, or the rollback form
-    summary = failure_summary(error, model=model, step=context["task"].task_id, day=day)
-    log.error("\n%s", summary)
-    notify(Settings.from_env(), summary, context)
+    return failure_summary(error, model=model, step=context["task"].task_id, day=day)
 
 
 def notify(settings: Settings, summary: str, context) -> None:

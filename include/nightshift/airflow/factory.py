@@ -29,7 +29,7 @@ from airflow.sdk import (
 from airflow.sdk.exceptions import AirflowSkipException
 
 from nightshift.airflow.approval import GateApproval
-from nightshift.airflow.callbacks import log_failure_summary
+from nightshift.airflow.callbacks import log_failure_summary, log_retry_summary
 from nightshift.failures import DataError
 from nightshift.settings import Settings
 from nightshift.spec import ModelSpec, load_all_specs
@@ -88,6 +88,7 @@ def _default_args(owner: str, retries: int = 2) -> dict:
         "retry_delay": dt.timedelta(seconds=30),
         "retry_policy": RETRY_POLICY,
         "on_failure_callback": log_failure_summary,
+        "on_retry_callback": log_retry_summary,
     }
 
 

@@ -13,7 +13,7 @@ STYLE = """
 body { font-family: system-ui, sans-serif; font-size: 14px; margin: 16px; color: #1a202c; }
 table { border-collapse: collapse; width: 100%; }
 th, td { border-bottom: 1px solid #e2e8f0; padding: 6px 8px; text-align: left; vertical-align: top; }
-th { background: #f7fafc; } .muted { color: #718096; } .bad { color: #c53030; } .good { color: #2f855a; }
+th { background: #f7fafc; } td.runs { white-space: nowrap; } .muted { color: #718096; } .bad { color: #c53030; } .good { color: #2f855a; }
 """
 
 
@@ -45,7 +45,9 @@ def _row(status: ModelStatus | tuple[str, Exception], runs: dict[str, list[RunSu
              _runs(runs.get(status.model, [])), _quarantines(status),
              escape(status.monitoring) if status.monitoring else "<span class='muted'>not monitored yet</span>",
              _data(status)]
-    return f"<tr data-model='{escape(status.model)}'>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+    classes = ["model", *ALIASES, "runs", "quarantines", "monitoring", "data"]
+    return (f"<tr data-model='{escape(status.model)}'>"
+            + "".join(f"<td class='{name}'>{cell}</td>" for name, cell in zip(classes, cells, strict=True)) + "</tr>")
 
 
 def _version(status: ModelStatus, alias: str) -> str:

@@ -1,0 +1,253 @@
+"""Twelve kinds of failure, injected through real DAG runs on the embedded default (Airflow's
+api-server, scheduler and dag-processor on SQLite with the LocalExecutor), each checked where the
+person on call reads it: the end of the failed task's log file.
+
+Each kind is a model of its own (a spec in a temporary models folder) so that all run at once; the
+registry outage needs the scheduler restarted with an unreachable MLflow, so it runs last.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nightshift.embedded import ADMIN, admin_password, airflow_command
+from nightshift import ingest, validate
+from nightshift.lake import Lake
+from nightshift.registry import Registry
+from nightshift.settings import Settings
+from nightshift.spec import load_spec
+from tests.airflow_api import AirflowApi
+from tests.conftest import DEMO_SPEC, EXPECTATIONS, free_port, module_home, retrain, serving
+
+pytestmark = pytest.mark.e2e
+
+CORPUS = Path(__file__).parents[1] / "data" / "bad"
+HISTORY = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
+AS_OF, NEW_DAY = "2013-01-21", "2013-01-22"  # the corpus files hold 22 January
+DEAD = "127.0.0.1:9"  # the discard port: nothing answers
+
+
+@dataclass(frozen=True)
+class Case:
+    model: str
+    dag: str            # ingest, retrain or score
+    task: str           # the task that must fail
+    says: tuple[str, ...]
+    spec: dict = field(default_factory=dict)   # changes to the demo spec (top-level sections)
+    needs_champion: bool = False
+
+    @property
+    def conf(self) -> dict:
+        return {"as_of": AS_OF} if self.dag == "retrain" else {"start": NEW_DAY if self.dag == "ingest" else AS_OF}
+
+
+def _source(path: str, dataset: str, **extra) -> dict:
+    return {"source": {"dataset": dataset, "path": path, "format": "csv", "date_columns": ["year", "month", "day"],
+                       "start_date": "2013-01-01", **extra}}
+
+
+def _lookups(weather_path: str) -> dict:
+    demo = yaml.safe_load(DEMO_SPEC.read_text())
+    return {"lookups": [{**demo["lookups"][0], "path": weather_path}, demo["lookups"][1]]}
+
+
+CASES = [
+    Case("bad_schema", "ingest", "validate", ("data/expectations", "missing: ['carrier']"),
+         _source(str(CORPUS / "missing_column.csv"), "bad_schema")),
+    Case("expectation_failure", "ingest", "validate", ("data/expectations", "expect_column_values_to_not_be_null",
+                                                       "carrier"),
+         _source(str(CORPUS / "all_null_column.csv"), "expectation_failure")),
+    Case("empty_source", "ingest", "ingest_raw", ("data/empty_source", "has a header (19 columns) but no rows"),
+         _source(str(CORPUS / "header_only.csv"), "empty_source")),
+    Case("missing_lookup", "retrain", "train", ("data/missing_source", "weather.csv: no file matches"),
+         _lookups("/nonexistent/nycflights13/weather.csv")),
+    Case("training_crash", "retrain", "train", ("model/training", "learning_rate"),
+         {"model": {"estimator": "hist_gradient_boosting", "params": {"learning_rate": -1.0}, "seed": 13}}),
+    Case("nan_metric", "retrain", "evaluate", ("model/nan_metric", "holdout labels: 0: "),
+         {"target": {"column": "arr_delay", "rule": "> 1000", "missing": "negative"}}),  # no such flight 15-21 Jan
+    Case("s3_down", "ingest", "ingest_raw", ("infra/source_unreachable", "s3://flights-upstream/",
+                                             "Airflow retries this task"),
+         _source("s3://flights-upstream/2013/*.csv", "s3_down")),
+    Case("postgres_down", "ingest", "ingest_raw", ("infra/source_unreachable", "Airflow retries this task"),
+         {"source": {"dataset": "postgres_down", "kind": "postgres", "conn_id": "upstream_db", "table": "flights",
+                     "date_columns": ["flight_date"], "start_date": "2013-01-01"}}),
+    Case("model_load", "score", "score_days", ("model/model_load", "does not load"), needs_champion=True),
+    Case("checksum", "score", "score_days", ("model/artifact_checksum", "the artifact changed after registration"),
+         needs_champion=True),
+    Case("gate_config", "retrain", "evaluate", ("model/gate_config", "trained for another dataset or target"),
+         needs_champion=True),
+]
+REGISTRY_DOWN = Case("registry_down", "retrain", "train", ("infra/registry", "does not answer",
+                                                            "Airflow retries this task"))
+
+
+def write_spec(models: Path, case: Case) -> Path:
+    spec = yaml.safe_load(DEMO_SPEC.read_text())
+    spec.update(name=case.model, **case.spec)
+    spec["windows"] = {"train_days": 14, "holdout_days": 7}
+    path = models / f"{case.model}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def sabotage(case: Case, path: Path, registry: Registry) -> None:
+    """Break what the case breaks after its champion was promoted."""
+    if case.model == "gate_config":  # the champion predicts another target than the spec now asks for
+        path.write_text(path.read_text().replace("rule: '> 15'", "rule: '> 30'"))
+        return
+    source = registry.client.get_model_version(case.model, "1").source          # models:/m-...
+    artifacts = Path(registry.client.get_logged_model(source.split("/")[-1]).artifact_location
+                     .removeprefix("file://"))
+    model_file = yaml.safe_load((artifacts / "MLmodel").read_text())["flavors"]["sklearn"]["pickled_model"]
+    (artifacts / model_file).write_bytes(b"not a model")
+    if case.model == "model_load":  # the checksum is re-recorded, so only loading fails
+        registry.record_artifact_checksum(case.model, "1")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """Three validated weeks of flights shared by the models, champions where a case needs one, and
+    the models folder and expectation suites the Airflow processes read."""
+    root = tmp_path_factory.mktemp("failures")
+    models, suites = root / "models", root / "expectations"
+    models.mkdir()
+    shutil.copytree(EXPECTATIONS, suites)
+    with module_home(tmp_path_factory, "failure-injection") as settings:
+        lake = Lake.from_uri(settings.lake_uri)
+        ingest.ingest_days(load_spec(DEMO_SPEC), lake, HISTORY)
+        validate.validate_days(load_spec(DEMO_SPEC), lake, HISTORY, EXPECTATIONS)
+        registry = Registry.from_env()
+        for case in [*CASES, REGISTRY_DOWN]:
+            path = write_spec(models, case)
+            if (dataset := case.spec.get("source", {}).get("dataset")) is not None:
+                shutil.copy(suites / "flights.yaml", suites / f"{dataset}.yaml")
+            if case.needs_champion:
+                retrain(load_spec(path), lake, HISTORY[-1], infra_check=False)
+                sabotage(case, path, registry)
+        yield settings, {"NIGHTSHIFT_MODELS_DIR": str(models), "NIGHTSHIFT_EXPECTATIONS_DIR": str(suites)}
+
+
+@contextmanager
+def process(command: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
+    with log.open("a") as out:
+        child = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield
+        finally:
+            child.terminate()
+            child.wait(timeout=60)
+
+
+@dataclass
+class EmbeddedAirflow:
+    api: AirflowApi
+    command: list[str]     # the airflow CLI
+    env: dict[str, str]
+    logs: Path
+    scheduler: ExitStack
+
+    def restart_scheduler(self, **changes: str) -> None:
+        self.scheduler.close()
+        self.scheduler.enter_context(process([*self.command, "scheduler"], {**self.env, **changes},
+                                             self.logs / "scheduler.log"))
+
+
+@contextmanager
+def embedded_airflow(settings: Settings, extra_env: dict[str, str]) -> Iterator[EmbeddedAirflow]:
+    """api-server, scheduler and dag-processor on the home's SQLite; manual runs only (no schedules).
+    Sources and S3 point at a port where nothing answers."""
+    port = free_port()
+    command, env = airflow_command(settings)
+    env.update(extra_env,
+               AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+               AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
+               AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
+               AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{port}",
+               AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(32),
+               AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+               AIRFLOW_CONN_UPSTREAM_DB=f"postgresql://postgres@{DEAD}/flights",
+               AWS_ENDPOINT_URL=f"http://{DEAD}", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
+               AWS_DEFAULT_REGION="us-east-1")
+    logs = settings.home / "airflow-processes"
+    logs.mkdir(exist_ok=True)
+    subprocess.run([*command, "db", "migrate"], env=env, check=True, capture_output=True)
+    with ExitStack() as running:
+        running.enter_context(serving([*command, "api-server", "--port", str(port)],
+                                      f"http://127.0.0.1:{port}/api/v2/monitor/health", logs / "api-server.log",
+                                      timeout=120, env=env))
+        running.enter_context(process([*command, "dag-processor"], env, logs / "dag-processor.log"))
+        airflow = EmbeddedAirflow(AirflowApi(f"http://127.0.0.1:{port}", ADMIN, admin_password(settings)),
+                                  command, env, logs, running.enter_context(ExitStack()))
+        airflow.restart_scheduler()
+        yield airflow
+
+
+def wait_for_failure(api: AirflowApi, dag_id: str, run_id: str, task: str, timeout: float = 600) -> None:
+    """Until the task's first try has failed (failed, or waiting for a retry)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {ti["task_id"]: ti["state"] for ti in api.task_instances(dag_id, run_id)}
+        if states.get(task) in ("failed", "up_for_retry"):
+            return
+        assert states.get(task) not in ("success", "upstream_failed", "skipped"), states
+        assert time.monotonic() < deadline, f"{dag_id}.{task} did not fail within {timeout:.0f} s: {states}"
+        time.sleep(2)
+
+
+def log_events(airflow_home: Path, dag_id: str, run_id: str, task: str) -> list[str]:
+    """The events of the task's first try, read from the log file the task wrote."""
+    files = sorted((airflow_home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task}")
+                   .rglob("attempt=1.log"))
+    assert files, f"no log file for {dag_id}.{task} under {airflow_home / 'logs'}"
+    return [json.loads(line)["event"] for line in files[0].read_text().splitlines() if line.startswith("{")]
+
+
+def run_cases(airflow: EmbeddedAirflow, cases: list[Case]) -> dict[str, list[str]]:
+    """Trigger every case's DAG at once, then read each failed task's log."""
+    runs = {}
+    for case in cases:
+        dag_id = f"{case.model}__{case.dag}"
+        airflow.api.wait_for_dag(dag_id)
+        runs[case.model] = (dag_id, airflow.api.trigger(dag_id, case.conf))
+    events = {}
+    for case in cases:
+        dag_id, run_id = runs[case.model]
+        wait_for_failure(airflow.api, dag_id, run_id, case.task)
+        events[case.model] = log_events(Path(airflow.env["AIRFLOW_HOME"]), dag_id, run_id, case.task)
+    return events
+
+
+@pytest.fixture(scope="module")
+def task_logs(world) -> dict[str, list[str]]:
+    settings, env = world
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_HOME", str(settings.home / "airflow"))  # its own, not the test session's
+        with embedded_airflow(settings, env) as airflow:
+            events = run_cases(airflow, CASES)
+            airflow.restart_scheduler(MLFLOW_TRACKING_URI=f"http://{DEAD}")  # the registry is down
+            return events | run_cases(airflow, [REGISTRY_DOWN])
+
+
+@pytest.mark.parametrize("case", [*CASES, REGISTRY_DOWN], ids=lambda case: case.model)
+def test_the_failed_task_log_ends_with_its_summary(task_logs, case: Case):
+    events = [event for event in task_logs[case.model] if not event.startswith("::")]
+    summary = next((event for event in reversed(events) if "NIGHTSHIFT FAILURE" in event), None)
+    assert summary is not None, f"no summary in the log of {case.model}: ...{events[-5:]}"
+    assert events[-1] == summary, f"the summary is not the last thing in the log: {events[-3:]}"
+    head = summary.strip().splitlines()[0]
+    assert head.split()[2:4] == [case.says[0], case.model], head
+    for fragment in case.says[1:]:
+        assert fragment in summary, f"{fragment!r} not in:\n{summary}"
+    assert "reproduce " in summary
