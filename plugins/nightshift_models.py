@@ -3,16 +3,24 @@ Only logged-in users see it (Airflow's own token or session cookie)."""
 
 from __future__ import annotations
 
-from airflow.api_fastapi.core_api.security import get_user
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
+from fastapi.security import HTTPBearer
 
 app = FastAPI(title="Nightshift")
 RUNS_PER_MODEL = 6
 
 
-@app.get("/models", response_class=HTMLResponse, dependencies=[Depends(get_user)])
+async def logged_in(request: Request) -> None:
+    """Airflow's own check: its token as a bearer header, or the UI's session cookie. Imported on the
+    first request, not with the plugin: every Airflow process loads plugins and the import costs ~1 s."""
+    from airflow.api_fastapi.core_api.security import get_user
+
+    await get_user(request, None, await HTTPBearer(auto_error=False)(request))
+
+
+@app.get("/models", response_class=HTMLResponse, dependencies=[Depends(logged_in)])
 def models_page() -> str:
     from nightshift.airflow.models_page import render
     from nightshift.settings import Settings

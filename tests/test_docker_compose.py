@@ -85,8 +85,8 @@ def test_every_secret_comes_from_env_without_a_default_and_is_in_env_example():
 
 
 def test_airflow_runs_celery_on_postgres_with_the_lake_and_locks_beside_mlflow(services):
-    assert "--backend-store-uri=postgresql+psycopg2://airflow:${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}" \
-           "@postgres/mlflow" in services["mlflow"]["command"]
+    assert services["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"] == \
+        "postgresql+psycopg2://airflow:${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}@postgres/mlflow"
     for name in AIRFLOW_SERVICES:
         env = services[name]["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 import sys
 import uuid
@@ -67,6 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         assert up.returncode == 0, f"stack up failed:\n{up.stdout}\n{up.stderr}"
         yield RunningStack(root, launch_env, _read_env(root / "stack.env"), _read_env(root / "credentials.env"))
     finally:
+        shutil.copytree(root / "logs", CHECKOUT / "test-artifacts" / "stack-logs", dirs_exist_ok=True)
         started = [int(path.read_text().split()[0]) for path in (root / "pids").glob("*.pid")]
         down = stack.run("down", "--purge")
         assert down.returncode == 0, down.stdout + down.stderr
