@@ -19,7 +19,7 @@ demo: install  ## the story end to end through real Airflow DAG runs (resets .ni
 	$(BIN)/nightshift demo
 
 test: install chromium  ## unit, DAG integrity and end-to-end tests (the production stack and a browser included)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest --durations=15
 
 # Debian's chromium for the browser test: Playwright drives it (Playwright's own browser download does not work here).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)

@@ -2,7 +2,7 @@
 tasks on Celery workers, MLflow's server registry, the lake and artifacts on S3; then the Airflow UI
 in a real browser (Debian's chromium, driven by Playwright): log in, trigger a retrain through its
 form, watch it finish, read a failed task's failure summary, open the Models page. Screenshots go to
-test-artifacts/browser/. One module, so that one stack serves all (tests run in parallel by file)."""
+test-artifacts/browser/. One module, so that one stack serves them all."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ def test_ingest_and_retrain_through_the_api_on_celery_workers(stack: RunningStac
         assert f"id=UUID('{instance['id']}')" in worker_logs, instance["task_id"]
 
     # A champion in the MLflow server's registry, its artifacts on S3.
-    registry = mlflow.MlflowClient(stack.env["MLFLOW_TRACKING_URI"])
+    server = stack.env["MLFLOW_TRACKING_URI"]  # registry too: earlier tests set MLflow's global registry URI
+    registry = mlflow.MlflowClient(tracking_uri=server, registry_uri=server)
     champion = registry.get_model_version_by_alias(MODEL, "champion")
     assert champion.tags[MODEL_SHA256]
     s3 = boto3.client("s3", endpoint_url=stack.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
