@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from nightshift.history import History
-from nightshift.spec import SpecError, explain
+from nightshift.spec import SpecError, explain, read_yaml
 
 SEVERITIES = ("block", "warn")
 DATA_DOCS = "data_docs.html"
@@ -37,7 +37,7 @@ class Finding:
 def _suite_file(expectations_dir: Path, dataset: str) -> tuple[Path, dict]:
     path = expectations_dir / f"{dataset}.yaml"
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path)
     except (OSError, yaml.YAMLError) as err:
         raise SpecError(f"{path}: cannot read the expectation suite: {err}", kind="suite") from err
     if not isinstance(data, dict):

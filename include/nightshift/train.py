@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -25,6 +26,10 @@ SKOPS_TRUSTED_TYPES = [
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.utils.validation.check_array",
 ]
+# What loading a model needs, pinned to the versions that trained it. Given, not inferred: MLflow infers
+# them by loading the model in a subprocess (seconds per retrain) and lists whatever else that process
+# had imported (pytest, rich).
+SERVING_PACKAGES = ("mlflow", "scikit-learn", "skops", "scipy", "numpy", "pandas")
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,12 @@ def lineage() -> dict[str, str]:
     }
 
 
+def serving_requirements() -> list[str]:
+    import importlib.metadata
+
+    return [f"{name}=={importlib.metadata.version(name)}" for name in SERVING_PACKAGES]
+
+
 @dataclass(frozen=True)
 class TrainResult:
     version: str
@@ -159,11 +170,15 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
         mlflow.log_metrics({"train_rows": data.rows, "dropped_unknown_target": data.dropped_unknown_target})
         mlflow.log_dict({**asdict(window), "partitions": partition_checksums(lake, spec, window)}, WINDOW_ARTIFACT)
         mlflow.log_dict(spec.model_dump(mode="json"), SPEC_ARTIFACT)
-        info = mlflow.sklearn.log_model(
-            pipeline, name="model", registered_model_name=spec.name,
-            signature=infer_signature(sample, pipeline.predict(sample)), input_example=sample.head(5),
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
-        )
+        with warnings.catch_warnings():
+            # skops looks up some objects in every loaded module; in a task, each lookup of one of
+            # Airflow's moved-module shims warns, which would put hundreds of lines in the task's log.
+            warnings.simplefilter("ignore", FutureWarning)
+            info = mlflow.sklearn.log_model(
+                pipeline, name="model", registered_model_name=spec.name,
+                signature=infer_signature(sample, pipeline.predict(sample)), input_example=sample.head(5),
+                skops_trusted_types=SKOPS_TRUSTED_TYPES, pip_requirements=serving_requirements(),
+            )
     version = str(info.registered_model_version)
     registry.record_artifact_checksum(spec.name, version)
     registry.tag_version(spec.name, version, {

@@ -28,7 +28,6 @@ from airflow.sdk import (
 )
 from airflow.sdk.exceptions import AirflowSkipException
 
-from nightshift.airflow.approval import GateApproval
 from nightshift.airflow.callbacks import log_failure_summary, log_retry_summary
 from nightshift.failures import DataError
 from nightshift.settings import Settings
@@ -279,6 +278,8 @@ def retrain_dag(spec: ModelSpec) -> DAG:
 
         evaluated = evaluate(train())
         if spec.gate.approval == "manual":
+            from nightshift.airflow.approval import GateApproval  # Airflow's HITL operator: only when asked for
+
             approve = GateApproval(task_id="approve", model=model, timeout_hours=spec.gate.approval_timeout_hours)
             evaluated >> approve
             promote(evaluated, approve.output)
