@@ -111,7 +111,11 @@ def _check_csv_rows(name: str, frame: pd.DataFrame) -> None:
     if len(frame.columns) < 2 or frame.empty:
         return
     first, rest = frame.iloc[:, 0].astype("string"), frame.iloc[:, 1:]
-    repeated = (frame.astype("string") == pd.Series(frame.columns, index=frame.columns).astype("string")).all(axis=1)
+    # A repeated header is a row of the column names; only rows that start like one are compared whole.
+    starts_like_header = (first == str(frame.columns[0])).fillna(False)
+    header = pd.Series(frame.columns, index=frame.columns).astype("string")
+    repeated = ((frame[starts_like_header].astype("string") == header).all(axis=1)
+                .reindex(frame.index, fill_value=False))
     if repeated.any():
         raise DataError(f"{name}: line(s) {_csv_lines(repeated)} repeat the header (files concatenated?)",
                         kind="corrupt_source")
