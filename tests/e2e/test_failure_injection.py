@@ -10,26 +10,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
 
-from nightshift.embedded import ADMIN, admin_password, airflow_command
 from nightshift import ingest, validate
 from nightshift.lake import Lake
 from nightshift.registry import Registry
 from nightshift.settings import Settings
 from nightshift.spec import load_spec
 from tests.airflow_api import AirflowApi
-from tests.conftest import DEMO_SPEC, EXPECTATIONS, free_port, module_home, retrain, serving
+from tests.conftest import DEMO_SPEC, EXPECTATIONS, module_home, retrain
+from tests.embedded_airflow import EmbeddedAirflow, embedded_airflow
 
 pytestmark = pytest.mark.e2e
 
@@ -37,6 +34,12 @@ CORPUS = Path(__file__).parents[1] / "data" / "bad"
 HISTORY = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
 AS_OF, NEW_DAY = "2013-01-21", "2013-01-22"  # the corpus files hold 22 January
 DEAD = "127.0.0.1:9"  # the discard port: nothing answers
+# Airflow for these cases: manual runs only (no schedules); sources and S3 where nothing answers.
+MANUAL_RUNS_DEAD_SERVICES = {
+    "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+    "AIRFLOW_CONN_UPSTREAM_DB": f"postgresql://postgres@{DEAD}/flights",
+    "AWS_ENDPOINT_URL": f"http://{DEAD}", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+    "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 @dataclass(frozen=True)
@@ -139,61 +142,6 @@ def world(tmp_path_factory) -> Iterator[tuple[Settings, dict[str, str]]]:
         yield settings, {"NIGHTSHIFT_MODELS_DIR": str(models), "NIGHTSHIFT_EXPECTATIONS_DIR": str(suites)}
 
 
-@contextmanager
-def process(command: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
-    with log.open("a") as out:
-        child = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield
-        finally:
-            child.terminate()
-            child.wait(timeout=60)
-
-
-@dataclass
-class EmbeddedAirflow:
-    api: AirflowApi
-    command: list[str]     # the airflow CLI
-    env: dict[str, str]
-    logs: Path
-    scheduler: ExitStack
-
-    def restart_scheduler(self, **changes: str) -> None:
-        self.scheduler.close()
-        self.scheduler.enter_context(process([*self.command, "scheduler"], {**self.env, **changes},
-                                             self.logs / "scheduler.log"))
-
-
-@contextmanager
-def embedded_airflow(settings: Settings, extra_env: dict[str, str]) -> Iterator[EmbeddedAirflow]:
-    """api-server, scheduler and dag-processor on the home's SQLite; manual runs only (no schedules).
-    Sources and S3 point at a port where nothing answers."""
-    port = free_port()
-    command, env = airflow_command(settings)
-    env.update(extra_env,
-               AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
-               AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
-               AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
-               AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{port}",
-               AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(32),
-               AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
-               AIRFLOW_CONN_UPSTREAM_DB=f"postgresql://postgres@{DEAD}/flights",
-               AWS_ENDPOINT_URL=f"http://{DEAD}", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
-               AWS_DEFAULT_REGION="us-east-1")
-    logs = settings.home / "airflow-processes"
-    logs.mkdir(exist_ok=True)
-    subprocess.run([*command, "db", "migrate"], env=env, check=True, capture_output=True)
-    with ExitStack() as running:
-        running.enter_context(serving([*command, "api-server", "--port", str(port)],
-                                      f"http://127.0.0.1:{port}/api/v2/monitor/health", logs / "api-server.log",
-                                      timeout=120, env=env))
-        running.enter_context(process([*command, "dag-processor"], env, logs / "dag-processor.log"))
-        airflow = EmbeddedAirflow(AirflowApi(f"http://127.0.0.1:{port}", ADMIN, admin_password(settings)),
-                                  command, env, logs, running.enter_context(ExitStack()))
-        airflow.restart_scheduler()
-        yield airflow
-
-
 def wait_for_failure(api: AirflowApi, dag_id: str, run_id: str, task: str, timeout: float = 600) -> None:
     """Until the task's first try has failed (failed, or waiting for a retry)."""
     deadline = time.monotonic() + timeout
@@ -234,7 +182,7 @@ def task_logs(world) -> dict[str, list[str]]:
     settings, env = world
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIRFLOW_HOME", str(settings.home / "airflow"))  # its own, not the test session's
-        with embedded_airflow(settings, env) as airflow:
+        with embedded_airflow(settings, {**env, **MANUAL_RUNS_DEAD_SERVICES}) as airflow:
             events = run_cases(airflow, CASES)
             airflow.restart_scheduler(MLFLOW_TRACKING_URI=f"http://{DEAD}")  # the registry is down
             return events | run_cases(airflow, [REGISTRY_DOWN])
