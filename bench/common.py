@@ -112,6 +112,14 @@ class BenchHome:
 
         return load_spec(self.spec_path)
 
+    def validate(self, spec, lake, days: list[dt.date]) -> None:
+        """Validate the ingested days with the bench suite; every one must pass (the data is made to)."""
+        from nightshift import validate
+
+        verdicts = validate.validate_days(spec, lake, days, self.expectations)
+        if bad := [v.day for v in verdicts if v.status != "validated"]:
+            raise RuntimeError(f"bench days were quarantined: {bad}; see {lake.storage.root_uri}")
+
 
 def bench_home(root: Path, rows_per_day: int) -> BenchHome:
     """The demo model as `bench_delay`, reading the landing folder's parquet files; the flights suite with
@@ -181,6 +189,13 @@ class Outcome:
     detail: str = ""
     plots: list[Path] = field(default_factory=list)
     note: str = ""
+
+
+def figure(width: float, height: float) -> Any:
+    """A matplotlib Figure outside pyplot (no global state, nothing to close), as include/'s plots are made."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="tight")
 
 
 def machine() -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from common import MODEL, BenchHome, Outcome, bench_home, environment, resample_day, window, write_landing
+from common import MODEL, BenchHome, Outcome, bench_home, environment, figure, resample_day, window, write_landing
 from tests.airflow_api import AirflowApi
 from tests.embedded_airflow import embedded_airflow
 
@@ -86,7 +86,7 @@ def run(workdir: Path, plots: Path, smoke: bool) -> Outcome:
 def prepare_history(home: BenchHome, days: list[dt.date]) -> str:
     """Ingest and validate the window in-process, and promote a champion trained on a short window;
     returns its version. Run after Airflow's startup runs ended, so that they found an empty lake."""
-    from nightshift import gate, ingest, train, validate
+    from nightshift import gate, ingest, train
     from nightshift.lake import Lake
     from nightshift.registry import CHAMPION, Registry
     from nightshift.settings import Settings
@@ -94,8 +94,7 @@ def prepare_history(home: BenchHome, days: list[dt.date]) -> str:
     settings = Settings.from_env()
     spec, lake, registry = home.spec(), Lake.from_uri(settings.lake_uri), Registry.from_env()
     ingest.ingest_days(spec, lake, days)
-    if bad := [v.day for v in validate.validate_days(spec, lake, days, home.expectations) if v.status != "validated"]:
-        raise RuntimeError(f"bench days were quarantined: {bad}; see {settings.lake_uri}")
+    home.validate(spec, lake, days)
     plan = train.plan_window(spec, lake, days[-1], train_days=CHAMPION_TRAIN_DAYS)
     trained = train.train_challenger(spec, lake, registry, plan)
     report = gate.evaluate_challenger(spec, lake, registry, trained.version, plan.days("holdout"), infra_check=False)
@@ -262,13 +261,9 @@ def note(timeline: Timeline) -> str:
 
 def plot(timeline: Timeline, path: Path) -> Path:
     """Each task instance as a bar: pale while queued and starting, dark while running."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     spans = [*timeline.chain, *timeline.beside][::-1]
-    fig, ax = plt.subplots(figsize=(9, 0.4 * len(spans) + 1.4))
+    fig = figure(9, 0.4 * len(spans) + 1.4)
+    ax = fig.subplots()
     for row, span in enumerate(spans):
         color = {"ingest": "tab:blue", "retrain": "tab:green"}.get(span.label.split(".")[0], "tab:gray")
         ax.barh(row, span.started - span.queued, left=span.queued, color=color, alpha=0.3)
@@ -279,8 +274,6 @@ def plot(timeline: Timeline, path: Path) -> Path:
     ax.set_xlabel("seconds after the new day's file landed")
     ax.set_title("freshness: file landed → validated → retrain → champion updated")
     ax.legend(loc="lower right")
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path

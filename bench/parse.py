@@ -265,14 +265,12 @@ def note(figures: dict[str, float]) -> str:
 
 def plot(path: Path, figures: dict[str, float], models: int) -> Path:
     """Log-scale bars: the two sides differ by orders of magnitude."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     bars = {f"Nightshift\n1 file, {models} specs": figures["nightshift"],
             "naive\none file (median)": figures["naive_file"], "naive\nall files": figures["naive"]}
-    fig, ax = plt.subplots(figsize=(7, 3))
+    from common import figure
+
+    fig = figure(7, 3)
+    ax = fig.subplots()
     ax.barh(list(bars), list(bars.values()), color=["#2a7ab0", "#d98b3a", "#c0504d"])
     for y, seconds in enumerate(bars.values()):
         ax.text(seconds * 1.1, y, f"{seconds:.2f} s", va="center")
@@ -283,9 +281,7 @@ def plot(path: Path, figures: dict[str, float], models: int) -> Path:
     ax.invert_yaxis()
     ax.set_xlabel("DAG-file parse time, seconds (log scale)")
     ax.set_title(f"DAG parsing: Nightshift {figures['ratio']:.0f}× faster than the naive files")
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ from common import (
     Outcome,
     bench_home,
     environment,
+    figure,
     in_fresh_process,
     proc_mb,
     reset_peak,
@@ -56,7 +56,7 @@ def ingest_validate_train(home: BenchHome) -> dict[str, float]:
         import mlflow  # noqa: F401
         import sklearn.ensemble  # noqa: F401
 
-        from nightshift import ingest, train, validate
+        from nightshift import ingest, train
         from nightshift.lake import Lake
         from nightshift.registry import Registry
         from nightshift.settings import Settings
@@ -68,10 +68,8 @@ def ingest_validate_train(home: BenchHome) -> dict[str, float]:
         started = time.perf_counter()
         ingest.ingest_days(spec, lake, days)
         ingested = time.perf_counter()
-        verdicts = validate.validate_days(spec, lake, days, home.expectations)
+        home.validate(spec, lake, days)
         validated = time.perf_counter()
-        if bad := [v.day for v in verdicts if v.status != "validated"]:
-            raise RuntimeError(f"bench days were quarantined: {bad}; see {settings.lake_uri}")
         plan = train.plan_window(spec, lake, days[-1])
         result = train.train_challenger(spec, lake, registry, plan)
         trained = time.perf_counter()
@@ -83,11 +81,6 @@ def ingest_validate_train(home: BenchHome) -> dict[str, float]:
 
 
 def scaling_outcome(figures: dict[int, dict], plots: Path) -> Outcome:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     sizes = sorted(figures)
     totals = [figures[n]["ingest_s"] + figures[n]["validate_s"] + figures[n]["train_s"] for n in sizes]
     slope = _log_log_slope(sizes, totals)
@@ -95,7 +88,8 @@ def scaling_outcome(figures: dict[int, dict], plots: Path) -> Outcome:
     rows = [f"| {n:,} | {f['ingest_s']:.1f} | {f['validate_s']:.1f} | {f['train_s']:.1f} | {t:.1f} | "
             f"{f['frame_mb']:.0f} | {f['peak_mb']:.0f} | {f['peak_mb'] / f['frame_mb']:.1f}× |"
             for n, f, t in zip(sizes, (figures[n] for n in sizes), totals)]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = figure(11, 4)
+    left, right = fig.subplots(1, 2)
     for step in ("ingest_s", "validate_s", "train_s"):
         left.loglog(sizes, [figures[n][step] for n in sizes], "o-", label=step.removesuffix("_s"))
     left.loglog(sizes, totals, "ks-", label=f"total (slope {slope:.2f})")
@@ -108,10 +102,8 @@ def scaling_outcome(figures: dict[int, dict], plots: Path) -> Outcome:
     right.set(xlabel="rows in the window", ylabel="MB", title="memory")
     right.legend()
     fig.suptitle("ingest + validate + train, one process")
-    fig.tight_layout()
     plot = plots / "scaling.png"
     fig.savefig(plot, dpi=100)
-    plt.close(fig)
     return Outcome(
         id="scaling", what="ingest + validate + train at 0.1M–3M rows: time and peak RSS", baseline="linear",
         target="time slope ≤ 1.1 (log-log); peak RSS ≤ 3× the frame",
@@ -177,16 +169,12 @@ def overhead_times(home: BenchHome, repeats: int) -> dict[str, float]:
 
 
 def overhead_outcome(figures: dict[int, dict[str, float]], plots: Path) -> Outcome:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     sizes = sorted(figures)
     ratios = [figures[n]["airflow"] / figures[n]["bare"] for n in sizes]
     judged = 1_000_000 if 1_000_000 in figures else sizes[-1]
     at_1m = figures[judged]["airflow"] / figures[judged]["bare"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = figure(11, 4)
+    left, right = fig.subplots(1, 2)
     left.loglog(sizes, [figures[n]["airflow"] for n in sizes], "o-", label="Nightshift retrain DAG (airflow dags test)")
     left.loglog(sizes, [figures[n]["bare"] for n in sizes], "s-", label="bare script")
     left.set(xlabel="rows in the window", ylabel="seconds, process start to exit", title="time")
@@ -195,10 +183,8 @@ def overhead_outcome(figures: dict[int, dict[str, float]], plots: Path) -> Outco
     right.axhline(1.3, color="k", linestyle=":", label="target 1.3×")
     right.set(xlabel="rows in the window", ylabel="Nightshift / bare", title="overhead ratio", ylim=(0, None))
     right.legend()
-    fig.tight_layout()
     plot = plots / "overhead.png"
     fig.savefig(plot, dpi=100)
-    plt.close(fig)
     rows = [f"| {n:,} | {figures[n]['airflow']:.1f} | {figures[n]['bare']:.1f} | {r:.2f}× |"
             for n, r in zip(sizes, ratios)]
     return Outcome(

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from common import ROOT, Outcome, in_fresh_process, machine, proc_mb, reset_peak
+from common import ROOT, Outcome, figure, in_fresh_process, machine, proc_mb, reset_peak
 from common import flights as read_flights
 
 EXPECTATIONS = ROOT / "include" / "expectations"
@@ -240,13 +240,9 @@ def table(figures: dict[str, dict[str, Any]]) -> str:
 
 
 def plot(figures: dict[str, dict[str, Any]], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = list(figures)
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig = figure(8, 3.5)
+    ax = fig.subplots()
     ratios = [figures[n]["GX"] / figures[n]["pandas"] for n in names]
     ax.barh(names, ratios)
     ax.axvline(2, color="k", linestyle=":", label="target 2×")
@@ -254,9 +250,7 @@ def plot(figures: dict[str, dict[str, Any]], path: Path) -> Path:
         ax.text(ratio, y, f" {ratio:.1f}×", va="center")
     ax.set(xlabel="time, GX / vectorized pandas", title="the flights suite: GX against the same checks in pandas")
     ax.legend(loc="lower right")
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
