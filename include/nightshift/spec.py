@@ -139,6 +139,8 @@ class Schedule(_Strict):
     retrain: str = "0 2 * * *"
     monitor: str = "0 6 * * *"
     ingest_chunk_days: int = Field(31, ge=1, le=366, description="days per ingest task instance")
+    task_timeout_minutes: int = Field(60, ge=1, le=24 * 60,
+                                      description="a task try running longer is stopped (a hung source, say)")
 
 
 class Bound(_Strict):

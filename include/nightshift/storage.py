@@ -168,6 +168,7 @@ class S3Storage(Storage):
 def s3_client():
     """One boto3 S3 client per process, configured from the environment or an Airflow AWS connection."""
     import boto3
+    from botocore.config import Config
 
     options: dict[str, str] = {}
     if conn_id := os.environ.get("NIGHTSHIFT_AWS_CONN_ID"):
@@ -181,4 +182,7 @@ def s3_client():
             "endpoint_url": extra.get("endpoint_url"),
             "region_name": extra.get("region_name"),
         }
-    return boto3.client("s3", **{name: value for name, value in options.items() if value})
+    # botocore's defaults wait 60 s per read and retry a hung endpoint for minutes before the task
+    # learns of it; a stopped endpoint should surface as a retryable storage error within a minute.
+    config = Config(connect_timeout=10, read_timeout=30, retries={"mode": "standard", "max_attempts": 3})
+    return boto3.client("s3", config=config, **{name: value for name, value in options.items() if value})

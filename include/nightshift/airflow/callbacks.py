@@ -6,7 +6,9 @@ from __future__ import annotations
 import html
 import logging
 
-from nightshift.failures import failure_summary
+from airflow.sdk.exceptions import AirflowTaskTimeout
+
+from nightshift.failures import InfraError, failure_summary
 from nightshift.settings import Settings
 
 log = logging.getLogger("nightshift")
@@ -29,14 +31,19 @@ def log_retry_summary(context) -> None:
 
 
 def _summary(context) -> str | None:
-    error = context.get("exception")
+    error, task = context.get("exception"), context["task"]
     if error is None:
         return None
+    if isinstance(error, AirflowTaskTimeout):
+        error = InfraError(f"{task.task_id} ran longer than its execution timeout of {task.execution_timeout} "
+                           "and was stopped", kind="timeout",
+                           hint="A source or service that never answers? The traceback above shows where it "
+                                "waited; schedule.task_timeout_minutes in the spec sets the limit.")
     params, run = context.get("params") or {}, context.get("dag_run")
     run_date = (run.logical_date or run.run_after) if run is not None else None
     day = params.get("as_of") or params.get("start") or (run_date.date().isoformat() if run_date else "")
     model = params.get("model") or context["dag"].dag_id.split("__")[0]  # <model>__ingest, or the rollback form
-    return failure_summary(error, model=model, step=context["task"].task_id, day=day)
+    return failure_summary(error, model=model, step=task.task_id, day=day)
 
 
 def notify(settings: Settings, summary: str, context) -> None:

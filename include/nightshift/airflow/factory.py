@@ -76,14 +76,15 @@ def _common(spec: ModelSpec, purpose: str) -> dict:
         "catchup": False,
         "tags": ["nightshift", spec.name, *spec.tags],
         "doc_md": f"**{spec.name}** — {purpose}\n\n{spec.description}\n\nSpec: `include/models/{spec.name}.yaml`",
-        "default_args": _default_args(spec.owner),
+        "default_args": _default_args(spec.owner, timeout=dt.timedelta(minutes=spec.schedule.task_timeout_minutes)),
     }
 
 
-def _default_args(owner: str, retries: int = 2) -> dict:
+def _default_args(owner: str, timeout: dt.timedelta, retries: int = 2) -> dict:
     return {
         "owner": owner,
         "retries": retries,
+        "execution_timeout": timeout,
         "retry_delay": dt.timedelta(seconds=30),
         "retry_policy": RETRY_POLICY,
         "on_failure_callback": log_failure_summary,
@@ -426,7 +427,7 @@ def rollback_dag(models: list[str]) -> DAG:
         doc_md="**Rollback**: make an earlier version the champion again. The replaced champion becomes "
                "`previous`, so rolling back to `previous` once more undoes it. Who, when and why are "
                "recorded on the version and the registered model.",
-        default_args=_default_args("nightshift", retries=1),
+        default_args=_default_args("nightshift", timeout=dt.timedelta(minutes=10), retries=1),
         params={
             "model": Param(models[0], type="string", enum=models, title="Model"),
             "target": Param("previous", type="string", pattern=r"^(previous|[0-9]+)$", title="Target version",
