@@ -33,10 +33,15 @@ WINDOW_ARTIFACT = "data_window.json"  # its training and holdout days, with part
 LOCK_TIMEOUT_S = 300
 
 
+# MLflow's client writes this file (the model's name and version) into every download of a
+# `models:/<name>/<version>` URI; it is not in the artifact store, so it is not part of the checksum.
+CLIENT_WRITTEN = {"registered_model_meta"}
+
+
 def artifact_checksum(folder: Path) -> str:
-    """sha256 over every file's relative path and bytes, in a fixed order."""
+    """sha256 over every stored file's relative path and bytes, in a fixed order."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in CLIENT_WRITTEN):
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
@@ -164,10 +169,25 @@ class Registry:
 
         return mlflow.artifacts.load_dict(f"runs:/{self.run_id(model, version)}/{WINDOW_ARTIFACT}")
 
-    def record_artifact_checksum(self, model: str, version: str) -> dict[str, str]:
-        """Tag a new version with its artifact's checksum and size; every later load verifies it."""
+    def register_version(self, model: str, model_uri: str, tags: dict[str, object]) -> str:
+        """Register a logged model as a new version of `model` with all its tags at once, the artifact's
+        checksum and size among them. Returns the version.
+
+        One registry write (the version and its tags in one transaction), so a process killed at any
+        moment leaves either no version or a complete one, never a version without its checksum."""
+        import mlflow
+
         with tempfile.TemporaryDirectory() as scratch:
-            folder = self._download(model, version, Path(scratch))
+            folder = self._download(model_uri, Path(scratch))
+            tags = {**tags, MODEL_SHA256: artifact_checksum(folder), "model_size_mb": f"{folder_size_mb(folder):.3f}"}
+        version = mlflow.register_model(model_uri, model, tags={key: str(value) for key, value in tags.items()})
+        return str(version.version)
+
+    def record_artifact_checksum(self, model: str, version: str) -> dict[str, str]:
+        """Tag an existing version with its artifact's current checksum and size (to re-record it after
+        a deliberate change to the artifact; new versions get theirs from `register_version`)."""
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = self._download(f"models:/{model}/{version}", Path(scratch))
             tags = {MODEL_SHA256: artifact_checksum(folder), "model_size_mb": f"{folder_size_mb(folder):.3f}"}
         self.tag_version(model, version, tags)
         return tags
@@ -181,7 +201,7 @@ class Registry:
             raise ModelError(f"{model} version {version} has no recorded {MODEL_SHA256}; refusing to load it",
                              kind="artifact_checksum", hint="Only versions registered by Nightshift's train step load.")
         with tempfile.TemporaryDirectory() as scratch:
-            folder = self._download(model, version, Path(scratch))
+            folder = self._download(f"models:/{model}/{version}", Path(scratch))
             if (actual := artifact_checksum(folder)) != expected:
                 raise ModelError(
                     f"{model} version {version}: artifact checksum {actual[:12]}... does not match the recorded "
@@ -199,15 +219,14 @@ class Registry:
             except Exception as err:  # any failure to load means the version cannot serve
                 raise ModelError(f"{model} version {version} does not load: {err}", kind="model_load") from err
 
-    def _download(self, model: str, version: str, destination: Path) -> Path:
+    def _download(self, artifact_uri: str, destination: Path) -> Path:
         import mlflow
         from mlflow.exceptions import MlflowException
 
         try:
-            return Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model}/{version}",
-                                                            dst_path=str(destination)))
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=str(destination)))
         except (MlflowException, OSError) as err:
-            raise InfraError(f"registry: cannot download {model} version {version}: {err}", kind="registry") from err
+            raise InfraError(f"registry: cannot download {artifact_uri}: {err}", kind="registry") from err
 
     @contextlib.contextmanager
     def promotion_lock(self, model: str) -> Iterator[None]:
@@ -226,14 +245,21 @@ class Registry:
 
     def promote(self, model: str, version: str, expected_champion: str | None) -> str | None:
         """Move `champion` to `version` (and `previous` to the old champion) only if the champion is
-        still `expected_champion`, the one the gate compared against. Returns the replaced version."""
+        still `expected_champion`, the one the gate compared against. Returns the replaced version.
+
+        Idempotent: a retry after a try that died half-way (champion moved, the challenger alias not yet
+        removed) completes that promotion instead of judging the challenger against itself."""
         with self.promotion_lock(model):
             current = self.alias_version(model, CHAMPION)
-            if current != expected_champion:
+            if current == version and expected_champion != version:
+                current = expected_champion
+            elif current != expected_champion:
                 raise ChampionChanged(
                     f"{model}: the gate compared version {version} with champion {expected_champion}, "
                     f"but the champion is now {current}", kind="champion_changed",
                     hint="Rerun the retrain's evaluate task so the gate compares against the new champion.")
+            with self.verified_artifact(model, version):
+                pass  # an artifact changed since the gate judged it is never made champion
             if current is not None:
                 self.set_alias(model, PREVIOUS, current)
             self.set_alias(model, CHAMPION, version)

@@ -158,7 +158,8 @@ def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: Tr
 
 def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: TrainingWindow, pipeline,
                         data: FeatureFrame) -> TrainResult:
-    """Log a fitted pipeline with its lineage to a new MLflow run and register it as `challenger`."""
+    """Log a fitted pipeline with its lineage to a new MLflow run, register it (version and tags in one
+    write) and name it `challenger`."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -175,13 +176,11 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
             # Airflow's moved-module shims warns, which would put hundreds of lines in the task's log.
             warnings.simplefilter("ignore", FutureWarning)
             info = mlflow.sklearn.log_model(
-                pipeline, name="model", registered_model_name=spec.name,
+                pipeline, name="model",
                 signature=infer_signature(sample, pipeline.predict(sample)), input_example=sample.head(5),
                 skops_trusted_types=SKOPS_TRUSTED_TYPES, pip_requirements=serving_requirements(),
             )
-    version = str(info.registered_model_version)
-    registry.record_artifact_checksum(spec.name, version)
-    registry.tag_version(spec.name, version, {
+    version = registry.register_version(spec.name, info.model_uri, {
         **lineage(),
         "train_window": f"{window.train[0]}..{window.train[-1]}",
         "train_days": len(window.train),

@@ -107,16 +107,47 @@ def test_version_lineage_is_recorded(spec, registry, champion):
 
 
 def test_a_tampered_artifact_is_refused(spec, registry, champion):
-    source = registry.client.get_model_version(spec.name, champion).source
-    (stored,) = [p for p in registry.settings.home.glob("mlartifacts/**/model.skops") if source.split("/")[-1] in str(p)]
-    original = stored.read_bytes()
-    stored.write_bytes(original + b"tampered")
+    stored, original = _tamper(registry, spec.name, champion)
     try:
         with pytest.raises(ModelError, match="does not match the recorded"):
             registry.load_model(spec.name, champion)
     finally:
         stored.write_bytes(original)
     registry.load_model(spec.name, champion)  # intact again
+
+
+def _tamper(registry, model: str, version: str) -> tuple[Path, bytes]:
+    """Change a version's stored model file; returns it and its original bytes."""
+    source = registry.client.get_model_version(model, version).source
+    (stored,) = [p for p in registry.settings.home.glob("mlartifacts/**/model.skops") if source.split("/")[-1] in str(p)]
+    original = stored.read_bytes()
+    stored.write_bytes(original + b"tampered")
+    return stored, original
+
+
+def test_a_challenger_tampered_with_after_the_gate_is_never_promoted(spec, ingested, registry, champion):
+    passing = train_and_gate(spec, ingested, registry, train_days=7)
+    stored, original = _tamper(registry, spec.name, passing.challenger_version)
+    try:
+        with pytest.raises(ModelError, match="does not match the recorded"):
+            registry.promote(spec.name, passing.challenger_version, expected_champion=champion)  # as if it passed
+    finally:
+        stored.write_bytes(original)
+    assert registry.alias_version(spec.name, CHAMPION) == champion
+
+
+def test_a_promotion_that_died_half_way_completes_on_retry(spec, ingested, registry, champion):
+    second = train_and_gate(spec, ingested, registry, train_days=7)
+    registry.set_alias(spec.name, PREVIOUS, champion)  # what a try killed after moving the champion left
+    registry.set_alias(spec.name, CHAMPION, second.challenger_version)
+
+    replaced = registry.promote(spec.name, second.challenger_version, expected_champion=champion)
+
+    assert replaced == champion
+    assert registry.alias_version(spec.name, CHAMPION) == second.challenger_version
+    assert registry.alias_version(spec.name, PREVIOUS) == champion
+    assert registry.alias_version(spec.name, CHALLENGER) is None
+    registry.rollback(spec.name, champion, reason="restore the module's champion", actor="test")
 
 
 def test_rollback_is_recorded_and_reversible(spec, ingested, registry, champion):
