@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export NIGHTSHIFT_HOME ?= $(CURDIR)/.nightshift
 
-.PHONY: install demo test airflow lock clean bench chromium stack-up stack-down
+.PHONY: install demo test chaos airflow lock clean bench chromium stack-up stack-down
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,9 @@ chromium:
 	@test -x /usr/bin/chromium || $(SUDO) apt-get install -y -qq chromium >/dev/null \
 		|| ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
 
+chaos: install  ## only the fault-injection suite (killed workers, stopped services) on the production stack; make test runs it too
+	$(BIN)/python -m pytest tests/stack/test_chaos.py --durations=0
+
 stack-up: install  ## the production topology as plain processes (no Docker); see stack/stack.py
 	$(BIN)/python stack/stack.py up
 
@@ -45,3 +48,8 @@ clean:
 
 bench: install  ## every benchmark against its baseline, side by side (~15 min); rewrites bench/RESULTS.md and plots
 	$(BIN)/python bench/run.py
+
+# --strict: a pin that cannot be checked fails the audit (without it, pip-audit skips the pin and reports nothing).
+.PHONY: audit
+audit: install  ## known vulnerabilities in the pinned lock (pip-audit on PyPI's advisories); needs full internet access
+	$(BIN)/pip-audit -r requirements.txt --no-deps --disable-pip --strict --progress-spinner off

@@ -204,4 +204,4 @@ def machine() -> str:
     packages = ("apache-airflow", "pandas", "numpy", "scikit-learn", "great_expectations", "mlflow", "pyarrow")
     versions = ", ".join(f"{p} {importlib.metadata.version(p)}" for p in packages)
     return (f"{os.cpu_count()} cores ({cpu[1].strip() if cpu else 'unknown CPU'}), {memory:.0f} GiB RAM, "
-            f"Python {sys.version.split()[0]}, {versions}; measured {dt.date.today().isoformat()}.")
+            f"Python {sys.version.split()[0]}, {versions}; measured {dt.date.today().isoformat()}.")  # noqa: DTZ011 - the local day of the run

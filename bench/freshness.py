@@ -68,7 +68,7 @@ def run(workdir: Path, plots: Path, smoke: bool) -> Outcome:
     new_day = days[-1] + dt.timedelta(days=1)
     write_landing(home.landing, ROWS_PER_DAY * len(days), days)
     # Airflow's own home inside the bench home, whatever AIRFLOW_HOME the caller (a test session) has.
-    with environment({**home.env, "AIRFLOW_HOME": str(Path(home.env["NIGHTSHIFT_HOME"]) / "airflow")}):
+    with environment({**home.env, "AIRFLOW_HOME": str(Path(home.env["NIGHTSHIFT_HOME"]) / "airflow")}):  # noqa: SIM117 - nested: Settings.from_env() reads this environment
         with embedded_airflow(Settings.from_env(), {}) as airflow:
             airflow.api.wait_for_dag(RETRAIN)
             wait_until_nothing_due(airflow.api, [INGEST, RETRAIN, MONITOR])
@@ -220,11 +220,11 @@ def milestones(timeline: Timeline) -> list[tuple[str, float, str]]:
 def detail(timeline: Timeline, day: dt.date, before: str, promoted: dict[str, str]) -> str:
     marks = milestones(timeline)
     phases = [f"| {name} | {at:.1f} | {at - previous:.1f} | {holds} |"
-              for (name, at, holds), (_, previous, _) in zip(marks[1:], marks)]
+              for (name, at, holds), (_, previous, _) in zip(marks[1:], marks, strict=False)]
     chain = timeline.chain
-    hops = [span.queued - ended for span, ended in zip(chain, [0.0, *(span.ended for span in chain)])]
+    hops = [span.queued - ended for span, ended in zip(chain, [0.0, *(span.ended for span in chain)], strict=False)]
     tasks = [f"| {span.label} | {hop:.1f} | {span.started - span.queued:.1f} | {span.ended - span.started:.1f} |"
-             for span, hop in zip(chain, hops)]
+             for span, hop in zip(chain, hops, strict=True)]
     starting, running = (sum(span.started - span.queued for span in chain),
                          sum(span.ended - span.started for span in chain))
     return "\n".join([

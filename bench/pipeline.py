@@ -87,7 +87,7 @@ def scaling_outcome(figures: dict[int, dict], plots: Path) -> Outcome:
     memory = max(figures[n]["peak_mb"] / figures[n]["frame_mb"] for n in sizes)
     rows = [f"| {n:,} | {f['ingest_s']:.1f} | {f['validate_s']:.1f} | {f['train_s']:.1f} | {t:.1f} | "
             f"{f['frame_mb']:.0f} | {f['peak_mb']:.0f} | {f['peak_mb'] / f['frame_mb']:.1f}× |"
-            for n, f, t in zip(sizes, (figures[n] for n in sizes), totals)]
+            for n, f, t in zip(sizes, (figures[n] for n in sizes), totals, strict=True)]
     fig = figure(11, 4)
     left, right = fig.subplots(1, 2)
     for step in ("ingest_s", "validate_s", "train_s"):
@@ -186,7 +186,7 @@ def overhead_outcome(figures: dict[int, dict[str, float]], plots: Path) -> Outco
     plot = plots / "overhead.png"
     fig.savefig(plot, dpi=100)
     rows = [f"| {n:,} | {figures[n]['airflow']:.1f} | {figures[n]['bare']:.1f} | {r:.2f}× |"
-            for n, r in zip(sizes, ratios)]
+            for n, r in zip(sizes, ratios, strict=True)]
     return Outcome(
         id="overhead", what="a full retrain through Airflow on the embedded default",
         baseline="a bare one-process script (`bench/bare.py`)", target="≤ 1.3× at 1M rows",

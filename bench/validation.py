@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from common import ROOT, Outcome, figure, in_fresh_process, machine, proc_mb, reset_peak
-from common import flights as read_flights
+from common import ROOT, Outcome, figure, flights as read_flights, in_fresh_process, machine, proc_mb, reset_peak
 
 EXPECTATIONS = ROOT / "include" / "expectations"
 SAMPLE = 5   # partial_unexpected_count, as SuiteRunner asks of GX
@@ -170,9 +169,9 @@ def check_agreement(name: str, specs: list[Spec], gx_results: list[Any], pd_outc
     for number, (result, outcomes) in enumerate(zip(gx_results, pd_outcomes, strict=True)):
         gx = sorted(_comparable(i.expectation_config.type, i.expectation_config.kwargs,
                                 i.expectation_config.meta or {}, _gx_outcome(i)) for i in result.results)
-        ours = sorted(_comparable(s["type"], s["kwargs"], s["meta"], o) for s, o in zip(specs, outcomes))
+        ours = sorted(_comparable(s["type"], s["kwargs"], s["meta"], o) for s, o in zip(specs, outcomes, strict=True))
         if gx != ours:
-            diff = "\n".join(f"  GX:     {a}\n  pandas: {b}" for a, b in zip(gx, ours) if a != b)
+            diff = "\n".join(f"  GX:     {a}\n  pandas: {b}" for a, b in zip(gx, ours, strict=False) if a != b)
             raise RuntimeError(f"{name}, frame {number}: GX and pandas disagree, so nothing is reported:\n{diff}")
 
 

@@ -33,7 +33,7 @@ def models_page() -> str:
     for model in models:
         try:
             statuses.append(model_status(settings, model))
-        except Exception as error:  # one unreadable model must not hide the others
+        except Exception as error:  # noqa: BLE001 - one unreadable model must not hide the others
             statuses.append((model, error))
     return render(statuses, {model: last_runs(model) for model in models})
 
@@ -54,5 +54,5 @@ def last_runs(model: str) -> list:
 
 class NightshiftPlugin(AirflowPlugin):
     name = "nightshift"
-    fastapi_apps = [{"app": app, "url_prefix": "/nightshift", "name": "Nightshift models"}]
-    external_views = [{"name": "Models", "href": "nightshift/models", "url_route": "models", "destination": "nav"}]
+    fastapi_apps = [{"app": app, "url_prefix": "/nightshift", "name": "Nightshift models"}]  # noqa: RUF012 - AirflowPlugin's interface
+    external_views = [{"name": "Models", "href": "nightshift/models", "url_route": "models", "destination": "nav"}]  # noqa: RUF012 - AirflowPlugin's interface

@@ -51,5 +51,5 @@ class AirflowApi:
 
     def log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> list[dict]:
         """The task's structured log lines (each with its `event`), as the UI shows them."""
-        return self.call("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/logs/"
-                                f"{try_number}", params={"full_content": "true", "map_index": map_index}).json()["content"]
+        path = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/logs/{try_number}"
+        return self.call("GET", path, params={"full_content": "true", "map_index": map_index}).json()["content"]

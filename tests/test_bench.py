@@ -29,7 +29,7 @@ def summary_rows(results: str) -> dict[str, list[str]]:
 @pytest.mark.e2e
 def test_every_benchmark_runs_at_a_tiny_size(tmp_path):
     done = subprocess.run([sys.executable, "bench/run.py", "--smoke", "--workdir", str(tmp_path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=1800)
+                          capture_output=True, text=True, timeout=1800, check=False)
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
     results = (tmp_path / "RESULTS.md").read_text()
     rows = summary_rows(results)

@@ -302,7 +302,8 @@ def _champion_inputs(spec: ModelSpec, lake: Lake, registry: Registry, version: s
     if (trained_with.source.dataset, trained_with.target) != (spec.source.dataset, spec.target):
         raise ModelError(f"{spec.name}: champion v{version} was trained for another dataset or target; the gate "
                          "cannot compare the two on the same rows", kind="gate_config",
-                         hint="Promote the first model of a new target deliberately (rollback to it, or a new model name).")
+                         hint="Promote the first model of a new target deliberately (rollback to it, or a new "
+                              "model name).")
     return load_features(trained_with, lake, holdout).X
 
 

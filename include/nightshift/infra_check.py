@@ -21,7 +21,7 @@ def check_in_fresh_process(model: str, version: str, sample) -> str:
         path = Path(scratch) / "sample.parquet"
         sample.to_parquet(path, index=False)
         try:
-            done = subprocess.run([sys.executable, "-m", "nightshift.infra_check", model, version, str(path)],
+            done = subprocess.run([sys.executable, "-m", "nightshift.infra_check", model, version, str(path)],  # nosec B603  # this interpreter, an argument list, no shell
                                   capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
             return f"loading and predicting took more than {TIMEOUT_S}s"

@@ -111,8 +111,9 @@ def lineage() -> dict[str, str]:
 
     lock = CHECKOUT / "requirements.txt"
     try:
-        git = subprocess.run(["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=False)
+        # A fixed argument list, no shell; git from PATH as a developer runs it.
+        command = ["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"]
+        git = subprocess.run(command, capture_output=True, text=True, check=False)  # nosec B603 B607
         git_sha = git.stdout.strip() if git.returncode == 0 else "unknown"
     except FileNotFoundError:  # no git installed (a container image)
         git_sha = "unknown"

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
@@ -70,8 +71,8 @@ def test_ingest_train_gate_promote_and_reject_through_airflow(home, monkeypatch)
     assert run_dag(home, "flights_delay__retrain", "2013-02-13", {"as_of": "2013-02-12"}, logs / "first.log") == 0
     registry = Registry.from_env()
     assert registry.alias_version("flights_delay", CHAMPION) == "1"
-    report = json.loads(open(registry.client.download_artifacts(registry.run_id("flights_delay", "1"),
-                                                                "gate/report.json")).read())
+    report = json.loads(Path(registry.client.download_artifacts(registry.run_id("flights_delay", "1"),
+                                                                "gate/report.json")).read_text())
     assert report["decision"] == "promote" and report["champion_version"] is None
     assert set(BLIZZARD).isdisjoint(dt.date.fromisoformat(d) for d in report["holdout"])
 

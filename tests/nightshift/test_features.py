@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from nightshift.features import build_features, make_target, source_columns
 from nightshift.failures import DataError
+from nightshift.features import build_features, make_target, source_columns
 
 
 def raw_rows() -> pd.DataFrame:

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nightshift.expectations import load_history
 from nightshift.history import History, deviations
 from nightshift.metrics import psi
 from nightshift.spec import SpecError
-from nightshift.expectations import load_history
 
 DAY = dt.date(2013, 2, 8)
 
@@ -53,5 +53,6 @@ def test_psi_of_identical_samples_is_zero_and_grows_with_the_shift():
 def test_a_bad_history_declaration_names_the_file_and_the_key(tmp_path):
     (tmp_path / "flights.yaml").write_text(
         "name: flights\nexpectations: []\nhistory:\n  checks:\n    - {type: null_rate, columns: [a], max_rise: 0.1}\n")
-    with pytest.raises(SpecError, match=r"(?s)flights.yaml: invalid history checks\n.*checks.0.null_rate.max_rise: unknown key"):
+    with pytest.raises(SpecError, match=r"(?s)flights.yaml: invalid history checks\n"
+                                        r".*checks.0.null_rate.max_rise: unknown key"):
         load_history(tmp_path, "flights")

@@ -8,7 +8,7 @@ import pytest
 
 from nightshift import scoring, train
 from nightshift.failures import ModelError
-from nightshift.registry import CHALLENGER, CHAMPION, Registry
+from nightshift.registry import CHALLENGER, Registry
 from tests.conftest import home_with_champion
 
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]

@@ -102,7 +102,7 @@ def test_racing_retrains_leave_exactly_the_best_champion(race_home):
 
     racers = ["noise", "baseline", "strong", "stronger"]
     with ProcessPoolExecutor(max_workers=4, mp_context=multiprocessing.get_context("spawn")) as pool:
-        results = dict(zip(racers, pool.map(retrain, [str(race_home[r]) for r in racers])))
+        results = dict(zip(racers, pool.map(retrain, [str(race_home[r]) for r in racers]), strict=True))
 
     registry = Registry.from_env()
     champion, previous = registry.alias_version("race", CHAMPION), registry.alias_version("race", PREVIOUS)

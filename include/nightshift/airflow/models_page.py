@@ -13,7 +13,8 @@ STYLE = """
 body { font-family: system-ui, sans-serif; font-size: 14px; margin: 16px; color: #1a202c; }
 table { border-collapse: collapse; width: 100%; }
 th, td { border-bottom: 1px solid #e2e8f0; padding: 6px 8px; text-align: left; vertical-align: top; }
-th { background: #f7fafc; } td.runs { white-space: nowrap; } .muted { color: #718096; } .bad { color: #c53030; } .good { color: #2f855a; }
+th { background: #f7fafc; } td.runs { white-space: nowrap; }
+.muted { color: #718096; } .bad { color: #c53030; } .good { color: #2f855a; }
 """
 
 
@@ -70,7 +71,8 @@ def _runs(runs: list[RunSummary]) -> str:
         css = {"success": "good", "failed": "bad"}.get(run.state, "muted")
         href = f"/dags/{quote(run.dag_id)}/runs/{quote(run.run_id, safe='')}"
         items.append(f"<a href='{escape(href)}' target='_top'>{escape(kind)}</a> "
-                     f"<span class='{css}'>{escape(run.state)}</span> <span class='muted'>{escape(run.run_after)}</span>")
+                     f"<span class='{css}'>{escape(run.state)}</span> "
+                     f"<span class='muted'>{escape(run.run_after)}</span>")
     return "<br>".join(items)
 
 
@@ -84,4 +86,5 @@ def _quarantines(status: ModelStatus) -> str:
 def _data(status: ModelStatus) -> str:
     span = f" ({status.validated[0]}..{status.validated[-1]})" if status.validated else ""
     scored = f"<br>{len(status.scored)} days scored" + (f" by v{escape(status.scored_by)}" if status.scored else "")
-    return f"{len(status.validated)} days validated{span}{scored}<br><span class='muted'>{escape(status.lake_uri)}</span>"
+    lake = f"<span class='muted'>{escape(status.lake_uri)}</span>"
+    return f"{len(status.validated)} days validated{span}{scored}<br>{lake}"
