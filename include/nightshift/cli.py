@@ -11,6 +11,16 @@ from nightshift.failures import REPRODUCIBLE_STEPS
 from nightshift.settings import Settings
 
 
+def model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """MODEL becomes a file name, lock name and registry name: only a spec NAME is accepted."""
+    from nightshift.spec import SpecError, check_name
+
+    try:
+        return check_name(value, "model")
+    except SpecError as err:
+        raise click.BadParameter(str(err), ctx, param) from None
+
+
 @click.group()
 def main() -> None:
     """Nightshift: keeps ML models healthy in production, on Apache Airflow."""
@@ -43,7 +53,7 @@ def airflow(args: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.argument("model")
+@click.argument("model", callback=model_name)
 def status(model: str) -> None:
     """Partitions, model versions, gate decisions and aliases of MODEL."""
     from nightshift.status import print_status
@@ -52,7 +62,7 @@ def status(model: str) -> None:
 
 
 @main.command()
-@click.argument("model")
+@click.argument("model", callback=model_name)
 @click.option("--to", "target", default="previous", show_default=True, help="a version number, or previous")
 @click.option("--reason", required=True, help="why, for the record")
 def rollback(model: str, target: str, reason: str) -> None:
@@ -67,21 +77,20 @@ def rollback(model: str, target: str, reason: str) -> None:
 
 
 @main.command()
-@click.argument("model")
+@click.argument("model", callback=model_name)
 @click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
 @click.option("--reason", required=True, help="what you reviewed and why the day is fit for training")
 def release(model: str, day: dt.datetime, reason: str) -> None:
     """Move a reviewed quarantined DAY of MODEL's dataset into validated/, recording who and why."""
     import getpass
 
+    from nightshift.failures import NightshiftError
     from nightshift.lake import Lake
     from nightshift.release import release_day
-    from nightshift.spec import load_spec
-
-    from nightshift.failures import NightshiftError
+    from nightshift.spec import load_spec, spec_path
 
     settings = Settings.from_env()
-    spec = load_spec(settings.models_dir / f"{model}.yaml")
+    spec = load_spec(spec_path(settings.models_dir, model))
     try:
         record = release_day(spec, Lake.from_uri(settings.lake_uri), day.date(), reviewer=getpass.getuser(),
                              reason=reason)
@@ -92,7 +101,7 @@ def release(model: str, day: dt.datetime, reason: str) -> None:
 
 
 @main.command()
-@click.argument("model")
+@click.argument("model", callback=model_name)
 @click.argument("step", type=click.Choice(REPRODUCIBLE_STEPS))
 @click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
 def reproduce(model: str, step: str, day: dt.datetime) -> None:
@@ -103,10 +112,10 @@ def reproduce(model: str, step: str, day: dt.datetime) -> None:
     from nightshift import gate, ingest, train, validate
     from nightshift.lake import Lake
     from nightshift.registry import CHALLENGER, Registry
-    from nightshift.spec import load_spec
+    from nightshift.spec import load_spec, spec_path
 
     settings = Settings.from_env()
-    spec, lake, day = load_spec(settings.models_dir / f"{model}.yaml"), Lake.from_uri(settings.lake_uri), day.date()
+    spec, lake, day = load_spec(spec_path(settings.models_dir, model)), Lake.from_uri(settings.lake_uri), day.date()
     if step == "ingest_raw":
         click.echo(ingest.ingest_days(spec, lake, [day]))
     elif step == "validate":

@@ -25,6 +25,7 @@ import pandas as pd
 
 from nightshift import __version__
 from nightshift.failures import DataError, InfraError
+from nightshift.spec import check_name
 from nightshift.storage import Storage
 
 ZONES = ("raw", "validated", "quarantine", "features", "predictions")
@@ -72,9 +73,14 @@ class Lake:
         return cls.from_uri(Settings.from_env().lake_uri)
 
     def partition_key(self, zone: str, dataset: str, day: dt.date) -> str:
+        return f"{self._dataset_key(zone, dataset)}/date={day.isoformat()}"
+
+    @staticmethod
+    def _dataset_key(zone: str, dataset: str) -> str:
+        """`<zone>/<dataset>`, the folder of every key of a dataset; a dataset that is not a NAME is refused."""
         if zone not in ZONES:
             raise ValueError(f"unknown zone {zone!r}; zones are {ZONES}")
-        return f"{zone}/{dataset}/date={day.isoformat()}"
+        return f"{zone}/{check_name(dataset, 'dataset')}"
 
     def uri(self, zone: str, dataset: str, day: dt.date) -> str:
         return self.storage.uri(self.partition_key(zone, dataset, day))
@@ -131,7 +137,7 @@ class Lake:
         suffix = f"/{MANIFEST}"
         return sorted(
             dt.date.fromisoformat(key.removesuffix(suffix).rsplit("date=", 1)[1])
-            for key in self.storage.list(f"{zone}/{dataset}/")
+            for key in self.storage.list(f"{self._dataset_key(zone, dataset)}/")
             if key.endswith(suffix) and key.count("/") == 3
         )
 
@@ -181,7 +187,7 @@ class Lake:
         """Keep a source file that could not be parsed, byte for byte, in quarantine/<dataset>/unreadable/
         with why; returns where."""
         name = f"{hashlib.sha256(data).hexdigest()[:12]}-{PurePosixPath(source_uri).name}"
-        key = f"quarantine/{dataset}/unreadable/{name}"
+        key = f"{self._dataset_key('quarantine', dataset)}/unreadable/{name}"
         self.storage.put(key, data)
         self.storage.put(f"{key}.report.json", json.dumps(
             {"source": source_uri, "bytes": len(data), "error": reason,

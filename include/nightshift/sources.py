@@ -166,8 +166,11 @@ def _connect(conn_id: str):
     from airflow.sdk import BaseHook
 
     connection = BaseHook.get_connection(conn_id)
-    return psycopg2.connect(host=connection.host, port=connection.port or 5432, user=connection.login,
-                            password=connection.password or None, dbname=connection.schema, connect_timeout=10)
+    connected = psycopg2.connect(host=connection.host, port=connection.port or 5432, user=connection.login,
+                                 password=connection.password or None, dbname=connection.schema, connect_timeout=10)
+    # A source is only read: a query that writes (through a function, say) fails instead of running.
+    connected.set_session(readonly=True)
+    return connected
 
 
 def _line_of(data: bytes, offset: int) -> int:

@@ -15,6 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from nightshift.expressions import check_expression
 from nightshift.failures import ModelError
 
 NAME = r"^[a-z][a-z0-9_]{0,62}$"
@@ -23,7 +24,6 @@ IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 # plain data only, never Python objects.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 RULE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
-
 # The direction of each metric the gate knows: True when higher is better.
 METRICS: dict[str, dict[str, bool]] = {
     "classification": {"roc_auc": True, "log_loss": False, "accuracy": True, "brier": False},
@@ -33,6 +33,20 @@ METRICS: dict[str, dict[str, bool]] = {
 
 class SpecError(ModelError):
     """A model spec or expectation suite that cannot be used as written."""
+
+
+def check_name(value: object, what: str) -> str:
+    """`value`, if it is a NAME: model, dataset and lookup names become file names, lake keys and registry
+    names, so nothing else (`../x`, `a/b`, `x.yaml`) is accepted. SpecError names the value otherwise."""
+    if not isinstance(value, str) or not re.fullmatch(NAME, value):
+        raise SpecError(f"{what} name {value!r} is not allowed: use 1-63 lowercase letters, digits and '_', "
+                        "starting with a letter")
+    return value
+
+
+def spec_path(models_dir: Path, model: str) -> Path:
+    """The spec file of `model` in models_dir; a model name that could point elsewhere is refused."""
+    return models_dir / f"{check_name(model, 'model')}.yaml"
 
 
 class _Strict(BaseModel):
@@ -58,6 +72,15 @@ class Source(_Strict):
     def _one_or_three(cls, value: list[str]) -> list[str]:
         if len(value) == 2:
             raise ValueError("give one date/timestamp column, or three columns [year, month, day]")
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _one_statement(cls, value: str | None) -> str | None:
+        # The query is read as a subquery, `SELECT * FROM (<query>) AS source WHERE <date range>`: a ';'
+        # can only end it early and start another statement (`...); DELETE ...; COMMIT; ...`).
+        if value is not None and ";" in value:
+            raise ValueError("a source query is one SELECT, without ';' (it is read as a subquery)")
         return value
 
     @model_validator(mode="after")
@@ -103,6 +126,16 @@ class Features(_Strict):
     numeric: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
 
+    @field_validator("derived")
+    @classmethod
+    def _safe_expressions(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, expression in value.items():
+            try:
+                check_expression(expression)
+            except ValueError as err:
+                raise ValueError(f"{name}: {err}") from None
+        return value
+
     @property
     def columns(self) -> list[str]:
         return [*self.numeric, *self.categorical]
@@ -141,6 +174,8 @@ class Schedule(_Strict):
     ingest_chunk_days: int = Field(31, ge=1, le=366, description="days per ingest task instance")
     task_timeout_minutes: int = Field(60, ge=1, le=24 * 60,
                                       description="a task try running longer is stopped (a hung source, say)")
+    retry_delay_seconds: int = Field(30, ge=1, le=3600,
+                                     description="wait before a failed try's first retry; doubles with each retry")
 
 
 class Bound(_Strict):
@@ -178,7 +213,8 @@ class Slices(_Strict):
 
 class Budgets(_Strict):
     model_size_mb: float | None = Field(None, gt=0)
-    predict_ms_per_1k_rows: float | None = Field(None, gt=0, description="median CPU ms of predicting 1,000 rows on one thread")
+    predict_ms_per_1k_rows: float | None = Field(None, gt=0,
+                                                 description="median CPU ms of predicting 1,000 rows on one thread")
 
 
 class Gate(_Strict):
@@ -245,7 +281,7 @@ class ModelSpec(_Strict):
 
 def read_yaml(path: Path) -> object:
     """A YAML file as plain data (safe loading: tags that build Python objects are refused)."""
-    return yaml.load(path.read_text(), Loader=SAFE_LOADER)
+    return yaml.load(path.read_text(), Loader=SAFE_LOADER)  # nosec B506  # SAFE_LOADER is a safe loader
 
 
 def load_spec(path: Path) -> ModelSpec:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from nightshift.lake import Lake
 from nightshift.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from nightshift.settings import Settings
-from nightshift.spec import load_spec
+from nightshift.spec import load_spec, spec_path
 
 ALIASES = (CHAMPION, CHALLENGER, PREVIOUS)
 
@@ -71,7 +71,7 @@ def model_versions(registry: Registry, model: str) -> list[VersionStatus]:
 
 
 def model_status(settings: Settings, model: str) -> ModelStatus:
-    spec = load_spec(settings.models_dir / f"{model}.yaml")
+    spec = load_spec(spec_path(settings.models_dir, model))
     lake, registry, dataset = Lake.from_uri(settings.lake_uri), Registry.from_env(), spec.source.dataset
     scored = lake.days("predictions", model)
     monitoring = None

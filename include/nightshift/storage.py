@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from urllib.parse import urlparse
 
@@ -42,6 +42,14 @@ class Storage(ABC):
 
     def uri(self, key: str) -> str:
         return f"{self.root_uri.rstrip('/')}/{key}"
+
+    def checked_key(self, key: str) -> str:
+        """`key`, if it stays under the root: relative, without `..`. Names are validated where they enter
+        (spec, CLI, Params); this is the last line of defence. Checked on the text, not on the disk, so a lake
+        folder that is a symlink to another disk keeps working."""
+        if key.startswith("/") or ".." in PurePosixPath(key).parts:
+            raise ValueError(f"storage key {key!r} would leave {self.root_uri}: keys are relative, without '..'")
+        return key
 
     @abstractmethod
     def put(self, key: str, data: bytes) -> None: ...
@@ -72,7 +80,7 @@ class LocalStorage(Storage):
         self.root_uri = root.as_uri()
 
     def path(self, key: str) -> Path:
-        return self.root / key
+        return self.root / self.checked_key(key)
 
     def put(self, key: str, data: bytes) -> None:
         target = self.path(key)
@@ -119,6 +127,7 @@ class S3Storage(Storage):
         self.client = s3_client()
 
     def _key(self, key: str) -> str:
+        key = self.checked_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def put(self, key: str, data: bytes) -> None:

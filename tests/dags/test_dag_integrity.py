@@ -110,6 +110,40 @@ def test_retrain_runs_nightly_on_new_validated_data_or_on_a_decay_signal(dagbag)
     assert [outlet.uri for outlet in publish.outlets] == ["nightshift://validated/flights"]
 
 
+def trigger(dag, conf: dict) -> dict:
+    """What the REST API (and so the UI's trigger form) does with a trigger's conf before a run exists:
+    `create_dagrun` on the serialized DAG merges it into the Params and validates them."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    return DagSerialization.from_dict(DagSerialization.to_dict(dag)).params.deep_merge(conf).validate()
+
+
+@pytest.mark.parametrize(("dag_id", "conf", "refused"), [
+    ("flights_delay__retrain", {"train_days": -3}, "train_days: -3 is less than the minimum of 1"),
+    ("flights_delay__retrain", {"train_days": 0}, "train_days: 0 is less than the minimum of 1"),
+    ("flights_delay__retrain", {"as_of": "2013-02-30"}, "as_of: '2013-02-30' is not a 'date'"),
+    ("nightshift__rollback", {"model": "../flights_delay", "reason": "bad release"},
+     r"model: '../flights_delay' is not one of \['flights_delay'\]"),
+    ("nightshift__rollback", {"target": "../1", "reason": "bad release"}, "target: '../1' does not match"),
+    ("flights_delay__ingest", {"start": "yesterday"}, "start: 'yesterday' is not a 'date'"),
+    ("flights_delay__score", {"end": "2013-02-08'; DROP TABLE flights; --"}, "end: .* is not a 'date'"),
+    ("flights_delay__release", {"day": "../../etc", "reason": "reviewed the late rows"}, "day: '../../etc' is not"),
+])
+def test_a_trigger_with_a_param_out_of_range_is_refused_before_the_run_exists(dagbag, dag_id, conf, refused):
+    from airflow.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match=f"Invalid input for param {refused}"):
+        trigger(dagbag.dags[dag_id], conf)
+
+
+def test_a_trigger_within_range_is_accepted(dagbag):
+    assert trigger(dagbag.dags["flights_delay__retrain"], {"train_days": 30, "as_of": "2013-03-31"}) == {
+        "as_of": "2013-03-31", "train_days": 30}
+    assert trigger(dagbag.dags["nightshift__rollback"], {"target": "3", "reason": "bad release"})["target"] == "3"
+    assert trigger(dagbag.dags["flights_delay__ingest"], {"start": "2013-02-08"}) == {"start": "2013-02-08",
+                                                                                     "end": None}
+
+
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, **env}, check=False)

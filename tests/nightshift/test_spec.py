@@ -78,7 +78,8 @@ def test_a_source_is_files_or_postgres_never_half_of_each(tmp_path):
 
 
 def test_unknown_gate_metric_lists_known_ones(tmp_path):
-    with pytest.raises(SpecError, match=r"unknown metric 'f1'.*allowed: \['accuracy', 'brier', 'log_loss', 'roc_auc'\]"):
+    allowed = r"allowed: \['accuracy', 'brier', 'log_loss', 'roc_auc'\]"
+    with pytest.raises(SpecError, match=rf"unknown metric 'f1'.*{allowed}"):
         load_spec(write_spec(tmp_path, gate__primary_metric="f1"))
 
 
@@ -109,3 +110,19 @@ def test_approval_is_auto_or_manual_with_a_positive_timeout(tmp_path):
         load_spec(write_spec(tmp_path, gate__approval="maybe"))
     with pytest.raises(SpecError, match=r"gate.approval_timeout_hours: Input should be greater than 0"):
         load_spec(write_spec(tmp_path, gate__approval_timeout_hours=0))
+
+
+@pytest.mark.parametrize(("key", "refused"), [
+    ("windows__holdout_days", 0),
+    ("monitoring__window_days", 0),
+    ("schedule__ingest_chunk_days", 0),
+    ("schedule__task_timeout_minutes", 0),
+])
+def test_a_zero_window_or_timeout_is_refused_naming_the_key(tmp_path, key, refused):
+    with pytest.raises(SpecError, match=rf"{key.replace('__', '.')}: Input should be greater than or equal to 1"):
+        load_spec(write_spec(tmp_path, **{key: refused}))
+
+
+def test_an_empty_slice_list_is_refused(tmp_path):
+    with pytest.raises(SpecError, match=r"gate.slices.columns: List should have at least 1 item"):
+        load_spec(write_spec(tmp_path, gate__slices={"columns": [], "max_drop": 0.03}))

@@ -57,3 +57,26 @@ def test_an_unreachable_server_is_retryable(spec, lake, monkeypatch):
     with pytest.raises(InfraError, match="cannot reach PostgreSQL") as error:
         ingest.ingest_days(postgres_spec(spec, table="ops.flights"), lake, [FEB_7])
     assert error.value.retryable
+
+
+def test_the_date_range_reaches_sql_only_as_parameters(spec, flights_db):
+    """A value crafted to widen the WHERE clause is compared as a date, and refused; spliced into the SQL
+    it would read every row before the end."""
+    from nightshift.sources import read_postgres
+
+    source = postgres_spec(spec, table="ops.flights").source
+    with pytest.raises(DataError, match=r"the query failed: invalid input syntax for type date"):
+        read_postgres(source, "2099-01-01' OR '1'='1", FEB_8)
+
+
+def test_a_source_query_cannot_write_to_the_source_database(spec, lake, flights_db):
+    """A write hidden in a function the query calls fails loudly: sources are read in a read-only transaction."""
+    with psycopg2.connect(flights_db) as connection, connection.cursor() as cursor:
+        cursor.execute("CREATE FUNCTION ops.wipe() RETURNS boolean LANGUAGE sql AS "
+                       "'DELETE FROM ops.flights; SELECT true'")
+    query = "SELECT * FROM ops.flights WHERE ops.wipe()"
+    with pytest.raises(DataError, match=r"the query failed: cannot execute DELETE in a read-only transaction"):
+        ingest.ingest_days(postgres_spec(spec, query=query), lake, [FEB_7])
+    with psycopg2.connect(flights_db) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM ops.flights")
+        assert cursor.fetchone() == (4,)

@@ -76,16 +76,20 @@ def _common(spec: ModelSpec, purpose: str) -> dict:
         "catchup": False,
         "tags": ["nightshift", spec.name, *spec.tags],
         "doc_md": f"**{spec.name}** — {purpose}\n\n{spec.description}\n\nSpec: `include/models/{spec.name}.yaml`",
-        "default_args": _default_args(spec.owner, timeout=dt.timedelta(minutes=spec.schedule.task_timeout_minutes)),
+        "default_args": _default_args(spec.owner, timeout=dt.timedelta(minutes=spec.schedule.task_timeout_minutes),
+                                      retry_delay=dt.timedelta(seconds=spec.schedule.retry_delay_seconds)),
     }
 
 
-def _default_args(owner: str, timeout: dt.timedelta, retries: int = 2) -> dict:
+def _default_args(owner: str, timeout: dt.timedelta, retries: int = 2,
+                  retry_delay: dt.timedelta = dt.timedelta(seconds=30)) -> dict:
     return {
         "owner": owner,
         "retries": retries,
         "execution_timeout": timeout,
-        "retry_delay": dt.timedelta(seconds=30),
+        "retry_delay": retry_delay,
+        "retry_exponential_backoff": 2.0,  # a service that is down gets more time with each try
+        "max_retry_delay": dt.timedelta(minutes=10),
         "retry_policy": RETRY_POLICY,
         "on_failure_callback": log_failure_summary,
         "on_retry_callback": log_retry_summary,
@@ -456,6 +460,6 @@ def rollback_dag(models: list[str]) -> DAG:
 
 def _spec(model: str) -> ModelSpec:
     """The current spec of a model, read in the task (the spec file may have changed since parsing)."""
-    from nightshift.spec import load_spec
+    from nightshift.spec import load_spec, spec_path
 
-    return load_spec(Settings.from_env().models_dir / f"{model}.yaml")
+    return load_spec(spec_path(Settings.from_env().models_dir, model))

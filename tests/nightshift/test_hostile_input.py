@@ -1,0 +1,157 @@
+"""Hostile or careless input never reaches a path, a key, SQL or Python: names that become paths are
+NAMEs, keys stay under the lake root, YAML builds plain data only, and a spec cannot smuggle code into
+a derived feature or a second statement into a source query. (DAG Params: tests/dags; the source
+query against a real PostgreSQL: tests/services/test_postgres_source.py.)"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from nightshift.cli import main
+from nightshift.expectations import load_suite
+from nightshift.lake import Lake
+from nightshift.spec import SpecError, load_spec
+from nightshift.storage import LocalStorage, S3Storage
+from tests.conftest import DEMO_SPEC
+from tests.nightshift.test_spec import write_spec
+
+DAY = dt.date(2013, 2, 8)
+
+
+def python_tag(marker: Path) -> str:
+    """YAML that runs a shell command when an unsafe loader reads it."""
+    return f'!!python/object/apply:os.system ["touch {marker}"]'
+
+
+def yaml_features() -> dict:
+    """The demo spec's features section, to change and write back."""
+    return yaml.safe_load(DEMO_SPEC.read_text())["features"]
+
+
+@pytest.fixture
+def models_dir(home, tmp_path, monkeypatch) -> Path:
+    """The demo spec in a models folder of its own, and a valid spec `stolen` just outside it."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "flights_delay.yaml").write_text(DEMO_SPEC.read_text())
+    (tmp_path / "stolen.yaml").write_text(DEMO_SPEC.read_text().replace("name: flights_delay", "name: stolen"))
+    monkeypatch.setenv("NIGHTSHIFT_MODELS_DIR", str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("args", [
+    ["status", "../stolen"],
+    ["reproduce", "../stolen", "validate", "2013-02-08"],
+    ["release", "../stolen", "2013-02-08", "--reason", "reviewed the late rows"],
+])
+def test_the_cli_refuses_a_model_name_that_climbs_out_of_the_models_folder(models_dir, home, args):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for 'MODEL': model name '../stolen' is not allowed" in result.output
+    assert not home.home.exists()  # refused before any spec, lake or registry was opened
+
+
+def test_the_cli_refuses_a_model_name_that_would_put_a_lock_file_outside_its_home(models_dir, home, tmp_path):
+    # The file lock is `<home>/locks/promote-<model>.lock`: this name would land it in tmp_path.
+    result = CliRunner().invoke(main, ["rollback", "x/../../../escaped", "--reason", "undo the bad release"])
+    assert result.exit_code == 2, result.output
+    assert "model name 'x/../../../escaped' is not allowed" in result.output
+    assert not (tmp_path / "escaped.lock").exists() and not home.home.exists()
+
+
+@pytest.mark.parametrize(("key", "value"), [("name", "../stolen"), ("source__dataset", "../../outside"),
+                                            ("source__dataset", "flights/../../outside")])
+def test_a_spec_name_that_could_become_a_path_is_refused_at_load(tmp_path, key, value):
+    with pytest.raises(SpecError, match=rf"{key.replace('__', '.')}: String should match pattern"):
+        load_spec(write_spec(tmp_path, **{key: value}))
+
+
+def test_the_lake_refuses_a_dataset_that_is_not_a_name_and_writes_nothing(tmp_path):
+    lake = Lake.from_uri((tmp_path / "lake").as_uri())
+    with pytest.raises(SpecError, match=r"dataset name '\.\./outside' is not allowed: use 1-63 lowercase"):
+        lake.write_partition("raw", "../outside", DAY, pd.DataFrame({"flight": [1]}))
+    with pytest.raises(SpecError, match="dataset name"):
+        lake.days("raw", "../outside")
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_local_storage_refuses_keys_that_leave_its_root(tmp_path):
+    storage, secret = LocalStorage(tmp_path / "lake"), tmp_path / "secret"
+    secret.write_bytes(b"not the lake's")
+    for key in ("../outside/data", "raw/../../outside/data", str(tmp_path / "outside" / "data")):
+        with pytest.raises(ValueError, match=rf"storage key '{key}' would leave file://.*/lake: keys are relative"):
+            storage.put(key, b"x")
+    assert not (tmp_path / "outside").exists()
+    with pytest.raises(ValueError, match="would leave"):
+        storage.get("../secret")
+    with pytest.raises(ValueError, match="would leave"):
+        storage.delete(["../secret"])
+    assert secret.read_bytes() == b"not the lake's"
+
+
+def test_s3_storage_refuses_keys_that_leave_its_prefix(s3_bucket):
+    storage = S3Storage(s3_bucket, "lake")
+    with pytest.raises(ValueError, match=rf"storage key '\.\./other/data' would leave s3://{s3_bucket}/lake"):
+        storage.put("../other/data", b"x")
+    assert S3Storage(s3_bucket).list("") == []
+
+
+def test_a_spec_with_a_python_tag_is_refused_and_runs_nothing(tmp_path):
+    marker, path = tmp_path / "ran", tmp_path / "flights_delay.yaml"
+    path.write_text(f"name: {python_tag(marker)}\n")
+    with pytest.raises(SpecError, match=r"cannot read the spec: could not determine a constructor .*python/object"):
+        load_spec(path)
+    assert not marker.exists()
+
+
+def test_a_suite_with_a_python_tag_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "ran"
+    (tmp_path / "flights.yaml").write_text(f"name: flights\nexpectations: {python_tag(marker)}\n")
+    with pytest.raises(SpecError, match=r"cannot read the expectation suite: could not determine a constructor"):
+        load_suite(tmp_path, "flights")
+    assert not marker.exists()
+
+
+def test_a_table_name_carrying_sql_is_refused_by_the_spec(tmp_path):
+    with pytest.raises(SpecError, match=r"source.table: String should match pattern"):
+        load_spec(write_spec(tmp_path, source__kind="postgres", source__path=None, source__format=None,
+                             source__conn_id="flights_db", source__date_columns=["flight_date"],
+                             source__table="flights; DROP TABLE flights"))
+
+
+def test_a_source_query_cannot_end_early_and_start_another_statement(tmp_path):
+    smuggled = "SELECT * FROM flights) AS s; DELETE FROM flights; COMMIT; SELECT * FROM (SELECT * FROM flights"
+    with pytest.raises(SpecError, match=r"source.query: Value error, a source query is one SELECT, without ';'"):
+        load_spec(write_spec(tmp_path, source__kind="postgres", source__path=None, source__format=None,
+                             source__conn_id="flights_db", source__date_columns=["flight_date"],
+                             source__query=smuggled))
+
+
+@pytest.mark.parametrize(("expression", "refused"), [
+    ("@pd.io.common.os.system('touch ran')", "@"),
+    ("distance.__class__", "distance.__class__"),
+    ("distance.to_csv('/tmp/out.csv')", "distance.to_csv('/tmp/out.csv')"),
+    ("date.dt.year.to_pickle('out')", "date.dt.year.to_pickle('out')"),
+    ("eval('1')", "eval('1')"),
+    ("distance[0]", "distance[0]"),
+])
+def test_a_derived_feature_that_reaches_python_is_refused_at_load(tmp_path, expression, refused):
+    """pandas' DataFrame.eval, which computes derived features, would run these."""
+    features = yaml_features()
+    features["derived"]["escape"] = expression
+    with pytest.raises(SpecError, match=rf"features.derived: Value error, escape: .*{re.escape(repr(refused))} is not"):
+        load_spec(write_spec(tmp_path, features=features))
+
+
+def test_derived_features_may_use_columns_operators_math_and_the_dt_and_str_accessors(tmp_path):
+    features = yaml_features()
+    features["derived"].update(log_distance="log(distance) * 2", early="(sched_dep_time < 700) & ~(month == 12)",
+                               carrier_lower="carrier.str.lower()", hour="time_hour.dt.strftime('%H')")
+    assert "carrier_lower" in load_spec(write_spec(tmp_path, features=features)).features.derived
