@@ -64,10 +64,10 @@ class Layout:
     def from_env(cls) -> Layout:
         return cls(
             name=os.environ.get("NIGHTSHIFT_STACK_NAME", "nightshift"),
-            airflow_port=int(os.environ.get("NIGHTSHIFT_STACK_AIRFLOW_PORT", 8080)),
-            mlflow_port=int(os.environ.get("NIGHTSHIFT_STACK_MLFLOW_PORT", 5000)),
-            s3_port=int(os.environ.get("NIGHTSHIFT_STACK_S3_PORT", 9000)),
-            redis_db=int(os.environ.get("NIGHTSHIFT_STACK_REDIS_DB", 0)),
+            airflow_port=int(os.environ.get("NIGHTSHIFT_STACK_AIRFLOW_PORT", "8080")),
+            mlflow_port=int(os.environ.get("NIGHTSHIFT_STACK_MLFLOW_PORT", "5000")),
+            s3_port=int(os.environ.get("NIGHTSHIFT_STACK_S3_PORT", "9000")),
+            redis_db=int(os.environ.get("NIGHTSHIFT_STACK_REDIS_DB", "0")),
         )
 
     @property
@@ -109,7 +109,8 @@ class Stack:
 
     def credentials(self) -> dict[str, str]:
         path = self.root / "credentials.env"
-        known = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line) if path.exists() else {}
+        lines = path.read_text().splitlines() if path.exists() else []
+        known = dict(line.split("=", 1) for line in lines if "=" in line)
         generated = {
             "POSTGRES_PASSWORD": secrets.token_urlsafe(18),
             "AIRFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(12),
@@ -208,10 +209,10 @@ class Stack:
         for pid in running.values():
             _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        while any(map(_group_alive, running.values())) and time.monotonic() < deadline:
+        while any(map(group_alive, running.values())) and time.monotonic() < deadline:
             time.sleep(0.2)
         for part, pid in running.items():
-            if _group_alive(pid):
+            if group_alive(pid):
                 _signal_group(pid, signal.SIGKILL)
             print(f"  {part:<14} stopped (pid {pid})")
 
@@ -376,13 +377,11 @@ def _start_time(pid: int) -> str | None:
 
 
 def _signal_group(pid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signum)
-    except ProcessLookupError:
-        pass
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
         return True

@@ -36,6 +36,15 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(CHECKOUT / "dags")
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The reliability figures (tests/figures.py) of the tests that ran."""
+    from tests.figures import summary
+
+    if figures := summary():
+        terminalreporter.write_sep("=", "reliability")
+        terminalreporter.write_line(figures)
+
+
 @pytest.fixture
 def spec() -> ModelSpec:
     return load_spec(DEMO_SPEC)

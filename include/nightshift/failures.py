@@ -49,8 +49,33 @@ class SourceNotReady(InfraError):
     """The source has no rows yet for some requested days: upstream is late. Retried after a longer delay."""
 
 
+def connection_failure(error: BaseException) -> BaseException | None:
+    """The refused, reset or timed-out connection behind an error a client library raised (MLflow's
+    REST client, requests, psycopg2 wrap theirs), if there is one in its chain of causes."""
+    import requests
+
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout)):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def as_known_failure(error: BaseException) -> BaseException:
+    """An error outside Nightshift's classes that was caused by a service not answering becomes the
+    retryable infra error it is; anything else is returned as it is."""
+    if isinstance(error, NightshiftError) or (cause := connection_failure(error)) is None:
+        return error
+    return InfraError(str(error), kind="service_unreachable", evidence=f"{type(cause).__name__}: {cause}",
+                      hint="A service (MLflow, S3, PostgreSQL) did not answer; the URL is in the cause. Airflow "
+                           "retries the task; once the service is back, clear the failed task to rerun it.")
+
+
 def failure_summary(error: BaseException, *, model: str, step: str, day: str = "") -> str:
     """The block an on-call engineer reads first: what broke, why, evidence, what to do, how to rerun."""
+    error = as_known_failure(error)
     if isinstance(error, NightshiftError):
         title, hint, evidence = f"{error.category}/{error.kind}", error.hint, error.evidence
     else:

@@ -18,6 +18,7 @@ from nightshift.failures import DataError, InfraError, NightshiftError
 from nightshift.registry import CHAMPION, Registry
 from nightshift.spec import load_spec
 from tests.conftest import DEMO_SPEC, EXPECTATIONS, home_with_champion, retrain
+from tests.figures import record
 
 CORPUS = Path(__file__).parents[1] / "data" / "bad"
 HISTORY = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
@@ -102,7 +103,7 @@ def test_the_corpus_has_twenty_kinds_of_bad_input_and_one_good_day():
 
 
 def test_the_good_day_passes_so_every_failure_comes_from_the_breakage(world, clean_day):
-    spec, lake, registry = world
+    spec, lake, _ = world
     run_pipeline(reading(spec, str(CORPUS / "good_day.csv")), lake, DAY)
     assert DAY in lake.days("validated", spec.source.dataset)
 
@@ -134,10 +135,11 @@ def test_bad_input_fails_clearly_and_loses_nothing(world, clean_day, case):
                 if key.endswith(case.file)]
         assert [lake.storage.get(key) for key in kept] == [source.read_bytes()]
         assert kept[0] in error.value.hint
+    record("bad inputs tried")
 
 
 def test_a_source_file_that_disappears_while_being_read_is_retryable(world, clean_day, tmp_path):
-    spec, lake, registry = world
+    spec, lake, _ = world
     (tmp_path / "a.csv").write_bytes((CORPUS / "good_day.csv").read_bytes())
     (tmp_path / "b.csv").symlink_to(tmp_path / "gone.csv")  # listed by the glob, gone when read
     with pytest.raises(InfraError, match=r"b\.csv: the file disappeared while it was being read") as error:

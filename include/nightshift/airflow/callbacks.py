@@ -16,11 +16,11 @@ SLACK_LINES = 6  # the summary's head: title, cause, and the start of the eviden
 
 
 def log_failure_summary(context) -> None:
-    """on_failure_callback: runs in the task's process after the traceback, so the summary is the
-    last thing in the log; then notifies."""
+    """on_failure_callback: runs in the task's process after the traceback; notifies first (a failed
+    notification logs its own error), so that the summary is the last thing in the log."""
     if (summary := _summary(context)) is not None:
-        log.error("\n%s", summary)
         notify(Settings.from_env(), summary, context)
+        log.error("\n%s", summary)
 
 
 def log_retry_summary(context) -> None:
