@@ -1,4 +1,4 @@
-"""Twelve kinds of failure, injected through real DAG runs on the embedded default (Airflow's
+"""Thirteen kinds of failure, injected through real DAG runs on the embedded default (Airflow's
 api-server, scheduler and dag-processor on SQLite with the LocalExecutor), each checked where the
 person on call reads it: the end of the failed task's log file.
 
@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +37,8 @@ CORPUS = Path(__file__).parents[1] / "data" / "bad"
 HISTORY = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
 AS_OF, NEW_DAY = "2013-01-21", "2013-01-22"  # the corpus files hold 22 January
 DEAD = "127.0.0.1:9"  # the discard port: nothing answers
+# A named pipe no one writes to: opening it to read blocks for ever, like a source that never answers.
+NEVER_ANSWERS = Path(tempfile.gettempdir()) / f"nightshift-never-answers-{uuid.uuid4().hex[:8]}.csv"
 # Airflow for these cases: manual runs only (no schedules); sources and S3 where nothing answers.
 MANUAL_RUNS_DEAD_SERVICES = {
     "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
@@ -86,6 +91,10 @@ CASES = [
     Case("postgres_down", "ingest", "ingest_raw", ("infra/source_unreachable", "Airflow retries this task"),
          {"source": {"dataset": "postgres_down", "kind": "postgres", "conn_id": "upstream_db", "table": "flights",
                      "date_columns": ["flight_date"], "start_date": "2013-01-01"}}),
+    Case("hanging_source", "ingest", "ingest_raw", ("infra/timeout", "execution timeout of 0:01:00",
+                                                     "Airflow retries this task"),
+         {**_source(str(NEVER_ANSWERS), "hanging_source"),
+          "schedule": {**yaml.safe_load(DEMO_SPEC.read_text())["schedule"], "task_timeout_minutes": 1}}),
     Case("model_load", "score", "score_days", ("model/model_load", "does not load"), needs_champion=True),
     Case("checksum", "score", "score_days", ("model/artifact_checksum", "the artifact changed after registration"),
          needs_champion=True),
@@ -127,6 +136,7 @@ def world(tmp_path_factory) -> Iterator[tuple[Settings, dict[str, str]]]:
     models, suites = root / "models", root / "expectations"
     models.mkdir()
     shutil.copytree(EXPECTATIONS, suites)
+    os.mkfifo(NEVER_ANSWERS)
     with module_home(tmp_path_factory, "failure-injection") as settings:
         lake = Lake.from_uri(settings.lake_uri)
         ingest.ingest_days(load_spec(DEMO_SPEC), lake, HISTORY)
@@ -140,6 +150,7 @@ def world(tmp_path_factory) -> Iterator[tuple[Settings, dict[str, str]]]:
                 retrain(load_spec(path), lake, HISTORY[-1], infra_check=False)
                 sabotage(case, path, registry)
         yield settings, {"NIGHTSHIFT_MODELS_DIR": str(models), "NIGHTSHIFT_EXPECTATIONS_DIR": str(suites)}
+    NEVER_ANSWERS.unlink()
 
 
 def wait_for_failure(api: AirflowApi, dag_id: str, run_id: str, task: str, timeout: float = 600) -> None:
