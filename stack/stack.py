@@ -159,6 +159,13 @@ class Stack:
             "AIRFLOW__CELERY__RESULT_BACKEND": self.database("airflow", "db+postgresql"),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            # A lost worker's task is retried after 1 minute, not Airflow's default 5 (tests go lower).
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT":
+                os.environ.get("AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT", "60"),
+            # MLflow's client retries a stopped server for ~4 minutes by default; Airflow's backed-off
+            # retries are the ones that wait for it (and say so in the task log).
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
         }
 
     # -- processes -----------------------------------------------------------------------------

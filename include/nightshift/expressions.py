@@ -2,7 +2,9 @@
 
 A derived feature is evaluated by pandas' `DataFrame.eval`, which can reach Python (`@pd.io.common.os`,
 `col.__class__`, `col.to_csv(path)`). A spec is data, so an expression may use only columns, constants,
-operators, pandas.eval's math functions and the `.dt` / `.str` accessors.
+operators, pandas.eval's math functions and named members of the `.dt` / `.str` accessors. Members that
+take a regex, repeat or pad strings, and large powers and constants are left out too: they let one line
+of a spec pin a worker's CPU or memory inside C code, where no task timeout reaches.
 """
 
 from __future__ import annotations
@@ -11,7 +13,15 @@ import ast
 
 MATH_FUNCTIONS = {"sin", "cos", "tan", "exp", "log", "expm1", "log1p", "sqrt", "sinh", "cosh", "tanh", "arcsin",
                   "arccos", "arctan", "arccosh", "arcsinh", "arctanh", "abs", "log10", "floor", "ceil", "arctan2"}
-ACCESSORS = {"dt", "str"}
+ACCESSORS = {
+    "dt": {"year", "month", "day", "hour", "minute", "second", "dayofweek", "day_of_week", "dayofyear",
+           "day_of_year", "quarter", "is_month_start", "is_month_end", "date", "strftime", "floor", "ceil",
+           "round", "normalize", "days_in_month"},
+    "str": {"lower", "upper", "len", "strip", "lstrip", "rstrip", "slice", "startswith", "endswith", "title",
+            "isdigit", "isalpha", "zfill"},
+}
+LARGEST_CONSTANT = 10**9
+LARGEST_EXPONENT = 16
 EXPRESSION_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Name, ast.Constant,
                     ast.List, ast.Tuple, ast.keyword, ast.expr_context, ast.operator, ast.unaryop, ast.boolop,
                     ast.cmpop)
@@ -27,19 +37,22 @@ def check_expression(expression: str) -> str:
         raise ValueError(f"{expression!r} is not an expression ({err.msg})") from None
     for node in ast.walk(tree):
         if not _allowed(node):
-            raise ValueError(f"{expression!r}: {ast.unparse(node)!r} is not allowed; use columns, numbers, "
-                             f"operators, the .dt and .str accessors and the functions {sorted(MATH_FUNCTIONS)}")
+            members = "; ".join(f".{name}: {', '.join(sorted(allowed))}" for name, allowed in ACCESSORS.items())
+            raise ValueError(f"{expression!r}: {ast.unparse(node)!r} is not allowed; use columns, numbers up to "
+                             f"{LARGEST_CONSTANT:,}, operators (powers up to {LARGEST_EXPONENT}), the functions "
+                             f"{sorted(MATH_FUNCTIONS)} and the accessors {members}")
     return expression
 
 
 def _allowed(node: ast.AST) -> bool:
     if isinstance(node, ast.Attribute):  # col.dt, col.dt.year, col.str.lower
-        return not node.attr.startswith("_") and (node.attr in ACCESSORS or _is_accessor(node.value))
+        return node.attr in ACCESSORS or (isinstance(node.value, ast.Attribute)
+                                          and node.attr in ACCESSORS.get(node.value.attr, ()))
     if isinstance(node, ast.Call):  # log(col), col.str.lower()
         return ((isinstance(node.func, ast.Name) and node.func.id in MATH_FUNCTIONS)
-                or (isinstance(node.func, ast.Attribute) and _is_accessor(node.func.value)))
+                or (isinstance(node.func, ast.Attribute) and _allowed(node.func) and node.func.attr not in ACCESSORS))
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+        return abs(node.value) <= LARGEST_CONSTANT
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        return isinstance(node.right, ast.Constant) and abs(node.right.value) <= LARGEST_EXPONENT
     return isinstance(node, EXPRESSION_NODES)
-
-
-def _is_accessor(node: ast.AST) -> bool:
-    return isinstance(node, ast.Attribute) and node.attr in ACCESSORS

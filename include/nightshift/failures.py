@@ -51,15 +51,20 @@ class SourceNotReady(InfraError):
 
 def connection_failure(error: BaseException) -> BaseException | None:
     """The refused, reset or timed-out connection behind an error a client library raised (MLflow's
-    REST client, requests, psycopg2 wrap theirs), if there is one in its chain of causes."""
+    REST client wraps requests' errors; psycopg2 raises OperationalError), if there is one in its chain
+    of causes."""
+    import psycopg2
     import requests
 
+    # Not TimeoutError as such: a lock that stays taken raises one too (filelock), and that is no outage.
+    connection_errors = (ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError,
+                         requests.ConnectionError, requests.Timeout, psycopg2.OperationalError)
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout)):
+        if isinstance(error, connection_errors):
             return error
         seen.add(id(error))
-        error = error.__cause__ or error.__context__
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
     return None
 
 

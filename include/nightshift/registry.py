@@ -35,14 +35,15 @@ LOCK_TIMEOUT_S = 300
 
 # MLflow's client writes this file (the model's name and version) into every download of a
 # `models:/<name>/<version>` URI; it is not in the artifact store, so it is not part of the checksum.
-CLIENT_WRITTEN = {"registered_model_meta"}
+CLIENT_WRITTEN = {"registered_model_meta"}  # at the top of the model folder
 
 
 def artifact_checksum(folder: Path) -> str:
     """sha256 over every stored file's relative path and bytes, in a fixed order."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in CLIENT_WRITTEN):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if (relative := path.relative_to(folder).as_posix()) not in CLIENT_WRITTEN:
+            digest.update(relative.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -60,7 +61,10 @@ def postgres_advisory_lock(uri: str, name: str) -> Iterator[None]:
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = %s", (f"{LOCK_TIMEOUT_S}s",))
-            cursor.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                cursor.execute("SELECT pg_advisory_lock(%s)", (key,))
+            except psycopg2.errors.LockNotAvailable:
+                raise InfraError(f"the lock {name} is still held after {LOCK_TIMEOUT_S} s", kind="lock") from None
         try:
             yield
         finally:
@@ -80,8 +84,8 @@ def _check_reachable(tracking_uri: str) -> None:
     if not tracking_uri.startswith(("http://", "https://")):
         return
     try:
-        health = f"{tracking_uri.rstrip('/')}/health"  # http(s) only: checked above
-        urllib.request.urlopen(health, timeout=10).close()  # nosec B310
+        health = f"{tracking_uri.rstrip('/')}/health"
+        urllib.request.urlopen(health, timeout=10).close()  # nosec B310  # http(s) only, checked above
     except OSError as err:
         raise InfraError(f"registry: the MLflow tracking server at {tracking_uri} does not answer: {err}",
                          kind="registry", hint="Check the MLflow server (MLFLOW_TRACKING_URI); the task retries."
@@ -238,10 +242,15 @@ class Registry:
             with postgres_advisory_lock(self.settings.lock_uri, f"nightshift.promote.{model}"):
                 yield
             return
-        from filelock import FileLock
+        from filelock import FileLock, Timeout
 
         self.settings.locks_dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(self.settings.locks_dir / f"promote-{model}.lock", timeout=LOCK_TIMEOUT_S):
+        try:
+            lock = FileLock(self.settings.locks_dir / f"promote-{model}.lock", timeout=LOCK_TIMEOUT_S).acquire()
+        except Timeout as err:
+            raise InfraError(f"{model}: the promotion lock {err.lock_file} is still held after {LOCK_TIMEOUT_S} s",
+                             kind="lock") from None
+        with lock:
             yield
 
     def promote(self, model: str, version: str, expected_champion: str | None) -> str | None:
@@ -264,7 +273,8 @@ class Registry:
             if current is not None:
                 self.set_alias(model, PREVIOUS, current)
             self.set_alias(model, CHAMPION, version)
-            self.client.delete_registered_model_alias(model, CHALLENGER)
+            if self.alias_version(model, CHALLENGER) == version:  # not a newer challenger named meanwhile
+                self.client.delete_registered_model_alias(model, CHALLENGER)
         return current
 
     def rollback(self, model: str, target: str, *, reason: str, actor: str) -> dict[str, str]:

@@ -144,7 +144,7 @@ def read_postgres(source: Source, first: dt.date, last: dt.date) -> pd.DataFrame
     import psycopg2
     from psycopg2 import sql
 
-    relation = (sql.SQL("({})").format(sql.SQL(source.query)) if source.query
+    relation = (sql.SQL("(\n{}\n)").format(sql.SQL(source.query)) if source.query
                 else sql.Identifier(*source.table.split(".")))
     query = sql.SQL("SELECT * FROM {} AS source WHERE {} >= %s AND {} < %s").format(
         relation, sql.Identifier(source.date_columns[0]), sql.Identifier(source.date_columns[0]))
@@ -163,11 +163,16 @@ def read_postgres(source: Source, first: dt.date, last: dt.date) -> pd.DataFrame
 
 def _connect(conn_id: str):
     import psycopg2
+    import psycopg2.extras
     from airflow.sdk import BaseHook
 
+    # libpq waits for a query's answer in C, where no signal reaches Python: a server that never answers
+    # would outlive the task's execution timeout (SIGALRM). Waiting in Python's select() lets it fire.
+    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
     connection = BaseHook.get_connection(conn_id)
     connected = psycopg2.connect(host=connection.host, port=connection.port or 5432, user=connection.login,
-                                 password=connection.password or None, dbname=connection.schema, connect_timeout=10)
+                                 password=connection.password or None, dbname=connection.schema, connect_timeout=10,
+                                 keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
     # A source is only read: a query that writes (through a function, say) fails instead of running.
     connected.set_session(readonly=True)
     return connected

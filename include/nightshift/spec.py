@@ -174,7 +174,7 @@ class Schedule(_Strict):
     ingest_chunk_days: int = Field(31, ge=1, le=366, description="days per ingest task instance")
     task_timeout_minutes: int = Field(60, ge=1, le=24 * 60,
                                       description="a task try running longer is stopped (a hung source, say)")
-    retry_delay_seconds: int = Field(30, ge=1, le=3600,
+    retry_delay_seconds: int = Field(30, ge=1, le=600,  # Airflow caps backed-off delays at 10 minutes
                                      description="wait before a failed try's first retry; doubles with each retry")
 
 

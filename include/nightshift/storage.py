@@ -191,7 +191,8 @@ def s3_client():
             "endpoint_url": extra.get("endpoint_url"),
             "region_name": extra.get("region_name"),
         }
-    # botocore's defaults wait 60 s per read and retry a hung endpoint for minutes before the task
-    # learns of it; a stopped endpoint should surface as a retryable storage error within a minute.
+    # botocore's defaults wait 60 s per read and retry a hung endpoint for minutes before the task learns
+    # of it. Here a refused connection fails in seconds, a hung one after 3 tries of 30 s (~1.5 min), as
+    # a retryable storage error.
     config = Config(connect_timeout=10, read_timeout=30, retries={"mode": "standard", "max_attempts": 3})
     return boto3.client("s3", config=config, **{name: value for name, value in options.items() if value})

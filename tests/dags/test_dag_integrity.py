@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -38,6 +39,15 @@ def test_every_dag_has_owner_retries_tags_and_docs(dagbag):
             assert task.owner not in ("", "airflow"), f"{dag_id}.{task.task_id} has no owner"
             assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
             assert task.on_failure_callback, f"{dag_id}.{task.task_id} has no failure summary"
+
+
+def test_every_task_is_stopped_by_the_spec_timeout_and_retried_with_a_growing_delay(dagbag, spec):
+    for kind in ("ingest", "retrain", "score", "monitor", "release"):
+        for task in dagbag.dags[f"{spec.name}__{kind}"].tasks:
+            where = f"{kind}.{task.task_id}"
+            assert task.execution_timeout == dt.timedelta(minutes=spec.schedule.task_timeout_minutes), where
+            assert task.retry_delay == dt.timedelta(seconds=spec.schedule.retry_delay_seconds), where
+            assert task.retry_exponential_backoff == 2.0 and task.max_retry_delay == dt.timedelta(minutes=10), where
 
 
 def test_trigger_forms_expose_the_ranges(dagbag):

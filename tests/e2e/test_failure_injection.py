@@ -137,20 +137,22 @@ def world(tmp_path_factory) -> Iterator[tuple[Settings, dict[str, str]]]:
     models.mkdir()
     shutil.copytree(EXPECTATIONS, suites)
     os.mkfifo(NEVER_ANSWERS)
-    with module_home(tmp_path_factory, "failure-injection") as settings:
-        lake = Lake.from_uri(settings.lake_uri)
-        ingest.ingest_days(load_spec(DEMO_SPEC), lake, HISTORY)
-        validate.validate_days(load_spec(DEMO_SPEC), lake, HISTORY, EXPECTATIONS)
-        registry = Registry.from_env()
-        for case in [*CASES, REGISTRY_DOWN]:
-            path = write_spec(models, case)
-            if (dataset := case.spec.get("source", {}).get("dataset")) is not None:
-                shutil.copy(suites / "flights.yaml", suites / f"{dataset}.yaml")
-            if case.needs_champion:
-                retrain(load_spec(path), lake, HISTORY[-1], infra_check=False)
-                sabotage(case, path, registry)
-        yield settings, {"NIGHTSHIFT_MODELS_DIR": str(models), "NIGHTSHIFT_EXPECTATIONS_DIR": str(suites)}
-    NEVER_ANSWERS.unlink()
+    try:
+        with module_home(tmp_path_factory, "failure-injection") as settings:
+            lake = Lake.from_uri(settings.lake_uri)
+            ingest.ingest_days(load_spec(DEMO_SPEC), lake, HISTORY)
+            validate.validate_days(load_spec(DEMO_SPEC), lake, HISTORY, EXPECTATIONS)
+            registry = Registry.from_env()
+            for case in [*CASES, REGISTRY_DOWN]:
+                path = write_spec(models, case)
+                if (dataset := case.spec.get("source", {}).get("dataset")) is not None:
+                    shutil.copy(suites / "flights.yaml", suites / f"{dataset}.yaml")
+                if case.needs_champion:
+                    retrain(load_spec(path), lake, HISTORY[-1], infra_check=False)
+                    sabotage(case, path, registry)
+            yield settings, {"NIGHTSHIFT_MODELS_DIR": str(models), "NIGHTSHIFT_EXPECTATIONS_DIR": str(suites)}
+    finally:
+        NEVER_ANSWERS.unlink()
 
 
 def wait_for_failure(api: AirflowApi, dag_id: str, run_id: str, task: str, timeout: float = 600) -> None:

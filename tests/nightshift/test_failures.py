@@ -66,3 +66,17 @@ def test_an_error_with_no_connection_failure_behind_it_stays_unexpected():
     except RuntimeError as err:
         text = failure_summary(err, model="m", step="train")
     assert text.startswith("NIGHTSHIFT FAILURE  unexpected/RuntimeError")
+
+
+def test_a_postgres_server_that_refuses_is_unreachable_but_a_lock_timeout_is_not():
+    import psycopg2
+    from filelock import Timeout
+
+    try:
+        psycopg2.connect("postgresql://postgres@127.0.0.1:1/none", connect_timeout=2)
+    except psycopg2.OperationalError as err:
+        refused = failure_summary(err, model="m", step="ingest_raw")
+    lock = failure_summary(Timeout("/x/promote-m.lock"), model="m", step="promote")
+
+    assert refused.startswith("NIGHTSHIFT FAILURE  infra/service_unreachable")
+    assert lock.startswith("NIGHTSHIFT FAILURE  unexpected/Timeout")  # the registry raises infra/lock itself

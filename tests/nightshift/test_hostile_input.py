@@ -141,6 +141,10 @@ def test_a_source_query_cannot_end_early_and_start_another_statement(tmp_path):
     ("date.dt.year.to_pickle('out')", "date.dt.year.to_pickle('out')"),
     ("eval('1')", "eval('1')"),
     ("distance[0]", "distance[0]"),
+    ("2 ** 2 ** 20", "2 ** 2 ** 20"),                            # hours of CPU in C, out of the timeout's reach
+    ("carrier.str.repeat(10 ** 6)", "carrier.str.repeat(10 ** 6)"),  # a worker's memory
+    ("carrier.str.contains('(a+)+$')", "carrier.str.contains('(a+)+$')"),  # catastrophic backtracking
+    ("distance * 1e300", "1e+300"),
 ])
 def test_a_derived_feature_that_reaches_python_is_refused_at_load(tmp_path, expression, refused):
     """pandas' DataFrame.eval, which computes derived features, would run these."""

@@ -119,7 +119,8 @@ def test_a_tampered_artifact_is_refused(spec, registry, champion):
 def _tamper(registry, model: str, version: str) -> tuple[Path, bytes]:
     """Change a version's stored model file; returns it and its original bytes."""
     source = registry.client.get_model_version(model, version).source
-    (stored,) = [p for p in registry.settings.home.glob("mlartifacts/**/model.skops") if source.split("/")[-1] in str(p)]
+    (stored,) = [p for p in registry.settings.home.glob("mlartifacts/**/model.skops")
+                 if source.split("/")[-1] in str(p)]
     original = stored.read_bytes()
     stored.write_bytes(original + b"tampered")
     return stored, original

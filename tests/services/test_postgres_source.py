@@ -1,6 +1,8 @@
 """A PostgreSQL table or query as a source, through an Airflow connection, against the real server."""
 
 import datetime as dt
+import signal
+import time
 
 import psycopg2
 import pytest
@@ -80,3 +82,26 @@ def test_a_source_query_cannot_write_to_the_source_database(spec, lake, flights_
     with psycopg2.connect(flights_db) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM ops.flights")
         assert cursor.fetchone() == (4,)
+
+
+class Timeout(BaseException):
+    """What Airflow's execution timeout raises from its SIGALRM handler (AirflowTaskTimeout is one too)."""
+
+
+def test_a_query_that_never_answers_yields_to_the_task_timeout(spec, lake, flights_db):
+    never = "SELECT f.* FROM ops.flights AS f, (SELECT pg_sleep(30)) AS never"
+
+    def time_is_up(signum, frame):
+        raise Timeout
+
+    previous = signal.signal(signal.SIGALRM, time_is_up)
+    started = time.monotonic()
+    signal.alarm(2)
+    try:
+        with pytest.raises(Timeout):
+            ingest.ingest_days(postgres_spec(spec, query=never), lake, [FEB_7])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < 10, "the alarm waited for the query"
+    assert lake.days("raw", "flights") == []

@@ -64,12 +64,9 @@ def _launch_env(root: Path, secret: dict[str, str]) -> dict[str, str]:
         "NIGHTSHIFT_EXPECTATIONS_DIR": str(suites),
         # Runs come from the tests (and asset events), not from the cron ticks unpausing creates at once.
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-        # A killed worker's task is noticed in seconds, not the default five minutes.
+        # A killed worker's task is noticed in seconds, not after the stack's one minute.
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
-        # MLflow's client retries a stopped server for ~4 minutes by default; Airflow's retries take over sooner.
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
         "NIGHTSHIFT_SLACK_WEBHOOK_CONN_ID": "nightshift_slack",
         "AIRFLOW_CONN_NIGHTSHIFT_SLACK": json.dumps({"conn_type": "slackwebhook",
                                                      "password": f"http://127.0.0.1:9/services/{secret['slack-token']}"}),

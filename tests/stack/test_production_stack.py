@@ -44,6 +44,18 @@ def test_the_api_and_the_models_page_refuse_anonymous_calls(stack: RunningStack)
         assert requests.get(f"{stack.airflow_url}{path}", timeout=10).status_code == 401, path
 
 
+def test_a_trigger_with_a_value_out_of_range_is_refused_before_any_run(stack: RunningStack):
+    api, retrain = stack.api(), f"{MODEL}__retrain"
+    api.wait_for_dag(retrain)
+    runs_before = api.call("GET", f"/dags/{retrain}/dagRuns").json()["total_entries"]
+    for conf in ({"train_days": -3}, {"as_of": "2013-02-30"}):
+        answer = api.session.post(f"{stack.airflow_url}/api/v2/dags/{retrain}/dagRuns",
+                                  json={"logical_date": None, "conf": conf}, timeout=30)
+        assert answer.status_code == 400, (conf, answer.status_code, answer.text[:300])
+        assert next(iter(conf)) in answer.text, answer.text[:300]
+    assert api.call("GET", f"/dags/{retrain}/dagRuns").json()["total_entries"] == runs_before
+
+
 def test_ingest_and_retrain_through_the_api_on_celery_workers(stack: RunningStack, ingest_run: str):
     api = stack.api()
     ingest = f"{MODEL}__ingest"
