@@ -109,8 +109,7 @@ class Stack:
 
     def credentials(self) -> dict[str, str]:
         path = self.root / "credentials.env"
-        lines = path.read_text().splitlines() if path.exists() else []
-        known = dict(line.split("=", 1) for line in lines if "=" in line)
+        known = read_env(path) if path.exists() else {}
         generated = {
             "POSTGRES_PASSWORD": secrets.token_urlsafe(18),
             "AIRFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(12),
@@ -341,6 +340,11 @@ class Stack:
         redis.Redis(host="127.0.0.1", port=6379, db=layout.redis_db).flushdb()
         shutil.rmtree(self.root)
         print(f"  purged databases, role, Redis db {layout.redis_db} and {self.root}")
+
+
+def read_env(path: Path) -> dict[str, str]:
+    """A `NAME=value` file (credentials.env, stack.env) as a dict."""
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 
 
 @contextlib.contextmanager

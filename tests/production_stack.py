@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nightshift.settings import CHECKOUT
-from stack.stack import Stack, group_alive
+from stack.stack import Stack, group_alive, read_env
 from tests.airflow_api import AirflowApi
 from tests.conftest import free_port
 
@@ -100,10 +100,6 @@ def _descendants(pid: int) -> list[int]:
     return [other for other in running if other != pid and pid in ancestors(other)]
 
 
-def _read_env(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-
-
 @contextmanager
 def running_stack(root: Path, name: str, extra_env: dict[str, str] | None = None) -> Iterator[RunningStack]:
     """A stack in `root`, launched with `extra_env` on top of its own settings; its logs are kept in
@@ -122,7 +118,7 @@ def running_stack(root: Path, name: str, extra_env: dict[str, str] | None = None
     stack = RunningStack(root, launch_env, {}, {})
     try:
         stack.up()
-        yield RunningStack(root, launch_env, _read_env(root / "stack.env"), _read_env(root / "credentials.env"))
+        yield RunningStack(root, launch_env, read_env(root / "stack.env"), read_env(root / "credentials.env"))
     finally:
         shutil.copytree(root / "logs", CHECKOUT / "test-artifacts" / f"{name}-logs", dirs_exist_ok=True)
         started = [int(path.read_text().split()[0]) for path in (root / "pids").glob("*.pid")]

@@ -31,8 +31,6 @@ MODEL_SHA256 = "model_sha256"
 SPEC_ARTIFACT = "spec.json"  # the spec a version was trained with, logged with its run
 WINDOW_ARTIFACT = "data_window.json"  # its training and holdout days, with partition checksums
 LOCK_TIMEOUT_S = 300
-
-
 # MLflow's client writes this file (the model's name and version) into every download of a
 # `models:/<name>/<version>` URI; it is not in the artifact store, so it is not part of the checksum.
 CLIENT_WRITTEN = {"registered_model_meta"}  # at the top of the model folder
@@ -182,20 +180,22 @@ class Registry:
         moment leaves either no version or a complete one, never a version without its checksum."""
         import mlflow
 
-        with tempfile.TemporaryDirectory() as scratch:
-            folder = self._download(model_uri, Path(scratch))
-            tags = {**tags, MODEL_SHA256: artifact_checksum(folder), "model_size_mb": f"{folder_size_mb(folder):.3f}"}
+        tags = {**tags, **self._artifact_tags(model_uri)}
         version = mlflow.register_model(model_uri, model, tags={key: str(value) for key, value in tags.items()})
         return str(version.version)
 
     def record_artifact_checksum(self, model: str, version: str) -> dict[str, str]:
         """Tag an existing version with its artifact's current checksum and size (to re-record it after
         a deliberate change to the artifact; new versions get theirs from `register_version`)."""
-        with tempfile.TemporaryDirectory() as scratch:
-            folder = self._download(f"models:/{model}/{version}", Path(scratch))
-            tags = {MODEL_SHA256: artifact_checksum(folder), "model_size_mb": f"{folder_size_mb(folder):.3f}"}
+        tags = self._artifact_tags(f"models:/{model}/{version}")
         self.tag_version(model, version, tags)
         return tags
+
+    def _artifact_tags(self, artifact_uri: str) -> dict[str, str]:
+        """The checksum and size of a model's artifact folder, as recorded on its version."""
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = self._download(artifact_uri, Path(scratch))
+            return {MODEL_SHA256: artifact_checksum(folder), "model_size_mb": f"{folder_size_mb(folder):.3f}"}
 
     @contextlib.contextmanager
     def verified_artifact(self, model: str, version: str) -> Iterator[Path]:
