@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 
-from nightshift.features import build_features, read_lookups, source_columns
+from nightshift.model.features import build_features, read_lookups, source_columns
+from nightshift.model.train import SKOPS_TRUSTED_TYPES, build_pipeline
 from nightshift.spec import load_spec
-from nightshift.train import SKOPS_TRUSTED_TYPES, build_pipeline
 
 
 def read_window(landing: Path, days: list[dt.date], columns: list[str]) -> pd.DataFrame:

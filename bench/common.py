@@ -114,7 +114,7 @@ class BenchHome:
 
     def validate(self, spec, lake, days: list[dt.date]) -> None:
         """Validate the ingested days with the bench suite; every one must pass (the data is made to)."""
-        from nightshift import validate
+        from nightshift.data import validate
 
         verdicts = validate.validate_days(spec, lake, days, self.expectations)
         if bad := [v.day for v in verdicts if v.status != "validated"]:

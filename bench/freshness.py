@@ -86,9 +86,10 @@ def run(workdir: Path, plots: Path, smoke: bool) -> Outcome:
 def prepare_history(home: BenchHome, days: list[dt.date]) -> str:
     """Ingest and validate the window in-process, and promote a champion trained on a short window;
     returns its version. Run after Airflow's startup runs ended, so that they found an empty lake."""
-    from nightshift import gate, ingest, train
-    from nightshift.lake import Lake
-    from nightshift.registry import CHAMPION, Registry
+    from nightshift.data import ingest
+    from nightshift.data.lake import Lake
+    from nightshift.model import gate, train
+    from nightshift.model.registry import CHAMPION, Registry
     from nightshift.settings import Settings
 
     settings = Settings.from_env()
@@ -179,9 +180,9 @@ def task_spans(api: AirflowApi, dag_id: str, run_id: str, t0: dt.datetime) -> li
 def check_promotion(api: AirflowApi, home: BenchHome, day: dt.date, before: str, retrain_id: str) -> dict[str, str]:
     """The retrain's version is the champion, and its windows are the ones that end with the new day;
     returns its version tags. Raises with the gate's report (from the evaluate task's log) otherwise."""
-    from nightshift import train
-    from nightshift.lake import Lake
-    from nightshift.registry import CHAMPION, Registry
+    from nightshift.data.lake import Lake
+    from nightshift.model import train
+    from nightshift.model.registry import CHAMPION, Registry
     from nightshift.settings import Settings
 
     registry = Registry.from_env()

@@ -56,9 +56,10 @@ def ingest_validate_train(home: BenchHome) -> dict[str, float]:
         import mlflow  # noqa: F401
         import sklearn.ensemble  # noqa: F401
 
-        from nightshift import ingest, train
-        from nightshift.lake import Lake
-        from nightshift.registry import Registry
+        from nightshift.data import ingest
+        from nightshift.data.lake import Lake
+        from nightshift.model import train
+        from nightshift.model.registry import Registry
         from nightshift.settings import Settings
 
         settings = Settings.from_env()
@@ -148,7 +149,7 @@ def retrain_commands(home: BenchHome) -> dict[str, tuple[list[str], dict[str, st
 def prepare_airflow(home: BenchHome, version: str) -> None:
     """Migrate the home's Airflow DB and make the scaling step's model the champion the gate compares with."""
     from nightshift.embedded import airflow
-    from nightshift.registry import Registry
+    from nightshift.model.registry import Registry
     from nightshift.settings import Settings
 
     with environment(home.env):
@@ -207,10 +208,10 @@ def score_throughput(home: BenchHome, repeats: int) -> dict[str, float]:
         import mlflow
         import pandas as pd
 
-        from nightshift import scoring
-        from nightshift.features import model_inputs, read_lookups
-        from nightshift.lake import Lake
-        from nightshift.registry import CHAMPION, Registry
+        from nightshift.data.lake import Lake
+        from nightshift.model.features import model_inputs, read_lookups
+        from nightshift.model.registry import CHAMPION, Registry
+        from nightshift.operate import scoring
         from nightshift.settings import Settings
 
         spec, lake, registry = home.spec(), Lake.from_uri(Settings.from_env().lake_uri), Registry.from_env()

@@ -179,7 +179,7 @@ def peak_mb(side: str, frames: list[pd.DataFrame], expectations: Path, specs: li
     """In a fresh process: (MB to set the side up, peak MB above that while it validates the frames once)."""
     before = proc_mb("VmRSS")
     if side == "GX":
-        from nightshift.expectations import SuiteRunner, load_suite
+        from nightshift.data.expectations import SuiteRunner, load_suite
         validate: Callable[[pd.DataFrame], Any] = SuiteRunner(load_suite(expectations, "flights")).run
     else:
         validate = functools.partial(pandas_run, specs)
@@ -202,7 +202,7 @@ def _row(name: str, frames: list[pd.DataFrame], outcomes: list[list[Found]], gx_
 
 def measure(expectations: Path, workloads: dict[str, list[pd.DataFrame]]) -> dict[str, dict[str, Any]]:
     """Per workload: median seconds of each side, peak MB of each side, the failing counts; and set-up MB."""
-    from nightshift.expectations import SuiteRunner, load_suite
+    from nightshift.data.expectations import SuiteRunner, load_suite
     suite = load_suite(expectations, "flights")
     specs, runner = specs_of(suite, expectations / "flights.yaml"), SuiteRunner(suite)
     warm = next(iter(workloads.values()))[0].head(1000)

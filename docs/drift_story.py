@@ -21,9 +21,11 @@ def main() -> None:
     os.environ["NIGHTSHIFT_HOME"] = tempfile.mkdtemp(prefix="nightshift-drift-story-")
     for variable in ("NIGHTSHIFT_LAKE_URI", "MLFLOW_TRACKING_URI", "NIGHTSHIFT_LOCK_URI"):
         os.environ.pop(variable, None)
-    from nightshift import gate, ingest, monitor, train, validate
-    from nightshift.lake import Lake
-    from nightshift.registry import Registry
+    from nightshift.data import ingest, validate
+    from nightshift.data.lake import Lake
+    from nightshift.model import gate, train
+    from nightshift.model.registry import Registry
+    from nightshift.operate import monitor
     from nightshift.settings import Settings
     from nightshift.spec import load_spec
 
@@ -47,7 +49,7 @@ def main() -> None:
 
 
 def _late_share(spec, lake, as_of: dt.date) -> float:
-    from nightshift.features import make_target
+    from nightshift.model.features import make_target
 
     days = lake.coverage(spec.source.dataset, as_of - dt.timedelta(days=6), as_of).validated
     target, known = make_target(spec, lake.read_days("validated", spec.source.dataset, days)[spec.target.column])

@@ -23,9 +23,9 @@ async def logged_in(request: Request) -> None:
 @app.get("/models", response_class=HTMLResponse, dependencies=[Depends(logged_in)])
 def models_page() -> str:
     from nightshift.airflow.models_page import render
+    from nightshift.operate.status import model_status
     from nightshift.settings import Settings
     from nightshift.spec import load_all_specs
-    from nightshift.status import model_status
 
     settings = Settings.from_env()
     models = list(load_all_specs(settings.models_dir))

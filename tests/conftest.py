@@ -18,10 +18,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from nightshift.lake import Lake
+from nightshift.data.lake import Lake
+from nightshift.data.storage import s3_client
 from nightshift.settings import CHECKOUT, Settings
 from nightshift.spec import ModelSpec, load_spec
-from nightshift.storage import s3_client
 
 DEMO_SPEC = CHECKOUT / "include" / "models" / "flights_delay.yaml"
 EXPECTATIONS = CHECKOUT / "include" / "expectations"
@@ -76,8 +76,8 @@ def module_home(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator
 
 def retrain(spec: ModelSpec, lake: Lake, as_of, *, infra_check: bool = True) -> None:
     """What the retrain DAG does: train a challenger, gate it, promote it if it passes."""
-    from nightshift import gate, train
-    from nightshift.registry import Registry
+    from nightshift.model import gate, train
+    from nightshift.model.registry import Registry
 
     registry = Registry.from_env()
     window = train.plan_window(spec, lake, as_of)
@@ -92,8 +92,8 @@ def home_with_champion(tmp_path_factory: pytest.TempPathFactory, name: str, days
                        spec: ModelSpec | None = None) -> Iterator[tuple[ModelSpec, Lake]]:
     """A module's home with `days` of real flights ingested and validated, and a champion trained as of
     `as_of` (on the demo spec unless given)."""
-    from nightshift import ingest, validate
-    from nightshift.registry import CHAMPION, Registry
+    from nightshift.data import ingest, validate
+    from nightshift.model.registry import CHAMPION, Registry
 
     with module_home(tmp_path_factory, name) as settings:
         spec, lake = spec or load_spec(DEMO_SPEC), Lake.from_uri(settings.lake_uri)

@@ -56,7 +56,7 @@ def airflow(args: tuple[str, ...]) -> None:
 @click.argument("model", callback=model_name)
 def status(model: str) -> None:
     """Partitions, model versions, gate decisions and aliases of MODEL."""
-    from nightshift.status import print_status
+    from nightshift.operate.status import print_status
 
     print_status(Settings.from_env(), model)
 
@@ -69,7 +69,7 @@ def rollback(model: str, target: str, reason: str) -> None:
     """Make an earlier version of MODEL the champion again (reversible: roll back to previous)."""
     import getpass
 
-    from nightshift.registry import Registry
+    from nightshift.model.registry import Registry
 
     record = Registry.from_env().rollback(model, target, reason=reason, actor=getpass.getuser())
     click.echo(f"{model}: champion v{record['from_version']} -> v{record['to_version']} "
@@ -84,9 +84,9 @@ def release(model: str, day: dt.datetime, reason: str) -> None:
     """Move a reviewed quarantined DAY of MODEL's dataset into validated/, recording who and why."""
     import getpass
 
+    from nightshift.data.lake import Lake
+    from nightshift.data.release import release_day
     from nightshift.failures import NightshiftError
-    from nightshift.lake import Lake
-    from nightshift.release import release_day
     from nightshift.spec import load_spec, spec_path
 
     settings = Settings.from_env()
@@ -109,9 +109,10 @@ def reproduce(model: str, step: str, day: dt.datetime) -> None:
 
     ingest_raw and validate take the day itself; train and evaluate use validated data up to DAY.
     """
-    from nightshift import gate, ingest, train, validate
-    from nightshift.lake import Lake
-    from nightshift.registry import CHALLENGER, Registry
+    from nightshift.data import ingest, validate
+    from nightshift.data.lake import Lake
+    from nightshift.model import gate, train
+    from nightshift.model.registry import CHALLENGER, Registry
     from nightshift.spec import load_spec, spec_path
 
     settings = Settings.from_env()

@@ -74,7 +74,7 @@ def run_story(settings: Settings, story: list[Step] = STORY) -> None:
 
 
 def main() -> None:
-    from nightshift.status import print_status
+    from nightshift.operate.status import print_status
 
     settings = Settings.from_env()
     run_story(settings)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from nightshift.data.lake import Lake
 from nightshift.demo import prepare_airflow, run_dag
-from nightshift.lake import Lake
-from nightshift.registry import CHAMPION, Registry
+from nightshift.model.registry import CHAMPION, Registry
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e

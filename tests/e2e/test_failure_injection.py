@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nightshift import ingest, validate
-from nightshift.lake import Lake
-from nightshift.registry import Registry
+from nightshift.data import ingest, validate
+from nightshift.data.lake import Lake
+from nightshift.model.registry import Registry
 from nightshift.settings import Settings
 from nightshift.spec import load_spec
 from tests.airflow_api import AirflowApi

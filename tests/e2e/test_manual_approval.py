@@ -13,11 +13,11 @@ import httpx
 import pytest
 import yaml
 
-from nightshift import ingest, validate
+from nightshift.data import ingest, validate
+from nightshift.data.lake import Lake
 from nightshift.demo import prepare_airflow
 from nightshift.embedded import ADMIN, admin_password, airflow_command
-from nightshift.lake import Lake
-from nightshift.registry import CHAMPION, Registry
+from nightshift.model.registry import CHAMPION, Registry
 from nightshift.settings import Settings
 from nightshift.spec import load_spec
 from tests.conftest import DEMO_SPEC, EXPECTATIONS, free_port, serving

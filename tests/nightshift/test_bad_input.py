@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from nightshift import ingest, validate
+from nightshift.data import ingest, validate
 from nightshift.failures import DataError, InfraError, NightshiftError
-from nightshift.registry import CHAMPION, Registry
+from nightshift.model.registry import CHAMPION, Registry
 from nightshift.spec import load_spec
 from tests.conftest import DEMO_SPEC, EXPECTATIONS, home_with_champion, retrain
 from tests.figures import record

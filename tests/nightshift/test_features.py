@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from nightshift.failures import DataError
-from nightshift.features import build_features, make_target, source_columns
+from nightshift.model.features import build_features, make_target, source_columns
 
 
 def raw_rows() -> pd.DataFrame:

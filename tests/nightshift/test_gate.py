@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from nightshift.gate import GateReport, judge
-from nightshift.metrics import Interval, SliceResult
+from nightshift.model.gate import GateReport, judge
+from nightshift.model.metrics import Interval, SliceResult
 from nightshift.spec import Gate
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nightshift.expectations import load_history
-from nightshift.history import History, deviations
-from nightshift.metrics import psi
+from nightshift.data.expectations import load_history
+from nightshift.data.history import History, deviations
+from nightshift.model.metrics import psi
 from nightshift.spec import SpecError
 
 DAY = dt.date(2013, 2, 8)

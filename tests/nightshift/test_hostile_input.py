@@ -15,10 +15,10 @@ import yaml
 from click.testing import CliRunner
 
 from nightshift.cli import main
-from nightshift.expectations import load_suite
-from nightshift.lake import Lake
+from nightshift.data.expectations import load_suite
+from nightshift.data.lake import Lake
+from nightshift.data.storage import LocalStorage, S3Storage
 from nightshift.spec import SpecError, load_spec
-from nightshift.storage import LocalStorage, S3Storage
 from tests.conftest import DEMO_SPEC
 from tests.nightshift.test_spec import write_spec
 

@@ -7,9 +7,9 @@ import gzip
 import pandas as pd
 import pytest
 
-from nightshift import ingest, sources
+from nightshift.data import ingest, sources
+from nightshift.data.storage import s3_client
 from nightshift.failures import DataError, SourceNotReady
-from nightshift.storage import s3_client
 
 CSV = """year,month,day,flight,carrier
 2013,1,1,1,UA

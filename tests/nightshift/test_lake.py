@@ -11,8 +11,8 @@ import time
 import pandas as pd
 import pytest
 
+from nightshift.data.lake import MANIFEST, Lake, content_checksum
 from nightshift.failures import DataError
-from nightshift.lake import MANIFEST, Lake, content_checksum
 
 DAY = dt.date(2013, 2, 8)
 
@@ -87,7 +87,7 @@ def test_removing_a_partition_hides_it_first(any_lake):
 WRITER = """
 import datetime as dt, sys
 import pandas as pd
-from nightshift.lake import Lake
+from nightshift.data.lake import Lake
 lake = Lake.from_uri(sys.argv[1])
 rows = int(sys.argv[2])
 big = pd.DataFrame({"flight": range(rows), "note": ["x" * 50] * rows})
@@ -131,7 +131,7 @@ def test_lake_uri_must_be_file_or_s3():
 
 def test_s3_settings_can_come_from_an_airflow_connection(s3_bucket, s3_endpoint, monkeypatch, tmp_path):
     """No AWS_* endpoint or keys in the environment: NIGHTSHIFT_AWS_CONN_ID names the connection to use."""
-    from nightshift.storage import s3_client
+    from nightshift.data.storage import s3_client
 
     for variable in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(variable)

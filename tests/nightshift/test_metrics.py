@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as sk
 
-from nightshift.metrics import compute_metrics, paired_bootstrap, slice_drops
+from nightshift.model.metrics import compute_metrics, paired_bootstrap, slice_drops
 
 
 @pytest.fixture

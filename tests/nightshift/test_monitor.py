@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nightshift import monitor
 from nightshift.failures import ModelError
-from nightshift.registry import Registry
+from nightshift.model.registry import Registry
+from nightshift.operate import monitor
 from tests.conftest import home_with_champion
 
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(28)]

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nightshift import gate, ingest, train, validate
+from nightshift.data import ingest, validate
 from nightshift.failures import ModelError
-from nightshift.registry import CHALLENGER, CHAMPION, PREVIOUS, ChampionChanged, Registry
+from nightshift.model import gate, train
+from nightshift.model.registry import CHALLENGER, CHAMPION, PREVIOUS, ChampionChanged, Registry
 from tests.conftest import DEMO_SPEC, EXPECTATIONS, module_home
 
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
@@ -26,7 +27,7 @@ AS_OF = DAYS[-1]
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """(spec, lake, registry) in a module-wide home with 21 ingested days."""
-    from nightshift.lake import Lake
+    from nightshift.data.lake import Lake
     from nightshift.spec import load_spec
 
     with module_home(tmp_path_factory, "promotion") as settings:

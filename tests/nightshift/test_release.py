@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from nightshift import validate
+from nightshift.data import validate
+from nightshift.data.release import release_day
 from nightshift.failures import DataError
-from nightshift.release import release_day
 from tests.conftest import EXPECTATIONS
 from tests.nightshift.test_validate import flights_day
 

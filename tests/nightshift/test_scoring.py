@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 
-from nightshift import scoring, train
 from nightshift.failures import ModelError
-from nightshift.registry import CHALLENGER, Registry
+from nightshift.model import train
+from nightshift.model.registry import CHALLENGER, Registry
+from nightshift.operate import scoring
 from tests.conftest import home_with_champion
 
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nightshift import expectations, validate
+from nightshift.data import expectations, validate
 from nightshift.failures import DataError
 from nightshift.spec import SpecError
 from tests.conftest import EXPECTATIONS

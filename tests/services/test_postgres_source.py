@@ -7,7 +7,7 @@ import time
 import psycopg2
 import pytest
 
-from nightshift import ingest
+from nightshift.data import ingest
 from nightshift.failures import DataError, InfraError, SourceNotReady
 
 FEB_7, FEB_8 = dt.date(2013, 2, 7), dt.date(2013, 2, 8)
@@ -64,7 +64,7 @@ def test_an_unreachable_server_is_retryable(spec, lake, monkeypatch):
 def test_the_date_range_reaches_sql_only_as_parameters(spec, flights_db):
     """A value crafted to widen the WHERE clause is compared as a date, and refused; spliced into the SQL
     it would read every row before the end."""
-    from nightshift.sources import read_postgres
+    from nightshift.data.sources import read_postgres
 
     source = postgres_spec(spec, table="ops.flights").source
     with pytest.raises(DataError, match=r"the query failed: invalid input syntax for type date"):

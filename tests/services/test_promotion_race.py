@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from nightshift.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry, postgres_advisory_lock
+from nightshift.model.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry, postgres_advisory_lock
 
 START, DAYS = dt.date(2024, 1, 1), 28
 AS_OF = START + dt.timedelta(days=DAYS - 1)
@@ -64,8 +64,8 @@ def write_world(root: Path) -> dict[str, Path]:
 
 def retrain(models_dir: str) -> dict:
     """One retrain, in its own process: train, gate, promote if better."""
-    from nightshift import gate, train
-    from nightshift.lake import Lake
+    from nightshift.data.lake import Lake
+    from nightshift.model import gate, train
     from nightshift.spec import load_spec
 
     spec, lake, registry = load_spec(Path(models_dir) / "race.yaml"), Lake.from_env(), Registry.from_env()
@@ -79,8 +79,8 @@ def retrain(models_dir: str) -> dict:
 
 @pytest.fixture
 def race_home(tmp_path, mlflow_server, postgres_database, monkeypatch):
-    from nightshift import ingest, validate
-    from nightshift.lake import Lake
+    from nightshift.data import ingest, validate
+    from nightshift.data.lake import Lake
     from nightshift.spec import load_spec
 
     folders = write_world(tmp_path)

@@ -40,7 +40,7 @@ def chaos_spec() -> dict:
 @functools.cache
 def source_rows(first: dt.date, last: dt.date) -> dict[dt.date, int]:
     """Rows per day of the demo source from `first` to `last` (read once: every chaos test compares)."""
-    from nightshift.sources import read_table
+    from nightshift.data.sources import read_table
 
     days = pd.to_datetime(read_table(FLIGHTS, "csv", ["year", "month", "day"])).dt.date
     counts = days[(days >= first) & (days <= last)].value_counts()

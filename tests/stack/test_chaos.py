@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from nightshift.lake import Lake, content_checksum
-from nightshift.registry import CHAMPION, MODEL_SHA256, Registry
-from nightshift.storage import s3_client
+from nightshift.data.lake import Lake, content_checksum
+from nightshift.data.storage import s3_client
+from nightshift.model.registry import CHAMPION, MODEL_SHA256, Registry
 from tests.airflow_api import AirflowApi
 from tests.figures import record
 from tests.production_stack import RunningStack, ancestors

@@ -17,7 +17,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect, sync_playwright
 
-from nightshift.registry import MODEL_SHA256
+from nightshift.model.registry import MODEL_SHA256
 from nightshift.settings import CHECKOUT
 from tests.production_stack import RunningStack
 from tests.stack.conftest import MODEL

@@ -39,7 +39,7 @@ class GateApproval(HITLOperator):
 
 def approval_of(response: dict):
     """The operator's answer (its XCom) as a gate.Approval."""
-    from nightshift.gate import Approval
+    from nightshift.model.gate import Approval
 
     user = response.get("responded_by_user") or {}  # none when the timeout answered with the default
     return Approval(approved=response["chosen_options"] == [APPROVE],

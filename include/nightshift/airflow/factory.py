@@ -153,8 +153,8 @@ def ingest_dag(spec: ModelSpec) -> DAG:
 
         @task(retries=6)  # late data: six waits of 30 minutes
         def ingest_raw(days: list[str]) -> dict[str, int]:
-            from nightshift import ingest as ingest_step
-            from nightshift.lake import Lake
+            from nightshift.data import ingest as ingest_step
+            from nightshift.data.lake import Lake
 
             rows = ingest_step.ingest_days(_spec(model), Lake.from_env(), [dt.date.fromisoformat(d) for d in days])
             log.info("raw rows per day: %s", rows)
@@ -164,8 +164,8 @@ def ingest_dag(spec: ModelSpec) -> DAG:
         @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
         def validate(chunks: list[list[str]]) -> dict:
             """Validate the run's days that are in raw/, even when another ingest chunk failed."""
-            from nightshift import validate as validate_step
-            from nightshift.lake import Lake
+            from nightshift.data import validate as validate_step
+            from nightshift.data.lake import Lake
 
             spec, lake = _spec(model), Lake.from_env()
             in_raw = set(lake.days("raw", spec.source.dataset))
@@ -181,7 +181,7 @@ def ingest_dag(spec: ModelSpec) -> DAG:
         @task(outlets=[validated_asset(spec)], trigger_rule=TriggerRule.ALL_DONE)
         def publish(chunks: list[list[str]]) -> list[str]:
             """Announce the validated days (even when other days failed), so retraining can start."""
-            from nightshift.lake import Lake
+            from nightshift.data.lake import Lake
 
             spec = _spec(model)
             wanted = {day for chunk in chunks for day in chunk}
@@ -231,9 +231,9 @@ def retrain_dag(spec: ModelSpec) -> DAG:
     def retrain():
         @task
         def train() -> dict:
-            from nightshift import train as train_step
-            from nightshift.lake import Lake
-            from nightshift.registry import Registry
+            from nightshift.data.lake import Lake
+            from nightshift.model import train as train_step
+            from nightshift.model.registry import Registry
 
             context = get_current_context()
             params = context["params"]
@@ -247,9 +247,9 @@ def retrain_dag(spec: ModelSpec) -> DAG:
 
         @task
         def evaluate(trained: dict) -> dict:
-            from nightshift import gate
-            from nightshift.lake import Lake
-            from nightshift.registry import Registry
+            from nightshift.data.lake import Lake
+            from nightshift.model import gate
+            from nightshift.model.registry import Registry
 
             holdout = [dt.date.fromisoformat(d) for d in trained["window"]["holdout"]]
             report = gate.evaluate_challenger(_spec(model), Lake.from_env(), Registry.from_env(),
@@ -261,10 +261,10 @@ def retrain_dag(spec: ModelSpec) -> DAG:
         def promote(evaluated: dict, approval: dict | None = None) -> dict:
             """Promote a passing challenger (compare-and-set); a rejection is a normal, green outcome.
             With `approval: manual`, a human's rejection is recorded on the version and rejects it."""
-            from nightshift import gate
             from nightshift.airflow.approval import approval_of
-            from nightshift.lake import Lake
-            from nightshift.registry import Registry
+            from nightshift.data.lake import Lake
+            from nightshift.model import gate
+            from nightshift.model.registry import Registry
 
             spec, registry = _spec(model), Registry.from_env()
             verdict = gate.Verdict.from_xcom({k: v for k, v in evaluated.items() if k != "report"})
@@ -313,9 +313,9 @@ def score_dag(spec: ModelSpec) -> DAG:
     def score():
         @task(outlets=[predictions_asset(spec)])
         def score_days() -> dict:
-            from nightshift import scoring
-            from nightshift.lake import Lake
-            from nightshift.registry import Registry
+            from nightshift.data.lake import Lake
+            from nightshift.model.registry import Registry
+            from nightshift.operate import scoring
 
             context = get_current_context()
             days = _requested_days(context["params"]) or _announced_days(context)
@@ -351,9 +351,9 @@ def monitor_dag(spec: ModelSpec) -> DAG:
     def monitor():
         @task
         def check() -> dict:
-            from nightshift import monitor as monitor_step
-            from nightshift.lake import Lake
-            from nightshift.registry import Registry
+            from nightshift.data.lake import Lake
+            from nightshift.model.registry import Registry
+            from nightshift.operate import monitor as monitor_step
 
             context = get_current_context()
             spec, lake = _spec(model), Lake.from_env()
@@ -403,8 +403,8 @@ def release_dag(spec: ModelSpec) -> DAG:
     def release():
         @task(outlets=[validated_asset(spec)])
         def release_day() -> dict:
-            from nightshift.lake import Lake
-            from nightshift.release import release_day as release_step
+            from nightshift.data.lake import Lake
+            from nightshift.data.release import release_day as release_step
 
             context = get_current_context()
             params, run = context["params"], context["dag_run"]
@@ -442,7 +442,7 @@ def rollback_dag(models: list[str]) -> DAG:
     def rollback():
         @task
         def roll_back() -> dict:
-            from nightshift.registry import Registry
+            from nightshift.model.registry import Registry
 
             context = get_current_context()
             params, run = context["params"], context["dag_run"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
 
-from nightshift.status import ALIASES, ModelStatus
+from nightshift.operate.status import ALIASES, ModelStatus
 
 STYLE = """
 body { font-family: system-ui, sans-serif; font-size: 14px; margin: 16px; color: #1a202c; }

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nightshift.sources import read_table
+from nightshift.data.sources import read_table
 
 HERE = Path(__file__).parent
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from nightshift.lake import Lake
-from nightshift.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
+from nightshift.data.lake import Lake
+from nightshift.model.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from nightshift.settings import Settings
 from nightshift.spec import load_spec, spec_path
 

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from nightshift.history import History
+from nightshift.data.history import History
 from nightshift.spec import SpecError, explain, read_yaml
 
 SEVERITIES = ("block", "warn")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from nightshift.features import make_target
+from nightshift.model.features import make_target
 from nightshift.spec import ModelSpec
 
 # A single feature with a ROC AUC (classification) or |correlation| (regression) this high is a leak.

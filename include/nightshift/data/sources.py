@@ -34,7 +34,7 @@ def list_files(path: str) -> list[str]:
     package://<package>/<file> (data shipped in an installed package, found without importing it)."""
     parsed = urlparse(path)
     if parsed.scheme == "s3":
-        from nightshift.storage import S3Storage
+        from nightshift.data.storage import S3Storage
 
         prefix = re.split(r"[*?\[]", parsed.path.lstrip("/"), maxsplit=1)[0]
         try:
@@ -69,7 +69,7 @@ def read_bytes(uri: str) -> bytes:
     upstream is probably rewriting it, and a retry will find it again."""
     try:
         if uri.startswith("s3://"):
-            from nightshift.storage import S3Storage
+            from nightshift.data.storage import S3Storage
 
             bucket, _, key = uri.removeprefix("s3://").partition("/")
             return S3Storage(bucket).get(key)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from nightshift.data.sources import read_table
 from nightshift.failures import DataError
-from nightshift.sources import read_table
 from nightshift.spec import IDENTIFIER, RULE, Lookup, ModelSpec
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ import datetime as dt
 
 import pandas as pd
 
+from nightshift.data.lake import Lake
+from nightshift.data.sources import list_files, parse, read_bytes, read_postgres
 from nightshift.failures import DataError, SourceNotReady
-from nightshift.lake import Lake
-from nightshift.sources import list_files, parse, read_bytes, read_postgres
 from nightshift.spec import ModelSpec, Source
 
 

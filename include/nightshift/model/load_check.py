@@ -1,7 +1,7 @@
 """Infra check before promotion: a registered version loads from the registry in a fresh Python
 process (as a scorer would load it) and predicts on a holdout sample that matches its signature.
 
-Run as `python -m nightshift.infra_check <model> <version> <sample.parquet>`; exits non-zero with
+Run as `python -m nightshift.model.load_check <model> <version> <sample.parquet>`; exits non-zero with
 the reason on stderr.
 """
 
@@ -21,7 +21,7 @@ def check_in_fresh_process(model: str, version: str, sample) -> str:
         path = Path(scratch) / "sample.parquet"
         sample.to_parquet(path, index=False)
         try:
-            done = subprocess.run([sys.executable, "-m", "nightshift.infra_check", model, version, str(path)],  # nosec B603  # this interpreter, an argument list, no shell
+            done = subprocess.run([sys.executable, "-m", "nightshift.model.load_check", model, version, str(path)],  # nosec B603  # this interpreter, an argument list, no shell
                                   capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
             return f"loading and predicting took more than {TIMEOUT_S}s"
@@ -35,7 +35,7 @@ def main(model: str, version: str, sample_path: str) -> None:
     import mlflow
     import pandas as pd
 
-    from nightshift.registry import Registry
+    from nightshift.model.registry import Registry
 
     sample = pd.read_parquet(sample_path)
     with Registry.from_env().verified_artifact(model, version) as folder:

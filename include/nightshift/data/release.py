@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from nightshift.data.lake import DATA_FILE, Lake
 from nightshift.failures import DataError, InfraError
-from nightshift.lake import DATA_FILE, Lake
 from nightshift.spec import ModelSpec
 
 MIN_REASON = 10

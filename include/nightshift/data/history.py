@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from nightshift.metrics import psi
+from nightshift.model.metrics import psi
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from nightshift.gate import GateReport
+    from nightshift.model.gate import GateReport
 
 
 def plot_report(report: GateReport, higher_is_better: dict[str, bool]):

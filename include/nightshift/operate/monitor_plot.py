@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from nightshift.monitor import MonitorReport
+    from nightshift.operate.monitor import MonitorReport
 
 
 def plot_monitor(report: MonitorReport):

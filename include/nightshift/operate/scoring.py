@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from nightshift.data.lake import Lake
 from nightshift.failures import DataError, ModelError
-from nightshift.features import make_target, model_inputs, read_lookups
-from nightshift.gate import predict
-from nightshift.lake import Lake
-from nightshift.metrics import compute_metrics
-from nightshift.registry import CHALLENGER, CHAMPION, Registry
+from nightshift.model.features import make_target, model_inputs, read_lookups
+from nightshift.model.gate import predict
+from nightshift.model.metrics import compute_metrics
+from nightshift.model.registry import CHALLENGER, CHAMPION, Registry
 from nightshift.spec import ModelSpec
 
 

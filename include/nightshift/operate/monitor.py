@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from nightshift.data.lake import Lake
 from nightshift.failures import DataError, ModelError
-from nightshift.features import make_target
-from nightshift.lake import Lake
-from nightshift.metrics import category_psi, compute_metrics, psi
-from nightshift.registry import CHAMPION, Registry
-from nightshift.scoring import Scorer
+from nightshift.model.features import make_target
+from nightshift.model.metrics import category_psi, compute_metrics, psi
+from nightshift.model.registry import CHAMPION, Registry
+from nightshift.operate.scoring import Scorer
 from nightshift.spec import ModelSpec
 
 
@@ -133,7 +133,7 @@ def _holdout_metric(registry: Registry, spec: ModelSpec, version: str) -> float 
 
 
 def _record(registry: Registry, report: MonitorReport) -> None:
-    from nightshift.monitor_plot import plot_monitor
+    from nightshift.operate.monitor_plot import plot_monitor
 
     run_id, folder = registry.run_id(report.model, report.champion_version), f"monitoring/{report.as_of}"
     registry.client.log_text(run_id, json.dumps(report.to_dict(), indent=2), f"{folder}/report.json")

@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from nightshift import __version__
+from nightshift.data.lake import Lake
 from nightshift.failures import DataError, ModelError
-from nightshift.features import FeatureFrame, build_features, read_lookups, source_columns
-from nightshift.lake import Lake
-from nightshift.registry import CHALLENGER, SPEC_ARTIFACT, WINDOW_ARTIFACT, Registry
+from nightshift.model.features import FeatureFrame, build_features, read_lookups, source_columns
+from nightshift.model.registry import CHALLENGER, SPEC_ARTIFACT, WINDOW_ARTIFACT, Registry
 from nightshift.settings import CHECKOUT
 from nightshift.spec import ModelSpec
 

@@ -24,9 +24,9 @@ from pathlib import PurePosixPath
 import pandas as pd
 
 from nightshift import __version__
+from nightshift.data.storage import Storage
 from nightshift.failures import DataError, InfraError
 from nightshift.spec import check_name
-from nightshift.storage import Storage
 
 ZONES = ("raw", "validated", "quarantine", "features", "predictions")
 DATA_FILE = "data.parquet"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nightshift.expectations import (
+from nightshift.data.expectations import (
     DATA_DOCS,
     Finding,
     SuiteRunner,
@@ -24,10 +24,10 @@ from nightshift.expectations import (
     load_history,
     load_suite,
 )
+from nightshift.data.history import History, deviations
+from nightshift.data.lake import Lake, content_checksum
+from nightshift.data.leakage import LEAK_SCORE, find_leaks
 from nightshift.failures import DataError
-from nightshift.history import History, deviations
-from nightshift.lake import Lake, content_checksum
-from nightshift.leakage import LEAK_SCORE, find_leaks
 from nightshift.spec import ModelSpec
 
 

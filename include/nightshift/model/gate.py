@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nightshift.data.lake import Lake
 from nightshift.failures import ModelError
-from nightshift.lake import Lake
-from nightshift.metrics import Interval, SliceResult, compute_metrics, paired_bootstrap, slice_drops
-from nightshift.registry import CHAMPION, ChampionChanged, Registry
+from nightshift.model.metrics import Interval, SliceResult, compute_metrics, paired_bootstrap, slice_drops
+from nightshift.model.registry import CHAMPION, ChampionChanged, Registry
 from nightshift.spec import ModelSpec
 
 WORST_SLICES_KEPT = 10
@@ -235,8 +235,8 @@ def evaluate_challenger(spec: ModelSpec, lake: Lake, registry: Registry, version
     challenger's MLflow run and version tags. Idempotent for a given version, champion and holdout."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from nightshift.infra_check import check_in_fresh_process
-    from nightshift.train import load_features
+    from nightshift.model.load_check import check_in_fresh_process
+    from nightshift.model.train import load_features
 
     data = load_features(spec, lake, holdout)
     with ThreadPoolExecutor(1) as background:
@@ -294,7 +294,7 @@ def _champion_inputs(spec: ModelSpec, lake: Lake, registry: Registry, version: s
     """The holdout as the champion's own spec builds it (its features may differ from today's spec).
     The rows must be the same ones (the same dataset in the lake, wherever its source now lives), so a
     champion trained for another dataset or target cannot be compared."""
-    from nightshift.train import load_features
+    from nightshift.model.train import load_features
 
     trained_with = registry.trained_spec(spec.name, version)
     if trained_with.spec_hash == spec.spec_hash:
@@ -326,7 +326,7 @@ def promote_if_better(spec: ModelSpec, lake: Lake, registry: Registry, verdict: 
 
 
 def _record(registry: Registry, report: GateReport, higher_is_better: dict[str, bool]) -> None:
-    from nightshift.gate_plot import plot_report
+    from nightshift.model.gate_plot import plot_report
 
     run_id = registry.run_id(report.model, report.challenger_version)
     client = registry.client

@@ -1,0 +1,1 @@
+"""Data: storage, the lake's atomic days, sources, ingest, GX validation, release."""

@@ -1,0 +1,1 @@
+"""Models: features, training, metrics, the gate, the registry (the only MLflow door)."""

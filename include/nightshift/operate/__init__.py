@@ -1,0 +1,1 @@
+"""Operating models: batch scoring, monitoring, status."""
