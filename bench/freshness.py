@@ -86,24 +86,18 @@ def run(workdir: Path, plots: Path, smoke: bool) -> Outcome:
 def prepare_history(home: BenchHome, days: list[dt.date]) -> str:
     """Ingest and validate the window in-process, and promote a champion trained on a short window;
     returns its version. Run after Airflow's startup runs ended, so that they found an empty lake."""
-    from nightshift.data import ingest
+    from nightshift import steps
     from nightshift.data.lake import Lake
-    from nightshift.model import gate, train
-    from nightshift.model.registry import CHAMPION, Registry
     from nightshift.settings import Settings
 
-    settings = Settings.from_env()
-    spec, lake, registry = home.spec(), Lake.from_uri(settings.lake_uri), Registry.from_env()
-    ingest.ingest_days(spec, lake, days)
-    home.validate(spec, lake, days)
-    plan = train.plan_window(spec, lake, days[-1], train_days=CHAMPION_TRAIN_DAYS)
-    trained = train.train_challenger(spec, lake, registry, plan)
-    report = gate.evaluate_challenger(spec, lake, registry, trained.version, plan.days("holdout"), infra_check=False)
-    gate.promote_if_better(spec, lake, registry, report.verdict)
-    if (champion := registry.alias_version(MODEL, CHAMPION)) != trained.version:
-        raise RuntimeError(f"the set-up champion v{trained.version} was not promoted, so there is nothing to "
-                           f"replace:\n{report.table()}")
-    return champion
+    run = steps.Run(home.spec(), Lake.from_uri(Settings.from_env().lake_uri))
+    steps.ingest_raw(run, days)
+    home.validate(run.spec, run.lake, days)
+    done = steps.retrain(run, days[-1], train_days=CHAMPION_TRAIN_DAYS, infra_check=False)
+    if not done.promotion.promoted:
+        raise RuntimeError(f"the set-up champion v{done.trained.version} was not promoted, so there is nothing to "
+                           f"replace:\n{done.report.table()}")
+    return done.trained.version
 
 
 def wait_until_nothing_due(api: AirflowApi, dag_ids: list[str], timeout: float = 300) -> None:
@@ -195,7 +189,7 @@ def check_promotion(api: AirflowApi, home: BenchHome, day: dt.date, before: str,
     plan = train.plan_window(home.spec(), Lake.from_uri(Settings.from_env().lake_uri), day)
     expected = {"train_window": f"{plan.train[0]}..{plan.train[-1]}",
                 "holdout_window": f"{plan.holdout[0]}..{plan.holdout[-1]}"}
-    if plan.holdout[-1] != day.isoformat() or any(tags.get(key) != value for key, value in expected.items()):
+    if plan.holdout[-1] != day or any(tags.get(key) != value for key, value in expected.items()):
         raise RuntimeError(f"champion v{champion} was not trained up to {day}: its windows are "
                            f"{ {key: tags.get(key) for key in expected} }, expected {expected}")
     return tags

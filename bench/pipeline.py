@@ -56,23 +56,21 @@ def ingest_validate_train(home: BenchHome) -> dict[str, float]:
         import mlflow  # noqa: F401
         import sklearn.ensemble  # noqa: F401
 
-        from nightshift.data import ingest
+        from nightshift import steps
         from nightshift.data.lake import Lake
-        from nightshift.model import train
-        from nightshift.model.registry import Registry
         from nightshift.settings import Settings
 
-        settings = Settings.from_env()
-        spec, lake, days = home.spec(), Lake.from_uri(settings.lake_uri), window()
-        registry = Registry.from_env()
+        spec, days = home.spec(), window()
+        run = steps.Run(spec, Lake.from_uri(Settings.from_env().lake_uri))
+        lake = run.lake
+        run.registry  # noqa: B018  opened before the baseline: MLflow's set-up is not data
         baseline = reset_peak()
         started = time.perf_counter()
-        ingest.ingest_days(spec, lake, days)
+        steps.ingest_raw(run, days)
         ingested = time.perf_counter()
         home.validate(spec, lake, days)
         validated = time.perf_counter()
-        plan = train.plan_window(spec, lake, days[-1])
-        result = train.train_challenger(spec, lake, registry, plan)
+        result = steps.train(run, days[-1])
         trained = time.perf_counter()
         peak = proc_mb("VmHWM") - baseline
         frame_mb = lake.read_days("raw", spec.source.dataset, days).memory_usage(deep=True).sum() / 2 ** 20

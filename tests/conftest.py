@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from nightshift import steps
 from nightshift.data.lake import Lake
 from nightshift.data.storage import s3_client
 from nightshift.settings import CHECKOUT, Settings
@@ -74,34 +75,28 @@ def module_home(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator
         yield Settings.from_env()
 
 
-def retrain(spec: ModelSpec, lake: Lake, as_of, *, infra_check: bool = True) -> None:
-    """What the retrain DAG does: train a challenger, gate it, promote it if it passes."""
-    from nightshift.model import gate, train
-    from nightshift.model.registry import Registry
+def ingest_and_validate(run: steps.Run, days: list) -> None:
+    """What the ingest DAG does for these days, keeping going past a quarantined day."""
+    from nightshift.data.validate import validate_days
 
-    registry = Registry.from_env()
-    window = train.plan_window(spec, lake, as_of)
-    trained = train.train_challenger(spec, lake, registry, window)
-    report = gate.evaluate_challenger(spec, lake, registry, trained.version, window.days("holdout"),
-                                      infra_check=infra_check)
-    gate.promote_if_better(spec, lake, registry, report.verdict)
+    steps.ingest_raw(run, days)
+    validate_days(run.spec, run.lake, days, run.settings.expectations_dir)
 
 
 @contextmanager
-def home_with_champion(tmp_path_factory: pytest.TempPathFactory, name: str, days: list, as_of,
-                       spec: ModelSpec | None = None) -> Iterator[tuple[ModelSpec, Lake]]:
-    """A module's home with `days` of real flights ingested and validated, and a champion trained as of
-    `as_of` (on the demo spec unless given)."""
-    from nightshift.data import ingest, validate
-    from nightshift.model.registry import CHAMPION, Registry
+def validated_world(tmp_path_factory: pytest.TempPathFactory, name: str, days: list, *,
+                    spec: ModelSpec | None = None, champion_as_of=None) -> Iterator[steps.Run]:
+    """The test world: a module's home with `days` of real flights ingested and validated (for the demo
+    spec unless given) and, given `champion_as_of`, a champion retrained as of that day (version 1)."""
+    from nightshift.model.registry import CHAMPION
 
     with module_home(tmp_path_factory, name) as settings:
-        spec, lake = spec or load_spec(DEMO_SPEC), Lake.from_uri(settings.lake_uri)
-        ingest.ingest_days(spec, lake, days)
-        validate.validate_days(spec, lake, days, EXPECTATIONS)
-        retrain(spec, lake, as_of, infra_check=False)
-        assert Registry.from_env().alias_version(spec.name, CHAMPION) == "1"
-        yield spec, lake
+        run = steps.Run(spec or load_spec(DEMO_SPEC), Lake.from_uri(settings.lake_uri), settings)
+        ingest_and_validate(run, days)
+        if champion_as_of is not None:
+            steps.retrain(run, champion_as_of, infra_check=False)
+            assert run.registry.alias_version(run.spec.name, CHAMPION) == "1"
+        yield run
 
 
 @pytest.fixture

@@ -107,28 +107,24 @@ def release(model: str, day: dt.datetime, reason: str) -> None:
 def reproduce(model: str, step: str, day: dt.datetime) -> None:
     """Rerun one STEP of MODEL for DAY outside Airflow, against the same storage; raises the same error.
 
-    ingest_raw and validate take the day itself; train and evaluate use validated data up to DAY.
+    ingest_raw and validate take the day itself; train and evaluate use validated data up to DAY
+    (evaluate judges the current challenger on that window's holdout).
     """
-    from nightshift.data import ingest, validate
-    from nightshift.data.lake import Lake
-    from nightshift.model import gate, train
-    from nightshift.model.registry import CHALLENGER, Registry
-    from nightshift.spec import load_spec, spec_path
+    from nightshift import steps
+    from nightshift.model.registry import CHALLENGER
+    from nightshift.model.train import plan_window
 
-    settings = Settings.from_env()
-    spec, lake, day = load_spec(spec_path(settings.models_dir, model)), Lake.from_uri(settings.lake_uri), day.date()
+    run, day = steps.Run.of(model), day.date()
     if step == "ingest_raw":
-        click.echo(ingest.ingest_days(spec, lake, [day]))
+        click.echo(steps.ingest_raw(run, [day]))
     elif step == "validate":
-        verdicts = validate.validate_days(spec, lake, [day], settings.expectations_dir)
-        click.echo(validate.findings_table(verdicts))
-        validate.raise_if_quarantined(spec, verdicts)
+        try:
+            click.echo(steps.validate(run, [day]))
+        except steps.NothingToDo as reason:
+            raise click.ClickException(str(reason)) from None
+    elif step == "train":
+        click.echo(steps.train(run, day).to_xcom())
+    elif (version := run.registry.alias_version(model, CHALLENGER)) is None:
+        raise click.ClickException(f"{model} has no challenger to evaluate")
     else:
-        window = train.plan_window(spec, lake, day)
-        registry = Registry.from_env()
-        if step == "train":
-            click.echo(train.train_challenger(spec, lake, registry, window).to_xcom())
-        elif (version := registry.alias_version(model, CHALLENGER)) is None:
-            raise click.ClickException(f"{model} has no challenger to evaluate")
-        else:
-            click.echo(gate.evaluate_challenger(spec, lake, registry, version, window.days("holdout")).table())
+        click.echo(steps.evaluate(run, version, plan_window(run.spec, run.lake, day).holdout).table())

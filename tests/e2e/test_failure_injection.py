@@ -22,13 +22,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nightshift.data import ingest, validate
-from nightshift.data.lake import Lake
+from nightshift import steps
 from nightshift.model.registry import Registry
 from nightshift.settings import Settings
 from nightshift.spec import load_spec
 from tests.airflow_api import AirflowApi
-from tests.conftest import DEMO_SPEC, EXPECTATIONS, module_home, retrain
+from tests.conftest import DEMO_SPEC, EXPECTATIONS, validated_world
 from tests.embedded_airflow import EmbeddedAirflow, embedded_airflow
 
 pytestmark = pytest.mark.e2e
@@ -138,19 +137,15 @@ def world(tmp_path_factory) -> Iterator[tuple[Settings, dict[str, str]]]:
     shutil.copytree(EXPECTATIONS, suites)
     os.mkfifo(NEVER_ANSWERS)
     try:
-        with module_home(tmp_path_factory, "failure-injection") as settings:
-            lake = Lake.from_uri(settings.lake_uri)
-            ingest.ingest_days(load_spec(DEMO_SPEC), lake, HISTORY)
-            validate.validate_days(load_spec(DEMO_SPEC), lake, HISTORY, EXPECTATIONS)
-            registry = Registry.from_env()
+        with validated_world(tmp_path_factory, "failure-injection", HISTORY) as world_run:
             for case in [*CASES, REGISTRY_DOWN]:
                 path = write_spec(models, case)
                 if (dataset := case.spec.get("source", {}).get("dataset")) is not None:
                     shutil.copy(suites / "flights.yaml", suites / f"{dataset}.yaml")
                 if case.needs_champion:
-                    retrain(load_spec(path), lake, HISTORY[-1], infra_check=False)
-                    sabotage(case, path, registry)
-            yield settings, {"NIGHTSHIFT_MODELS_DIR": str(models), "NIGHTSHIFT_EXPECTATIONS_DIR": str(suites)}
+                    steps.retrain(steps.Run(load_spec(path), world_run.lake), HISTORY[-1], infra_check=False)
+                    sabotage(case, path, world_run.registry)
+            yield world_run.settings, {"NIGHTSHIFT_MODELS_DIR": str(models), "NIGHTSHIFT_EXPECTATIONS_DIR": str(suites)}
     finally:
         NEVER_ANSWERS.unlink()
 

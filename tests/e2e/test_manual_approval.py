@@ -13,14 +13,12 @@ import httpx
 import pytest
 import yaml
 
-from nightshift.data import ingest, validate
-from nightshift.data.lake import Lake
+from nightshift import steps
 from nightshift.demo import prepare_airflow
 from nightshift.embedded import ADMIN, admin_password, airflow_command
 from nightshift.model.registry import CHAMPION, Registry
 from nightshift.settings import Settings
-from nightshift.spec import load_spec
-from tests.conftest import DEMO_SPEC, EXPECTATIONS, free_port, serving
+from tests.conftest import DEMO_SPEC, free_port, ingest_and_validate, serving
 
 pytestmark = pytest.mark.e2e
 DAG = "flights_delay__retrain"
@@ -36,9 +34,7 @@ def manual_home(home, tmp_path, monkeypatch) -> Settings:
     (tmp_path / "models" / "flights_delay.yaml").write_text(yaml.safe_dump(spec))
     monkeypatch.setenv("NIGHTSHIFT_MODELS_DIR", str(tmp_path / "models"))
     settings = Settings.from_env()
-    loaded, lake = load_spec(settings.models_dir / "flights_delay.yaml"), Lake.from_uri(settings.lake_uri)
-    ingest.ingest_days(loaded, lake, DAYS)
-    validate.validate_days(loaded, lake, DAYS, EXPECTATIONS)
+    ingest_and_validate(steps.Run.of("flights_delay", settings), DAYS)
     prepare_airflow(settings)
     return settings
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from nightshift.data import ingest, validate
+from nightshift import steps
 from nightshift.failures import DataError, InfraError, NightshiftError
-from nightshift.model.registry import CHAMPION, Registry
+from nightshift.model.registry import CHAMPION
 from nightshift.spec import load_spec
-from tests.conftest import DEMO_SPEC, EXPECTATIONS, home_with_champion, retrain
+from tests.conftest import DEMO_SPEC, validated_world
 from tests.figures import record
 
 CORPUS = Path(__file__).parents[1] / "data" / "bad"
@@ -73,15 +73,16 @@ def world(tmp_path_factory):
     """Three validated weeks of real flights, and a champion trained on them."""
     spec = load_spec(DEMO_SPEC)
     spec = spec.model_copy(update={"windows": spec.windows.model_copy(update={"train_days": 14})})
-    with home_with_champion(tmp_path_factory, "bad-input", HISTORY, HISTORY[-1], spec) as (spec, lake):
-        yield spec, lake, Registry.from_env()
+    with validated_world(tmp_path_factory, "bad-input", HISTORY, spec=spec, champion_as_of=HISTORY[-1]) as run:
+        yield run.spec, run.lake, run.registry
 
 
 def run_pipeline(spec, lake, day: dt.date) -> None:
     """What the ingest and retrain DAGs do for one day."""
-    ingest.ingest_days(spec, lake, [day])
-    validate.raise_if_quarantined(spec, validate.validate_days(spec, lake, [day], EXPECTATIONS))
-    retrain(spec, lake, day)
+    run = steps.Run(spec, lake)
+    steps.ingest_raw(run, [day])
+    steps.validate(run, [day])
+    steps.retrain(run, day)
 
 
 def reading(spec, path: str):

@@ -14,7 +14,7 @@ import pytest
 from nightshift.failures import ModelError
 from nightshift.model.registry import Registry
 from nightshift.operate import monitor
-from tests.conftest import home_with_champion
+from tests.conftest import validated_world
 
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(28)]
 TRAINED_AS_OF = dt.date(2013, 1, 21)  # trained on 1-14 January, holdout 15-21
@@ -22,8 +22,8 @@ TRAINED_AS_OF = dt.date(2013, 1, 21)  # trained on 1-14 January, holdout 15-21
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    with home_with_champion(tmp_path_factory, "monitor", DAYS, TRAINED_AS_OF) as (spec, lake):
-        yield spec, lake, Registry.from_env()
+    with validated_world(tmp_path_factory, "monitor", DAYS, champion_as_of=TRAINED_AS_OF) as run:
+        yield run.spec, run.lake, run.registry
 
 
 def test_the_holdout_week_is_healthy_and_the_report_is_logged(world):

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nightshift.data import ingest, validate
+from nightshift import steps
 from nightshift.failures import ModelError
 from nightshift.model import gate, train
-from nightshift.model.registry import CHALLENGER, CHAMPION, PREVIOUS, ChampionChanged, Registry
-from tests.conftest import DEMO_SPEC, EXPECTATIONS, module_home
+from nightshift.model.inputs import window_features
+from nightshift.model.registry import CHALLENGER, CHAMPION, PREVIOUS, ChampionChanged
+from tests.conftest import validated_world
 
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
 AS_OF = DAYS[-1]
@@ -26,45 +27,38 @@ AS_OF = DAYS[-1]
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """(spec, lake, registry) in a module-wide home with 21 ingested days."""
-    from nightshift.data.lake import Lake
-    from nightshift.spec import load_spec
-
-    with module_home(tmp_path_factory, "promotion") as settings:
-        spec, lake = load_spec(DEMO_SPEC), Lake.from_uri(settings.lake_uri)
-        ingest.ingest_days(spec, lake, DAYS)
-        validate.validate_days(spec, lake, DAYS, EXPECTATIONS)
-        yield spec, lake, Registry.from_env()
+    """The module's run: three validated weeks, no champion yet."""
+    with validated_world(tmp_path_factory, "promotion", DAYS) as run:
+        yield run
 
 
 @pytest.fixture(scope="module")
 def spec(world):
-    return world[0]
+    return world.spec
 
 
 @pytest.fixture(scope="module")
 def ingested(world):
-    return world[1]
+    return world.lake
 
 
 @pytest.fixture(scope="module")
 def registry(world):
-    return world[2]
+    return world.registry
 
 
 def train_and_gate(spec, lake, registry, train_days=None) -> gate.GateReport:
-    window = train.plan_window(spec, lake, AS_OF, train_days)
-    trained = train.train_challenger(spec, lake, registry, window)
-    return gate.evaluate_challenger(spec, lake, registry, trained.version, window.days("holdout"))
+    run = steps.Run(spec, lake)
+    trained = steps.train(run, AS_OF, train_days)
+    return steps.evaluate(run, trained.version, trained.window.holdout)
 
 
 @pytest.fixture(scope="module")
-def champion(spec, ingested, registry) -> str:
-    first = train_and_gate(spec, ingested, registry)
-    assert first.decision == "promote" and first.champion_version is None
-    assert first.infra_error == ""  # loaded and predicted in a fresh process
-    gate.promote_if_better(spec, ingested, registry, first.verdict)
-    return first.challenger_version
+def champion(world) -> str:
+    first = steps.retrain(world, AS_OF)
+    assert first.promotion.promoted and first.report.champion_version is None
+    assert first.report.infra_error == ""  # loaded and predicted in a fresh process
+    return first.trained.version
 
 
 def test_worse_challenger_is_never_promoted(spec, ingested, registry, champion):
@@ -171,8 +165,8 @@ def test_rollback_is_recorded_and_reversible(spec, ingested, registry, champion)
 
 def test_training_window_never_overlaps_the_holdout(spec, ingested):
     window = train.plan_window(spec, ingested, AS_OF)
-    assert window.holdout == [d.isoformat() for d in DAYS[-7:]]
-    assert window.train == [d.isoformat() for d in DAYS[:-7]]
+    assert window.holdout == DAYS[-7:]
+    assert window.train == DAYS[:-7]
 
 
 # A battery of degraded challengers, each trained on the same window as the champion and judged by
@@ -181,14 +175,15 @@ def test_training_window_never_overlaps_the_holdout(spec, ingested):
 def degraded(spec, lake, registry, *, labels=None, spec_change=None, pipeline=None) -> gate.GateReport:
     used = spec.model_copy(update=spec_change or {})
     window = train.plan_window(used, lake, AS_OF)
-    data = train.load_features(used, lake, window.days("train"))
+    data = window_features(used, lake, window.train)
     if labels is not None:
         data = dataclasses.replace(data, y=labels(data))
     model = pipeline or train.build_pipeline(used)
     model.fit(data.X, data.y)
     trained = train.register_challenger(used, lake, registry, window, model, data)
-    report = gate.evaluate_challenger(used, lake, registry, trained.version, window.days("holdout"))
-    gate.promote_if_better(used, lake, registry, report.verdict)
+    run = steps.Run(used, lake)
+    report = steps.evaluate(run, trained.version, window.holdout)
+    steps.promote(run, report.verdict)
     return report
 
 

@@ -10,7 +10,7 @@ from nightshift.failures import ModelError
 from nightshift.model import train
 from nightshift.model.registry import CHALLENGER, Registry
 from nightshift.operate import scoring
-from tests.conftest import home_with_champion
+from tests.conftest import validated_world
 
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
 DAY = DAYS[-1]
@@ -19,8 +19,8 @@ DAY = DAYS[-1]
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Three validated weeks and a champion trained on them."""
-    with home_with_champion(tmp_path_factory, "scoring", DAYS, DAY) as (spec, lake):
-        yield spec, lake, Registry.from_env()
+    with validated_world(tmp_path_factory, "scoring", DAYS, champion_as_of=DAY) as run:
+        yield run.spec, run.lake, run.registry
 
 
 def test_a_day_is_scored_by_the_champion_with_its_version_on_every_row(world):

@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from nightshift.model.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry, postgres_advisory_lock
+from nightshift.model.locks import postgres_advisory_lock
+from nightshift.model.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 
 START, DAYS = dt.date(2024, 1, 1), 28
 AS_OF = START + dt.timedelta(days=DAYS - 1)
@@ -64,17 +65,14 @@ def write_world(root: Path) -> dict[str, Path]:
 
 def retrain(models_dir: str) -> dict:
     """One retrain, in its own process: train, gate, promote if better."""
+    from nightshift import steps
     from nightshift.data.lake import Lake
-    from nightshift.model import gate, train
     from nightshift.spec import load_spec
 
-    spec, lake, registry = load_spec(Path(models_dir) / "race.yaml"), Lake.from_env(), Registry.from_env()
-    window = train.plan_window(spec, lake, AS_OF)
-    trained = train.train_challenger(spec, lake, registry, window)
-    report = gate.evaluate_challenger(spec, lake, registry, trained.version, window.days("holdout"))
-    final, replaced = gate.promote_if_better(spec, lake, registry, report.verdict)
-    return {"version": trained.version, "decision": final.decision, "replaced": replaced,
-            "failed": final.failed_checks, "auc": report.challenger["roc_auc"]}
+    done = steps.retrain(steps.Run(load_spec(Path(models_dir) / "race.yaml"), Lake.from_env()), AS_OF)
+    final = done.promotion.verdict
+    return {"version": done.trained.version, "decision": final.decision, "replaced": done.promotion.replaced,
+            "failed": final.failed_checks, "auc": done.report.challenger["roc_auc"]}
 
 
 @pytest.fixture

@@ -1,15 +1,16 @@
 """Builds every model's DAGs from its spec (`<model>__ingest`, `__retrain`, `__score`, `__monitor`,
 `__release`) and the shared `nightshift__rollback`.
 
-This is the only place tasks are declared. Tasks are thin: read arguments, call one core function,
-return a small result. Heavy libraries (pandas, sklearn, mlflow, GX) are imported inside tasks so
-the DAG folder parses in milliseconds.
+This is the only place tasks are declared, and it only wires: each task reads its arguments, calls
+one step of `nightshift.steps` and pushes the step's small result (days as ISO strings at this edge).
+Steps (and with them pandas, sklearn, mlflow, GX) are imported inside tasks, so the DAG folder parses
+in milliseconds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import logging
 
 from airflow.sdk import (
     DAG,
@@ -32,8 +33,6 @@ from nightshift.airflow.callbacks import log_failure_summary, log_retry_summary
 from nightshift.failures import DataError
 from nightshift.settings import Settings
 from nightshift.spec import ModelSpec, load_all_specs
-
-log = logging.getLogger("nightshift")
 
 # Data and model errors will not go away on retry; infra errors (and unknown ones) get the retries.
 # Late source data is waited for longer than a flaky service.
@@ -100,6 +99,14 @@ def _date(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
+def _dates(values: list[str]) -> list[dt.date]:
+    return [dt.date.fromisoformat(value) for value in values]
+
+
+def _isos(days) -> list[str]:
+    return [day.isoformat() for day in days]
+
+
 def _day_range_params(verb: str, default: str) -> dict[str, Param]:
     return {
         "start": Param(None, type=["null", "string"], format="date", title="First day",
@@ -109,26 +116,40 @@ def _day_range_params(verb: str, default: str) -> dict[str, Param]:
     }
 
 
-def _requested_days(params) -> list[str]:
-    """The ISO days of the trigger form's start..end; empty when no start was given."""
+def _requested_days(params) -> list[dt.date]:
+    """The days of the trigger form's start..end; empty when no start was given."""
+    from nightshift.steps import day_range
+
     start = _date(params.get("start"))
-    return _day_range(start, _date(params.get("end")) or start) if start else []
+    return day_range(start, _date(params.get("end")) or start) if start else []
 
 
-def _announced_days(context) -> list[str]:
-    """The ISO days the asset events that triggered this run announced (in their `extra`), sorted."""
-    return sorted({day for events in context["triggering_asset_events"].values()
+def _announced_days(context) -> list[dt.date]:
+    """The days the asset events that triggered this run announced (in their `extra`), sorted."""
+    return sorted({dt.date.fromisoformat(day) for events in context["triggering_asset_events"].values()
                    for event in events for day in (event.extra or {}).get("days", [])})
 
 
-def _day_range(start: dt.date, end: dt.date) -> list[str]:
-    if end < start:
-        raise DataError(f"end {end} is before start {start}", hint="Fix the dates in the trigger form.")
-    return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+@contextlib.contextmanager
+def _skip_when_nothing_to_do():
+    """A step with no work raises NothingToDo; the task instance is then skipped, not failed."""
+    from nightshift.steps import NothingToDo
+
+    try:
+        yield
+    except NothingToDo as reason:
+        raise AirflowSkipException(str(reason)) from None
+
+
+def _run(model: str):
+    """The step context, with the model's current spec read in the task (it may have changed since parsing)."""
+    from nightshift.steps import Run
+
+    return Run.of(model)
 
 
 def ingest_dag(spec: ModelSpec) -> DAG:
-    model, chunk_days = spec.name, spec.schedule.ingest_chunk_days
+    model = spec.name
 
     @dag(
         dag_id=f"{model}__ingest",
@@ -141,56 +162,37 @@ def ingest_dag(spec: ModelSpec) -> DAG:
         @task
         def plan_days() -> list[list[str]]:
             """The days to ingest, in chunks (one task instance per chunk, not per day)."""
+            from nightshift import steps
+
             context = get_current_context()
-            days = _requested_days(context["params"])
-            if not days:
-                interval_start, interval_end = context.get("data_interval_start"), context.get("data_interval_end")
-                if interval_start is None:
-                    raise DataError("no days to ingest: this run has no data interval",
-                                    hint="Trigger with the form's start (and end) dates.")
-                days = _day_range(interval_start.date(), interval_end.date() - dt.timedelta(days=1))
-            return [days[i:i + chunk_days] for i in range(0, len(days), chunk_days)]
+            start, end = context.get("data_interval_start"), context.get("data_interval_end")
+            interval = (start.date(), end.date()) if start is not None else None
+            return [_isos(chunk) for chunk in steps.plan_ingest(_run(model), _requested_days(context["params"]),
+                                                               interval)]
 
         @task(retries=6)  # late data: six waits of 30 minutes
         def ingest_raw(days: list[str]) -> dict[str, int]:
-            from nightshift.data import ingest as ingest_step
-            from nightshift.data.lake import Lake
+            from nightshift import steps
 
-            rows = ingest_step.ingest_days(_spec(model), Lake.from_env(), [dt.date.fromisoformat(d) for d in days])
-            log.info("raw rows per day: %s", rows)
-            return rows
+            return steps.ingest_raw(_run(model), _dates(days))
 
-        # One task for all the run's days, oldest first, so each day's history checks see the days before it.
         @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
-        def validate(chunks: list[list[str]]) -> dict:
+        def validate(chunks: list[list[str]]) -> dict[str, str]:
             """Validate the run's days that are in raw/, even when another ingest chunk failed."""
-            from nightshift.data import validate as validate_step
-            from nightshift.data.lake import Lake
+            from nightshift import steps
 
-            spec, lake = _spec(model), Lake.from_env()
-            in_raw = set(lake.days("raw", spec.source.dataset))
-            days = [day for chunk in chunks for iso in chunk if (day := dt.date.fromisoformat(iso)) in in_raw]
-            if not days:
-                raise AirflowSkipException("no day of this run is in raw/: nothing to validate")
-            verdicts = validate_step.validate_days(spec, lake, days, Settings.from_env().expectations_dir)
-            if any(v.failures or v.warnings for v in verdicts):
-                log.info("findings:\n%s", validate_step.findings_table(verdicts))
-            validate_step.raise_if_quarantined(spec, verdicts)
-            return {v.day: v.status for v in verdicts}
+            with _skip_when_nothing_to_do():
+                verdicts = steps.validate(_run(model), _dates([day for chunk in chunks for day in chunk]))
+            return {day.isoformat(): status for day, status in verdicts.items()}
 
         @task(outlets=[validated_asset(spec)], trigger_rule=TriggerRule.ALL_DONE)
         def publish(chunks: list[list[str]]) -> list[str]:
             """Announce the validated days (even when other days failed), so retraining can start."""
-            from nightshift.data.lake import Lake
+            from nightshift import steps
 
-            spec = _spec(model)
-            wanted = {day for chunk in chunks for day in chunk}
-            days = [d.isoformat() for d in Lake.from_env().days("validated", spec.source.dataset)
-                    if d.isoformat() in wanted]
-            if not days:
-                raise AirflowSkipException("no day of this run was validated: nothing to announce")
+            with _skip_when_nothing_to_do():
+                days = _isos(steps.validated_days(_run(model), _dates([day for chunk in chunks for day in chunk])))
             get_current_context()["outlet_events"][validated_asset(spec)].extra = {"days": days}
-            log.info("%d validated days announced: %s..%s", len(days), days[0], days[-1])
             return days
 
         @task(trigger_rule=TriggerRule.ONE_FAILED)
@@ -231,55 +233,30 @@ def retrain_dag(spec: ModelSpec) -> DAG:
     def retrain():
         @task
         def train() -> dict:
-            from nightshift.data.lake import Lake
-            from nightshift.model import train as train_step
-            from nightshift.model.registry import Registry
+            from nightshift import steps
 
             context = get_current_context()
             params = context["params"]
             as_of = _date(params.get("as_of")) or context["dag_run"].run_after.date()
-            spec, lake = _spec(model), Lake.from_env()
-            window = train_step.plan_window(spec, lake, as_of, params.get("train_days"))
-            log.info("training on %d validated days %s..%s; holdout %s..%s; left out, quarantined: %s, missing: %s",
-                     len(window.train), window.train[0], window.train[-1], window.holdout[0], window.holdout[-1],
-                     window.quarantined or "none", window.missing or "none")
-            return train_step.train_challenger(spec, lake, Registry.from_env(), window).to_xcom()
+            return steps.train(_run(model), as_of, params.get("train_days")).to_xcom()
 
         @task
         def evaluate(trained: dict) -> dict:
-            from nightshift.data.lake import Lake
-            from nightshift.model import gate
-            from nightshift.model.registry import Registry
+            from nightshift import steps
 
-            holdout = [dt.date.fromisoformat(d) for d in trained["window"]["holdout"]]
-            report = gate.evaluate_challenger(_spec(model), Lake.from_env(), Registry.from_env(),
-                                              trained["version"], holdout)
-            log.info("\n%s", report.table())
+            report = steps.evaluate(_run(model), trained["version"], _dates(trained["window"]["holdout"]))
             return {**report.verdict.to_xcom(), "report": report.table()}
 
         @task
         def promote(evaluated: dict, approval: dict | None = None) -> dict:
-            """Promote a passing challenger (compare-and-set); a rejection is a normal, green outcome.
-            With `approval: manual`, a human's rejection is recorded on the version and rejects it."""
+            """Promote a passing challenger (compare-and-set); a rejection is a normal, green outcome."""
+            from nightshift import steps
             from nightshift.airflow.approval import approval_of
-            from nightshift.data.lake import Lake
-            from nightshift.model import gate
-            from nightshift.model.registry import Registry
+            from nightshift.model.gate import Verdict
 
-            spec, registry = _spec(model), Registry.from_env()
-            verdict = gate.Verdict.from_xcom({k: v for k, v in evaluated.items() if k != "report"})
-            if approval is not None:
-                answer = approval_of(approval)
-                verdict = answer.record(registry, model, verdict)
-                log.info("%s by %s: %s", "APPROVED" if answer.approved else "REJECTED BY A HUMAN", answer.by,
-                         answer.reason or "(no reason given)")
-            final, replaced = gate.promote_if_better(spec, Lake.from_env(), registry, verdict)
-            if final.decision != "promote":
-                log.info("REJECTED challenger v%s (failed: %s); champion stays v%s", final.challenger_version,
-                         ", ".join(final.failed_checks), final.champion_version)
-                return {"champion": final.champion_version, "promoted": False}
-            log.info("PROMOTED v%s to champion (previous: %s)", final.challenger_version, replaced or "none")
-            return {"champion": final.challenger_version, "promoted": True}
+            verdict = Verdict.from_xcom({key: value for key, value in evaluated.items() if key != "report"})
+            answer = approval_of(approval) if approval is not None else None
+            return steps.promote(_run(model), verdict, answer).to_xcom()
 
         evaluated = evaluate(train())
         if spec.gate.approval == "manual":
@@ -312,22 +289,15 @@ def score_dag(spec: ModelSpec) -> DAG:
     )
     def score():
         @task(outlets=[predictions_asset(spec)])
-        def score_days() -> dict:
-            from nightshift.data.lake import Lake
-            from nightshift.model.registry import Registry
-            from nightshift.operate import scoring
+        def score_days() -> dict[str, int]:
+            from nightshift import steps
 
             context = get_current_context()
             days = _requested_days(context["params"]) or _announced_days(context)
-            if not days:
-                raise AirflowSkipException("no days to score: give start (and end) in the form")
-            scores = scoring.score_days(_spec(model), Lake.from_env(), Registry.from_env(),
-                                        [dt.date.fromisoformat(day) for day in days])
-            for score in scores:
-                log.info("scored %s: %d rows with champion v%s%s", score.day, score.rows, score.champion_version,
-                         f"; shadow {score.shadow}" if score.shadow else "")
-            context["outlet_events"][predictions_asset(spec)].extra = {"days": days}
-            return {score.day: score.rows for score in scores}
+            with _skip_when_nothing_to_do():
+                scores = steps.score(_run(model), days)
+            context["outlet_events"][predictions_asset(spec)].extra = {"days": _isos(days)}
+            return {scored.day.isoformat(): scored.rows for scored in scores}
 
         score_days()
 
@@ -351,33 +321,24 @@ def monitor_dag(spec: ModelSpec) -> DAG:
     def monitor():
         @task
         def check() -> dict:
-            from nightshift.data.lake import Lake
-            from nightshift.model.registry import Registry
-            from nightshift.operate import monitor as monitor_step
+            from nightshift import steps
 
             context = get_current_context()
-            spec, lake = _spec(model), Lake.from_env()
-            scored = _announced_days(context)
-            as_of = _date(context["params"].get("as_of")) or (_date(scored[-1]) if scored else None)
-            if as_of is None:
-                up_to = context["dag_run"].run_after.date()
-                validated = [day for day in lake.days("validated", spec.source.dataset) if day <= up_to]
-                if not validated:
-                    raise AirflowSkipException(f"no validated day up to {up_to}: nothing to monitor")
-                as_of = validated[-1]
-            report = monitor_step.monitor(spec, lake, Registry.from_env(), as_of)
-            log.info("\n%s\nreport: monitoring/%s/ (report.json, report.txt, drift.png) in the MLflow run of v%s",
-                     report.table(), report.as_of, report.champion_version)
-            return {"as_of": report.as_of, "breaches": report.breaches, "champion": report.champion_version}
+            run = _run(model)
+            with _skip_when_nothing_to_do():
+                as_of = steps.monitoring_day(run, _date(context["params"].get("as_of")), _announced_days(context),
+                                             context["dag_run"].run_after.date())
+            report = steps.monitor(run, as_of)
+            return {"as_of": report.as_of.isoformat(), "breaches": report.breaches,
+                    "champion": report.champion_version}
 
         @task(outlets=[decay_asset(spec)])
         def signal_decay(checked: dict) -> None:
             """Announce decay (the retrain DAG listens); skipped, so no event, when the champion is healthy."""
-            if not checked["breaches"]:
-                raise AirflowSkipException("healthy: no decay signal")
-            get_current_context()["outlet_events"][decay_asset(spec)].extra = checked
-            log.warning("DECAY SIGNAL for %s v%s as of %s: %s; the retrain DAG is triggered", model,
-                        checked["champion"], checked["as_of"], ", ".join(checked["breaches"]))
+            from nightshift import steps
+
+            with _skip_when_nothing_to_do():
+                get_current_context()["outlet_events"][decay_asset(spec)].extra = steps.decay_signal(model, checked)
 
         signal_decay(check())
 
@@ -403,16 +364,14 @@ def release_dag(spec: ModelSpec) -> DAG:
     def release():
         @task(outlets=[validated_asset(spec)])
         def release_day() -> dict:
-            from nightshift.data.lake import Lake
-            from nightshift.data.release import release_day as release_step
+            from nightshift import steps
 
             context = get_current_context()
             params, run = context["params"], context["dag_run"]
             day = dt.date.fromisoformat(params["day"])
-            record = release_step(_spec(model), Lake.from_env(), day,
-                                  reviewer=run.triggering_user_name or "airflow", reason=params["reason"])
+            record = steps.release(_run(model), day, reviewer=run.triggering_user_name or "airflow",
+                                   reason=params["reason"])
             context["outlet_events"][validated_asset(spec)].extra = {"days": [day.isoformat()], "released": True}
-            log.info("RELEASED %s %s to validated/ (by %s: %s)", dataset, day, record["released_by"], record["reason"])
             return record
 
         release_day()
@@ -442,24 +401,13 @@ def rollback_dag(models: list[str]) -> DAG:
     def rollback():
         @task
         def roll_back() -> dict:
-            from nightshift.model.registry import Registry
+            from nightshift import steps
 
             context = get_current_context()
             params, run = context["params"], context["dag_run"]
-            actor = run.triggering_user_name or "airflow"
-            record = Registry.from_env().rollback(params["model"], params["target"], reason=params["reason"],
-                                                  actor=actor)
-            log.info("ROLLED BACK %s: champion v%s -> v%s (by %s: %s)", params["model"], record["from_version"],
-                     record["to_version"], actor, params["reason"])
-            return record
+            return steps.rollback(params["model"], params["target"], reason=params["reason"],
+                                  actor=run.triggering_user_name or "airflow")
 
         roll_back()
 
     return rollback()
-
-
-def _spec(model: str) -> ModelSpec:
-    """The current spec of a model, read in the task (the spec file may have changed since parsing)."""
-    from nightshift.spec import load_spec, spec_path
-
-    return load_spec(spec_path(Settings.from_env().models_dir, model))

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -30,12 +31,14 @@ from nightshift.data.leakage import LEAK_SCORE, find_leaks
 from nightshift.failures import DataError
 from nightshift.spec import ModelSpec
 
+DayStatus = Literal["validated", "quarantined", "released"]  # released: kept as a reviewer released it
+
 
 @dataclass
 class DayVerdict:
-    day: str
+    day: dt.date
     rows: int
-    status: str = "validated"  # or "quarantined", or "released" (kept as a reviewer released it)
+    status: DayStatus = "validated"
     failures: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -63,11 +66,11 @@ def validate_days(spec: ModelSpec, lake: Lake, days: list[dt.date], expectations
         frame = lake.read_partition("raw", dataset, day)
         released = lake.manifest("validated", dataset, day) or {}
         if released.get("verdict") == "released" and released["checksum"] == content_checksum(frame):
-            verdicts.append(DayVerdict(day=day.isoformat(), rows=len(frame), status="released",
+            verdicts.append(DayVerdict(day=day, rows=len(frame), status="released",
                                        notes=[f"released by {released['released_by']}: {released['reason']}"],
                                        partition_uri=lake.uri("validated", dataset, day)))
             continue
-        verdict = DayVerdict(day=day.isoformat(), rows=len(frame))
+        verdict = DayVerdict(day=day, rows=len(frame))
         result = runner.run(frame)
         findings = findings_of(result) + _leak_findings(spec, frame)
         if history:
@@ -134,11 +137,11 @@ def findings_table(verdicts: list[DayVerdict]) -> str:
             pct = "" if f.unexpected_percent is None else f"{f.unexpected_percent:.1f}"
             count = "" if f.unexpected_count is None else str(f.unexpected_count)
             lines.append(
-                f"{verdict.day:<10}  {f.severity:<8}  {f.expectation:<42}  {f.column:<14}  "
+                f"{verdict.day.isoformat():<10}  {f.severity:<8}  {f.expectation:<42}  {f.column:<14}  "
                 f"{count:>10}  {pct:>6}  {f.sample}{'  (' + f.why + ')' if f.why else ''}"
             )
         if verdict.data_docs_uri:
-            lines.append(f"{verdict.day:<10}  data docs: {verdict.data_docs_uri}")
+            lines.append(f"{verdict.day.isoformat():<10}  data docs: {verdict.data_docs_uri}")
     return "\n".join(lines)
 
 
@@ -149,7 +152,7 @@ def raise_if_quarantined(spec: ModelSpec, verdicts: list[DayVerdict]) -> None:
         return
     raise DataError(
         f"{len(bad)} of {len(verdicts)} days quarantined for {spec.source.dataset}: "
-        f"{', '.join(v.day for v in bad)}; the other days were validated",
+        f"{', '.join(v.day.isoformat() for v in bad)}; the other days were validated",
         kind="expectations",
         evidence=findings_table(bad),
         hint="Open the Data Docs page of each day (paths above). If the upstream data was wrong, fix it and "

@@ -14,16 +14,17 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import Literal
 
 from nightshift.data.lake import Lake
 from nightshift.failures import ModelError
+from nightshift.model.inputs import judged_spec, predict, window_features
 from nightshift.model.metrics import Interval, SliceResult, compute_metrics, paired_bootstrap, slice_drops
 from nightshift.model.registry import CHAMPION, ChampionChanged, Registry
 from nightshift.spec import ModelSpec
 
 WORST_SLICES_KEPT = 10
+Decision = Literal["promote", "reject"]
 
 
 @dataclass(frozen=True)
@@ -39,16 +40,16 @@ class Verdict:
 
     challenger_version: str
     champion_version: str | None
-    decision: str
+    decision: Decision
     failed_checks: list[str]
-    holdout: list[str]
+    holdout: list[dt.date]
 
     def to_xcom(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "holdout": [day.isoformat() for day in self.holdout]}
 
     @classmethod
     def from_xcom(cls, data: dict) -> Verdict:
-        return cls(**data)
+        return cls(**{**data, "holdout": [dt.date.fromisoformat(day) for day in data["holdout"]]})
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class GateReport:
     challenger_version: str
     champion_version: str | None
     primary_metric: str
-    holdout: list[str]
+    holdout: list[dt.date]
     holdout_rows: int
     challenger: dict[str, float]
     champion: dict[str, float] | None
@@ -89,7 +90,7 @@ class GateReport:
     checks: list[Check] = field(default_factory=list)
 
     @property
-    def decision(self) -> str:
+    def decision(self) -> Decision:
         return "promote" if self.checks and all(c.passed for c in self.checks) else "reject"
 
     @property
@@ -97,7 +98,9 @@ class GateReport:
         return [c.name for c in self.checks if not c.passed]
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "decision": self.decision, "failed_checks": self.failed_checks}
+        """JSON-ready: days as ISO strings."""
+        return {**dataclasses.asdict(self), "holdout": [day.isoformat() for day in self.holdout],
+                "decision": self.decision, "failed_checks": self.failed_checks}
 
     @property
     def verdict(self) -> Verdict:
@@ -209,10 +212,6 @@ def _infra_checks(report: GateReport) -> list[Check]:
     return [Check("loads in a fresh process", report.infra_error == "", report.infra_error or "loaded and predicted")]
 
 
-def predict(model, task: str, X) -> np.ndarray:
-    return model.predict_proba(X)[:, 1] if task == "classification" else model.predict(X)
-
-
 def predict_ms_per_1k_rows(model, task: str, X, repeats: int = 5) -> float:
     """Median CPU time of predicting 1,000 holdout rows on one thread: what one serving request costs.
     CPU time on one thread, not wall time, so a busy machine (other tasks on the worker, OpenMP threads
@@ -236,9 +235,8 @@ def evaluate_challenger(spec: ModelSpec, lake: Lake, registry: Registry, version
     from concurrent.futures import ThreadPoolExecutor
 
     from nightshift.model.load_check import check_in_fresh_process
-    from nightshift.model.train import load_features
 
-    data = load_features(spec, lake, holdout)
+    data = window_features(spec, lake, holdout)
     with ThreadPoolExecutor(1) as background:
         # The fresh-process load check spends seconds importing: it runs while the champion is scored.
         load_check = background.submit(check_in_fresh_process, spec.name, version, data.X.head(100)) \
@@ -268,7 +266,7 @@ def _compare(spec: ModelSpec, lake: Lake, registry: Registry, version: str, hold
                  "windows.holdout_days.")
     report = GateReport(
         model=spec.name, challenger_version=version, champion_version=registry.alias_version(spec.name, CHAMPION),
-        primary_metric=metric, holdout=[d.isoformat() for d in holdout], holdout_rows=data.rows,
+        primary_metric=metric, holdout=holdout, holdout_rows=data.rows,
         challenger=measured, champion=None,
         budgets={"model_size_mb": float(registry.version_tags(spec.name, version).get("model_size_mb", "nan")),
                  "predict_ms_per_1k_rows": predict_ms_per_1k_rows(challenger_model, task, data.X)},
@@ -291,20 +289,12 @@ def _compare(spec: ModelSpec, lake: Lake, registry: Registry, version: str, hold
 
 
 def _champion_inputs(spec: ModelSpec, lake: Lake, registry: Registry, version: str, holdout: list[dt.date], data):
-    """The holdout as the champion's own spec builds it (its features may differ from today's spec).
-    The rows must be the same ones (the same dataset in the lake, wherever its source now lives), so a
-    champion trained for another dataset or target cannot be compared."""
-    from nightshift.model.train import load_features
-
-    trained_with = registry.trained_spec(spec.name, version)
+    """The holdout as the champion's own spec builds it (its features may differ from today's spec), on
+    the same rows: a champion trained for another dataset or target is refused (`judged_spec`)."""
+    trained_with = judged_spec(spec, registry.trained_spec(spec.name, version), version)
     if trained_with.spec_hash == spec.spec_hash:
         return data.X
-    if (trained_with.source.dataset, trained_with.target) != (spec.source.dataset, spec.target):
-        raise ModelError(f"{spec.name}: champion v{version} was trained for another dataset or target; the gate "
-                         "cannot compare the two on the same rows", kind="gate_config",
-                         hint="Promote the first model of a new target deliberately (rollback to it, or a new "
-                              "model name).")
-    return load_features(trained_with, lake, holdout).X
+    return window_features(trained_with, lake, holdout).X
 
 
 def promote_if_better(spec: ModelSpec, lake: Lake, registry: Registry, verdict: Verdict,
@@ -319,8 +309,7 @@ def promote_if_better(spec: ModelSpec, lake: Lake, registry: Registry, verdict: 
         try:
             return verdict, registry.promote(spec.name, verdict.challenger_version, verdict.champion_version)
         except ChampionChanged:
-            holdout = [dt.date.fromisoformat(day) for day in verdict.holdout]
-            verdict = evaluate_challenger(spec, lake, registry, verdict.challenger_version, holdout).verdict
+            verdict = evaluate_challenger(spec, lake, registry, verdict.challenger_version, verdict.holdout).verdict
     raise ModelError(f"{spec.name}: the champion changed {rounds} times while promoting v{verdict.challenger_version}",
                      kind="champion_changed", hint="Another retrain keeps promoting; rerun this one later.")
 
@@ -328,14 +317,11 @@ def promote_if_better(spec: ModelSpec, lake: Lake, registry: Registry, verdict: 
 def _record(registry: Registry, report: GateReport, higher_is_better: dict[str, bool]) -> None:
     from nightshift.model.gate_plot import plot_report
 
-    run_id = registry.run_id(report.model, report.challenger_version)
-    client = registry.client
-    client.log_dict(run_id, report.to_dict(), "gate/report.json")
-    client.log_text(run_id, report.table(), "gate/report.txt")
-    client.log_figure(run_id, plot_report(report, higher_is_better), "gate/report.png")
-    for metric, value in report.challenger.items():
-        if _known(value):
-            client.log_metric(run_id, f"holdout_{metric}", value)
+    registry.log_to_run(
+        report.model, report.challenger_version,
+        dicts={"gate/report.json": report.to_dict()}, texts={"gate/report.txt": report.table()},
+        figures={"gate/report.png": plot_report(report, higher_is_better)},
+        metrics={f"holdout_{metric}": value for metric, value in report.challenger.items() if _known(value)})
     registry.tag_version(report.model, report.challenger_version, {
         "gate.decision": report.decision,
         "gate.failed_checks": ",".join(report.failed_checks) or "none",

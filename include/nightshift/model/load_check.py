@@ -32,14 +32,12 @@ def check_in_fresh_process(model: str, version: str, sample) -> str:
 
 
 def main(model: str, version: str, sample_path: str) -> None:
-    import mlflow
     import pandas as pd
 
     from nightshift.model.registry import Registry
 
     sample = pd.read_parquet(sample_path)
-    with Registry.from_env().verified_artifact(model, version) as folder:
-        predictions = mlflow.pyfunc.load_model(str(folder)).predict(sample)  # enforces the signature
+    predictions = Registry.from_env().predict_in_pyfunc(model, version, sample)
     if len(predictions) != len(sample):
         raise SystemExit(f"{len(predictions)} predictions for {len(sample)} rows")
 

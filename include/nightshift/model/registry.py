@@ -13,15 +13,18 @@ import json
 import os
 import tempfile
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nightshift.failures import InfraError, ModelError
+from nightshift.model.locks import promotion_lock
 from nightshift.settings import Settings
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow import MlflowClient
 
     from nightshift.spec import ModelSpec
@@ -30,7 +33,6 @@ CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 MODEL_SHA256 = "model_sha256"
 SPEC_ARTIFACT = "spec.json"  # the spec a version was trained with, logged with its run
 WINDOW_ARTIFACT = "data_window.json"  # its training and holdout days, with partition checksums
-LOCK_TIMEOUT_S = 300
 # MLflow's client writes this file (the model's name and version) into every download of a
 # `models:/<name>/<version>` URI; it is not in the artifact store, so it is not part of the checksum.
 CLIENT_WRITTEN = {"registered_model_meta"}  # at the top of the model folder
@@ -43,33 +45,6 @@ def artifact_checksum(folder: Path) -> str:
         if (relative := path.relative_to(folder).as_posix()) not in CLIENT_WRITTEN:
             digest.update(relative.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def postgres_advisory_lock(uri: str, name: str) -> Iterator[None]:
-    """Hold a session-level advisory lock keyed by `name` on the PostgreSQL server at `uri`."""
-    import psycopg2
-
-    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-    try:
-        connection = psycopg2.connect(uri.replace("postgresql+psycopg2://", "postgresql://"), connect_timeout=10)
-    except psycopg2.Error as err:
-        raise InfraError(f"lock database unreachable: {str(err).strip()}", kind="lock") from err
-    try:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = %s", (f"{LOCK_TIMEOUT_S}s",))
-            try:
-                cursor.execute("SELECT pg_advisory_lock(%s)", (key,))
-            except psycopg2.errors.LockNotAvailable:
-                raise InfraError(f"the lock {name} is still held after {LOCK_TIMEOUT_S} s", kind="lock") from None
-        try:
-            yield
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", (key,))
-    finally:
-        connection.close()
 
 
 def folder_size_mb(folder: Path) -> float:
@@ -88,6 +63,33 @@ def _check_reachable(tracking_uri: str) -> None:
         raise InfraError(f"registry: the MLflow tracking server at {tracking_uri} does not answer: {err}",
                          kind="registry", hint="Check the MLflow server (MLFLOW_TRACKING_URI); the task retries."
                          ) from err
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A fitted pipeline and what its run records."""
+
+    pipeline: object
+    sample: pd.DataFrame           # model inputs the signature is inferred from
+    run_name: str
+    params: dict[str, object]
+    metrics: dict[str, float]
+    window: dict                   # the data window with partition checksums (WINDOW_ARTIFACT)
+    trusted_types: list[str]       # what skops may load beyond its defaults
+    requirements: list[str]        # pinned packages to load the model
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    run_id: str
+    model_uri: str
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    version: str
+    registered: dt.datetime  # UTC
+    tags: dict[str, str]
 
 
 class ChampionChanged(ModelError):
@@ -112,19 +114,72 @@ class Registry:
         mlflow.set_registry_uri(settings.mlflow_tracking_uri)
         return cls(settings, mlflow.MlflowClient())
 
-    @contextlib.contextmanager
-    def start_run(self, spec: ModelSpec, run_name: str):
-        """An MLflow run in the model's experiment (created with this install's artifact root)."""
-        import mlflow
+    def _experiment_id(self, model: str) -> str:
+        """The model's experiment, created with this install's artifact root (a server decides its own).
+        Two first runs of a new model may race to create it: the loser reads the winner's."""
+        from mlflow.exceptions import MlflowException
 
-        experiment = self.client.get_experiment_by_name(spec.name)
+        if experiment := self.client.get_experiment_by_name(model):
+            return experiment.experiment_id
         root = self.settings.mlflow_artifacts_uri
-        experiment_id = (
-            experiment.experiment_id if experiment
-            else self.client.create_experiment(spec.name, artifact_location=root and f"{root}/{spec.name}")
-        )
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-            yield run
+        try:
+            return self.client.create_experiment(model, artifact_location=root and f"{root}/{model}")
+        except MlflowException:
+            if experiment := self.client.get_experiment_by_name(model):
+                return experiment.experiment_id
+            raise
+
+    def log_trained_model(self, spec: ModelSpec, trained: TrainedModel) -> LoggedModel:
+        """Log a fitted scikit-learn pipeline to a new run of the model's experiment: its parameters,
+        metrics, the spec it was trained with and its data window, and the model itself (skops format,
+        with a signature inferred from a sample of its inputs). Not yet a registered version."""
+        import mlflow
+        from mlflow.models import infer_signature
+
+        sample = trained.sample
+        with mlflow.start_run(experiment_id=self._experiment_id(spec.name), run_name=trained.run_name) as run:
+            mlflow.log_params(trained.params)
+            mlflow.log_metrics(trained.metrics)
+            mlflow.log_dict(trained.window, WINDOW_ARTIFACT)
+            mlflow.log_dict(spec.model_dump(mode="json"), SPEC_ARTIFACT)
+            with warnings.catch_warnings():
+                # skops looks up some objects in every loaded module; in a task, each lookup of one of
+                # Airflow's moved-module shims warns, which would put hundreds of lines in the task's log.
+                warnings.simplefilter("ignore", FutureWarning)
+                info = mlflow.sklearn.log_model(
+                    trained.pipeline, name="model",
+                    signature=infer_signature(sample, trained.pipeline.predict(sample)), input_example=sample.head(5),
+                    skops_trusted_types=trained.trusted_types, pip_requirements=trained.requirements,
+                )
+        return LoggedModel(run_id=run.info.run_id, model_uri=info.model_uri)
+
+    def log_to_run(self, model: str, version: str, *, texts: dict[str, str] | None = None,
+                   dicts: dict[str, dict] | None = None, figures: dict[str, object] | None = None,
+                   metrics: dict[str, float] | None = None, step: int = 0) -> None:
+        """Artifacts (by path in the run) and metrics on the run that trained `version`."""
+        run_id = self.run_id(model, version)
+        for path, text in (texts or {}).items():
+            self.client.log_text(run_id, text, path)
+        for path, data in (dicts or {}).items():
+            self.client.log_dict(run_id, data, path)
+        for path, figure in (figures or {}).items():
+            self.client.log_figure(run_id, figure, path)
+        for name, value in (metrics or {}).items():
+            self.client.log_metric(run_id, name, value, step=step)
+
+    def run_metric(self, model: str, version: str, name: str) -> float | None:
+        """The latest value of a metric on the run that trained `version`."""
+        return self.client.get_run(self.run_id(model, version)).data.metrics.get(name)
+
+    def metric_steps(self, model: str, version: str, name: str) -> set[int]:
+        """The steps at which a metric was logged on the run that trained `version`."""
+        return {point.step for point in self.client.get_metric_history(self.run_id(model, version), name)}
+
+    def versions(self, model: str) -> list[RegisteredVersion]:
+        """Every registered version of a model, oldest first."""
+        found = self.client.search_model_versions(f"name = '{model}'")
+        return [RegisteredVersion(str(mv.version), dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, dt.UTC),
+                                  dict(mv.tags)) for mv in sorted(found, key=lambda mv: int(mv.version))]
 
     def alias_version(self, model: str, alias: str) -> str | None:
         """The version an alias points at, or None when the alias (or the model) does not exist."""
@@ -214,6 +269,14 @@ class Registry:
                     hint="Treat the artifact store as tampered with: do not serve this version; retrain or roll back.")
             yield folder
 
+    def predict_in_pyfunc(self, model: str, version: str, sample: pd.DataFrame):
+        """Predictions of the version loaded as MLflow's generic pyfunc model (as a scorer would load it;
+        enforces the signature), checksum verified."""
+        import mlflow
+
+        with self.verified_artifact(model, version) as folder:
+            return mlflow.pyfunc.load_model(str(folder)).predict(sample)
+
     def load_model(self, model: str, version: str):
         """The scikit-learn pipeline of one registered version, checksum verified."""
         import mlflow
@@ -233,25 +296,9 @@ class Registry:
         except (MlflowException, OSError) as err:
             raise InfraError(f"registry: cannot download {artifact_uri}: {err}", kind="registry") from err
 
-    @contextlib.contextmanager
-    def promotion_lock(self, model: str) -> Iterator[None]:
-        """Serialise promote and rollback of one model across processes and machines: a PostgreSQL
-        advisory lock when a lock database is configured, else a file lock (the embedded default,
-        where every process shares one disk)."""
-        if self.settings.lock_uri:
-            with postgres_advisory_lock(self.settings.lock_uri, f"nightshift.promote.{model}"):
-                yield
-            return
-        from filelock import FileLock, Timeout
-
-        self.settings.locks_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            lock = FileLock(self.settings.locks_dir / f"promote-{model}.lock", timeout=LOCK_TIMEOUT_S).acquire()
-        except Timeout as err:
-            raise InfraError(f"{model}: the promotion lock {err.lock_file} is still held after {LOCK_TIMEOUT_S} s",
-                             kind="lock") from None
-        with lock:
-            yield
+    def promotion_lock(self, model: str) -> contextlib.AbstractContextManager[None]:
+        """Serialise promote and rollback of one model across processes and machines."""
+        return promotion_lock(self.settings, model)
 
     def promote(self, model: str, version: str, expected_champion: str | None) -> str | None:
         """Move `champion` to `version` (and `previous` to the old champion) only if the champion is

@@ -5,16 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from nightshift import __version__
 from nightshift.data.lake import Lake
 from nightshift.failures import DataError, ModelError
-from nightshift.model.features import FeatureFrame, build_features, read_lookups, source_columns
-from nightshift.model.registry import CHALLENGER, SPEC_ARTIFACT, WINDOW_ARTIFACT, Registry
+from nightshift.model.features import FeatureFrame
+from nightshift.model.inputs import window_features
+from nightshift.model.registry import CHALLENGER, Registry, TrainedModel
 from nightshift.settings import CHECKOUT
 from nightshift.spec import ModelSpec
 
@@ -36,14 +36,31 @@ SERVING_PACKAGES = ("mlflow", "scikit-learn", "skops", "scipy", "numpy", "pandas
 class TrainingWindow:
     """Which validated days train the model and which newer days are held out to judge it."""
 
-    as_of: str
-    train: list[str]
-    holdout: list[str]
-    quarantined: list[str]  # days in the training span left out: quarantined...
-    missing: list[str]      # ...or never ingested
+    as_of: dt.date
+    train: list[dt.date]
+    holdout: list[dt.date]
+    quarantined: list[dt.date]  # days in the training span left out: quarantined...
+    missing: list[dt.date]      # ...or never ingested
 
-    def days(self, part: str) -> list[dt.date]:
-        return [dt.date.fromisoformat(day) for day in getattr(self, part)]
+    def to_xcom(self) -> dict[str, object]:
+        return {"as_of": self.as_of.isoformat(),
+                **{part: [day.isoformat() for day in getattr(self, part)]
+                   for part in ("train", "holdout", "quarantined", "missing")}}
+
+    @classmethod
+    def from_xcom(cls, data: dict) -> TrainingWindow:
+        return cls(as_of=dt.date.fromisoformat(data["as_of"]),
+                   **{part: [dt.date.fromisoformat(day) for day in data[part]]
+                      for part in ("train", "holdout", "quarantined", "missing")})
+
+    def summary(self) -> str:
+        return (f"{len(self.train)} validated days {self.train[0]}..{self.train[-1]}; holdout "
+                f"{self.holdout[0]}..{self.holdout[-1]}; left out, quarantined: {_days(self.quarantined)}, "
+                f"missing: {_days(self.missing)}")
+
+
+def _days(days: list[dt.date]) -> str:
+    return ",".join(map(str, days)) or "none"
 
 
 def plan_window(spec: ModelSpec, lake: Lake, as_of: dt.date, train_days: int | None = None) -> TrainingWindow:
@@ -63,21 +80,8 @@ def plan_window(spec: ModelSpec, lake: Lake, as_of: dt.date, train_days: int | N
         raise DataError(f"no validated days of {spec.source.dataset} between {start} and {holdout[0]}",
                         kind="empty_window", hint="Ingest the training window, or widen train_days.")
     coverage = lake.coverage(spec.source.dataset, start, holdout[0] - dt.timedelta(days=1))
-    return TrainingWindow(
-        as_of=as_of.isoformat(),
-        train=[d.isoformat() for d in train],
-        holdout=[d.isoformat() for d in holdout],
-        quarantined=[d.isoformat() for d in coverage.quarantined],
-        missing=[d.isoformat() for d in coverage.missing],
-    )
-
-
-def load_features(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> FeatureFrame:
-    """Read only the needed columns of these validated days and build model inputs."""
-    dataset = spec.source.dataset
-    available = lake.manifest("validated", dataset, days[0])["columns"]
-    frame = lake.read_days("validated", dataset, days, columns=source_columns(spec, available))
-    return build_features(spec, frame, read_lookups(spec))
+    return TrainingWindow(as_of=as_of, train=train, holdout=holdout, quarantined=coverage.quarantined,
+                          missing=coverage.missing)
 
 
 def build_pipeline(spec: ModelSpec):
@@ -99,8 +103,8 @@ def build_pipeline(spec: ModelSpec):
 
 
 def partition_checksums(lake: Lake, spec: ModelSpec, window: TrainingWindow) -> dict[str, str]:
-    """Checksum of every validated partition the model saw or was judged on, by day."""
-    return {day: lake.manifest("validated", spec.source.dataset, dt.date.fromisoformat(day))["checksum"]
+    """Checksum of every validated partition the model saw or was judged on, by ISO day."""
+    return {day.isoformat(): lake.manifest("validated", spec.source.dataset, day)["checksum"]
             for day in [*window.train, *window.holdout]}
 
 
@@ -140,12 +144,17 @@ class TrainResult:
     window: TrainingWindow
 
     def to_xcom(self) -> dict:
-        return asdict(self)
+        return {"version": self.version, "run_id": self.run_id, "train_rows": self.train_rows,
+                "window": self.window.to_xcom()}
+
+    @classmethod
+    def from_xcom(cls, data: dict) -> TrainResult:
+        return cls(data["version"], data["run_id"], data["train_rows"], TrainingWindow.from_xcom(data["window"]))
 
 
 def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: TrainingWindow) -> TrainResult:
     """Fit on the window's training days, log the run to MLflow, register a version as `challenger`."""
-    data = load_features(spec, lake, window.days("train"))
+    data = window_features(spec, lake, window.train)
     if data.y.nunique() < 2 and spec.task == "classification":
         raise DataError(f"training window {window.train[0]}..{window.train[-1]} has one class only",
                         kind="empty_window")
@@ -161,37 +170,25 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
                         data: FeatureFrame) -> TrainResult:
     """Log a fitted pipeline with its lineage to a new MLflow run, register it (version and tags in one
     write) and name it `challenger`."""
-    import mlflow
-    from mlflow.models import infer_signature
-
-    sample = data.X.head(200)
-    with registry.start_run(spec, run_name=f"retrain as of {window.as_of}") as run:
-        mlflow.log_params({**spec.model.params, "estimator": spec.model.estimator, "seed": spec.model.seed,
-                           "train_days": len(window.train), "holdout_days": len(window.holdout),
-                           "spec_hash": spec.spec_hash})
-        mlflow.log_metrics({"train_rows": data.rows, "dropped_unknown_target": data.dropped_unknown_target})
-        mlflow.log_dict({**asdict(window), "partitions": partition_checksums(lake, spec, window)}, WINDOW_ARTIFACT)
-        mlflow.log_dict(spec.model_dump(mode="json"), SPEC_ARTIFACT)
-        with warnings.catch_warnings():
-            # skops looks up some objects in every loaded module; in a task, each lookup of one of
-            # Airflow's moved-module shims warns, which would put hundreds of lines in the task's log.
-            warnings.simplefilter("ignore", FutureWarning)
-            info = mlflow.sklearn.log_model(
-                pipeline, name="model",
-                signature=infer_signature(sample, pipeline.predict(sample)), input_example=sample.head(5),
-                skops_trusted_types=SKOPS_TRUSTED_TYPES, pip_requirements=serving_requirements(),
-            )
-    version = registry.register_version(spec.name, info.model_uri, {
+    logged = registry.log_trained_model(spec, TrainedModel(
+        pipeline=pipeline, sample=data.X.head(200), run_name=f"retrain as of {window.as_of}",
+        params={**spec.model.params, "estimator": spec.model.estimator, "seed": spec.model.seed,
+                "train_days": len(window.train), "holdout_days": len(window.holdout), "spec_hash": spec.spec_hash},
+        metrics={"train_rows": data.rows, "dropped_unknown_target": data.dropped_unknown_target},
+        window={**window.to_xcom(), "partitions": partition_checksums(lake, spec, window)},
+        trusted_types=SKOPS_TRUSTED_TYPES, requirements=serving_requirements(),
+    ))
+    version = registry.register_version(spec.name, logged.model_uri, {
         **lineage(),
         "train_window": f"{window.train[0]}..{window.train[-1]}",
         "train_days": len(window.train),
         "train_rows": data.rows,
         "holdout_window": f"{window.holdout[0]}..{window.holdout[-1]}",
-        "quarantined_days": ",".join(window.quarantined) or "none",
-        "missing_days": ",".join(window.missing) or "none",
+        "quarantined_days": _days(window.quarantined),
+        "missing_days": _days(window.missing),
         "spec_hash": spec.spec_hash,
     })
     registry.name_challenger(spec.name, version)
     log.info("registered %s version %s as %s (%s rows, %s..%s)", spec.name, version, CHALLENGER,
              f"{data.rows:,}", window.train[0], window.train[-1])
-    return TrainResult(version=version, run_id=run.info.run_id, train_rows=data.rows, window=window)
+    return TrainResult(version=version, run_id=logged.run_id, train_rows=data.rows, window=window)

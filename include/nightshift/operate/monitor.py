@@ -19,9 +19,9 @@ import pandas as pd
 from nightshift.data.lake import Lake
 from nightshift.failures import DataError, ModelError
 from nightshift.model.features import make_target
+from nightshift.model.inputs import VersionModel
 from nightshift.model.metrics import category_psi, compute_metrics, psi
 from nightshift.model.registry import CHAMPION, Registry
-from nightshift.operate.scoring import Scorer
 from nightshift.spec import ModelSpec
 
 
@@ -38,9 +38,9 @@ class Drift:
 class MonitorReport:
     model: str
     champion_version: str
-    as_of: str
-    recent_days: list[str]
-    reference_days: list[str]
+    as_of: dt.date
+    recent_days: list[dt.date]
+    reference_days: list[dt.date]
     drift: list[Drift]
     prediction_psi: float
     realized: float | None = None   # primary metric on the labelled recent days
@@ -48,7 +48,8 @@ class MonitorReport:
     breaches: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """JSON-ready: days as ISO strings."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=dt.date.isoformat))
 
     def table(self) -> str:
         lines = [f"MONITOR {self.model}: champion v{self.champion_version}, {len(self.recent_days)} recent days up to "
@@ -77,13 +78,12 @@ def monitor(spec: ModelSpec, lake: Lake, registry: Registry, as_of: dt.date) -> 
     if not recent_days:
         raise DataError(f"no validated days of {dataset} in the {rules.window_days} days up to {as_of}",
                         kind="empty_window", hint="Ingest the recent days first.")
-    champion = Scorer.load(registry, spec.name, version)
+    champion = VersionModel.load(registry, spec, version)
     reference_days = [dt.date.fromisoformat(d) for d in registry.training_window(spec.name, version)["train"]]
     reference, recent = (lake.read_days("validated", dataset, days) for days in (reference_days, recent_days))
     before, now = champion.inputs(reference), champion.inputs(recent)
 
-    report = MonitorReport(spec.name, version, as_of.isoformat(), [d.isoformat() for d in recent_days],
-                           [d.isoformat() for d in reference_days], drift=[],
+    report = MonitorReport(spec.name, version, as_of, recent_days, reference_days, drift=[],
                            prediction_psi=psi(champion.predict_inputs(before), champion.predict_inputs(now)))
     report.drift = [_drift(feature, before[feature], now[feature], champion.spec, rules)
                     for feature in champion.spec.features.columns]
@@ -107,7 +107,7 @@ def _drift(feature: str, before: pd.Series, now: pd.Series, trained_with: ModelS
     return Drift(feature, value, ks, value > rules.max_psi or ks > rules.max_ks, expected)
 
 
-def _realized(spec: ModelSpec, champion: Scorer, labelled: pd.DataFrame) -> float | None:
+def _realized(spec: ModelSpec, champion: VersionModel, labelled: pd.DataFrame) -> float | None:
     y, known = make_target(spec, labelled[spec.target.column])
     if not known.any():
         return None
@@ -128,17 +128,17 @@ def _breaches(spec: ModelSpec, report: MonitorReport) -> list[str]:
 
 
 def _holdout_metric(registry: Registry, spec: ModelSpec, version: str) -> float | None:
-    run = registry.client.get_run(registry.run_id(spec.name, version))
-    return run.data.metrics.get(f"holdout_{spec.gate.primary_metric}")
+    return registry.run_metric(spec.name, version, f"holdout_{spec.gate.primary_metric}")
 
 
 def _record(registry: Registry, report: MonitorReport) -> None:
     from nightshift.operate.monitor_plot import plot_monitor
 
-    run_id, folder = registry.run_id(report.model, report.champion_version), f"monitoring/{report.as_of}"
-    registry.client.log_text(run_id, json.dumps(report.to_dict(), indent=2), f"{folder}/report.json")
-    registry.client.log_text(run_id, report.table(), f"{folder}/report.txt")
-    registry.client.log_figure(run_id, plot_monitor(report), f"{folder}/drift.png")
+    folder = f"monitoring/{report.as_of}"
+    registry.log_to_run(report.model, report.champion_version,
+                        texts={f"{folder}/report.json": json.dumps(report.to_dict(), indent=2),
+                               f"{folder}/report.txt": report.table()},
+                        figures={f"{folder}/drift.png": plot_monitor(report)})
     registry.tag_version(report.model, report.champion_version, {
         "monitoring.last_as_of": report.as_of, "monitoring.breaches": ",".join(report.breaches) or "none",
         "monitoring.report": f"{folder}/report.json, report.txt, drift.png in the run's artifacts"})

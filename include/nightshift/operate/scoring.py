@@ -15,41 +15,16 @@ import pandas as pd
 
 from nightshift.data.lake import Lake
 from nightshift.failures import DataError, ModelError
-from nightshift.model.features import make_target, model_inputs, read_lookups
-from nightshift.model.gate import predict
+from nightshift.model.features import make_target
+from nightshift.model.inputs import VersionModel
 from nightshift.model.metrics import compute_metrics
 from nightshift.model.registry import CHALLENGER, CHAMPION, Registry
 from nightshift.spec import ModelSpec
 
 
 @dataclass(frozen=True)
-class Scorer:
-    """One registered version, ready to predict: the model (checksum verified) and its own spec."""
-
-    version: str
-    model: object
-    spec: ModelSpec
-    lookups: dict[str, pd.DataFrame]
-
-    @classmethod
-    def load(cls, registry: Registry, model: str, version: str) -> Scorer:
-        trained_with = registry.trained_spec(model, version)
-        return cls(version, registry.load_model(model, version), trained_with, read_lookups(trained_with))
-
-    def inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """This version's model inputs for validated rows (with their `date` column)."""
-        return model_inputs(self.spec, frame, self.lookups)
-
-    def predict_inputs(self, X: pd.DataFrame) -> np.ndarray:
-        return predict(self.model, self.spec.task, X)
-
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.predict_inputs(self.inputs(frame))
-
-
-@dataclass(frozen=True)
 class DayScore:
-    day: str
+    day: dt.date
     rows: int
     champion_version: str
     shadow: dict[str, float] | None  # the challenger against the champion on the same rows
@@ -61,9 +36,9 @@ def score_days(spec: ModelSpec, lake: Lake, registry: Registry, days: list[dt.da
     if champion_version is None:
         raise ModelError(f"{spec.name} has no champion to score with", kind="no_champion",
                          hint="Run the retrain DAG until a model is promoted; scoring starts then.")
-    champion = Scorer.load(registry, spec.name, champion_version)
+    champion = VersionModel.load(registry, spec, champion_version)
     challenger_version = registry.alias_version(spec.name, CHALLENGER)
-    challenger = Scorer.load(registry, spec.name, challenger_version) if challenger_version else None
+    challenger = VersionModel.load(registry, spec, challenger_version) if challenger_version else None
     scores = []
     for day in sorted(days):
         frame = lake.read_days("validated", spec.source.dataset, [day])
@@ -78,7 +53,7 @@ def score_days(spec: ModelSpec, lake: Lake, registry: Registry, days: list[dt.da
         if challenger is not None:
             shadow = compare(spec, frame, predictions, challenger.predict(frame))
             _log_shadow(registry, spec.name, challenger.version, champion_version, day, shadow)
-        scores.append(DayScore(day.isoformat(), len(rows), champion_version, shadow))
+        scores.append(DayScore(day, len(rows), champion_version, shadow))
     return scores
 
 
@@ -103,13 +78,12 @@ def _log_shadow(registry: Registry, model: str, version: str, champion_version: 
                 shadow: dict[str, float]) -> None:
     """The day's comparison as metrics on the challenger's run (one step per day), and a running summary
     on its version."""
-    run_id, step = registry.run_id(model, version), day.toordinal()
-    for name, value in shadow.items():
-        registry.client.log_metric(run_id, f"shadow_{name}", value, step=step)
-    days = registry.client.get_metric_history(run_id, f"shadow_{next(iter(shadow))}")
+    registry.log_to_run(model, version, metrics={f"shadow_{name}": value for name, value in shadow.items()},
+                        step=day.toordinal())
+    days = registry.metric_steps(model, version, f"shadow_{next(iter(shadow))}")
     registry.tag_version(model, version, {
         "shadow.champion_version": champion_version,
-        "shadow.days": len({point.step for point in days}),
+        "shadow.days": len(days),
         "shadow.last_day": day.isoformat(),
         **{f"shadow.last.{name}": f"{value:.4f}" for name, value in shadow.items()},
     })

@@ -52,22 +52,18 @@ class ModelStatus:
 
 def model_versions(registry: Registry, model: str) -> list[VersionStatus]:
     """Every registered version of a model, oldest first."""
-    versions = registry.client.search_model_versions(f"name = '{model}'")
     aliases: dict[str, list[str]] = {}
     for alias in ALIASES:
         if (version := registry.alias_version(model, alias)) is not None:
             aliases.setdefault(version, []).append(alias)
-    rows = []
-    for mv in sorted(versions, key=lambda v: int(v.version)):
-        tags = mv.tags
-        registered = dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
-        rows.append(VersionStatus(
-            version=str(mv.version), aliases=aliases.get(str(mv.version), []), registered=registered,
-            train_window=tags.get("train_window", "-"), train_rows=tags.get("train_rows", "-"),
-            decision=tags.get("gate.decision", "not evaluated"), primary_metric=tags.get("gate.primary_metric", "-"),
-            failed_checks=tags.get("gate.failed_checks", "-"),
-        ))
-    return rows
+    return [VersionStatus(
+        version=found.version, aliases=aliases.get(found.version, []),
+        registered=found.registered.strftime("%Y-%m-%d %H:%M"),
+        train_window=found.tags.get("train_window", "-"), train_rows=found.tags.get("train_rows", "-"),
+        decision=found.tags.get("gate.decision", "not evaluated"),
+        primary_metric=found.tags.get("gate.primary_metric", "-"),
+        failed_checks=found.tags.get("gate.failed_checks", "-"),
+    ) for found in registry.versions(model)]
 
 
 def model_status(settings: Settings, model: str) -> ModelStatus:
