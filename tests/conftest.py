@@ -4,6 +4,7 @@ the real services: PostgreSQL databases and moto's S3 server."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -83,6 +84,10 @@ def ingest_and_validate(run: steps.Run, days: list) -> None:
     validate_days(run.spec, run.lake, days, run.settings.expectations_dir)
 
 
+# Validated lakes already built this session, by what went into them: copied, not rebuilt (tens of seconds).
+_VALIDATED_LAKES: dict[tuple, Path] = {}
+
+
 @contextmanager
 def validated_world(tmp_path_factory: pytest.TempPathFactory, name: str, days: list, *,
                     spec: ModelSpec | None = None, champion_as_of=None) -> Iterator[steps.Run]:
@@ -90,13 +95,31 @@ def validated_world(tmp_path_factory: pytest.TempPathFactory, name: str, days: l
     spec unless given) and, given `champion_as_of`, a champion retrained as of that day (version 1)."""
     from nightshift.model.registry import CHAMPION
 
+    spec = spec or load_spec(DEMO_SPEC)
     with module_home(tmp_path_factory, name) as settings:
-        run = steps.Run(spec or load_spec(DEMO_SPEC), Lake.from_uri(settings.lake_uri), settings)
-        ingest_and_validate(run, days)
+        run = steps.Run(spec, Lake.from_uri(settings.lake_uri), settings)
+        key = (spec.source.model_dump_json(), tuple(days), str(settings.expectations_dir))
+        if key in _VALIDATED_LAKES:
+            shutil.copytree(_VALIDATED_LAKES[key], settings.home / "lake")
+        else:
+            ingest_and_validate(run, days)
+            _VALIDATED_LAKES[key] = tmp_path_factory.mktemp("validated-lake") / "lake"
+            shutil.copytree(settings.home / "lake", _VALIDATED_LAKES[key])
         if champion_as_of is not None:
             steps.retrain(run, champion_as_of, infra_check=False)
             assert run.registry.alias_version(run.spec.name, CHAMPION) == "1"
         yield run
+
+
+@pytest.fixture
+def airflow_connections() -> Iterator[None]:
+    """Connections looked up in Airflow (`AIRFLOW_CONN_<ID>`), as in a task."""
+    from nightshift import connections
+    from nightshift.airflow.connections import airflow_connection
+
+    previous = connections.use_lookup(airflow_connection)
+    yield
+    connections.use_lookup(previous)
 
 
 @pytest.fixture

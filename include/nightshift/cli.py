@@ -24,6 +24,8 @@ def model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.group()
 def main() -> None:
     """Nightshift: keeps ML models healthy in production, on Apache Airflow."""
+    import nightshift.airflow  # noqa: F401  # installs Airflow's connections as the connection lookup
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "mlflow", "urllib3", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -82,7 +82,7 @@ def run_pipeline(spec, lake, day: dt.date) -> None:
     run = steps.Run(spec, lake)
     steps.ingest_raw(run, [day])
     steps.validate(run, [day])
-    steps.retrain(run, day)
+    steps.retrain(run, day, infra_check=False)
 
 
 def reading(spec, path: str):
@@ -149,6 +149,7 @@ def test_a_source_file_that_disappears_while_being_read_is_retryable(world, clea
     assert lake.days("raw", spec.source.dataset) == HISTORY
 
 
+@pytest.mark.usefixtures("airflow_connections")
 def test_a_postgres_query_error_names_the_source(world, clean_day, postgres_database, monkeypatch):
     spec, lake, registry = world
     monkeypatch.setenv("AIRFLOW_CONN_FLIGHTS_DB", postgres_database)

@@ -129,6 +129,7 @@ def test_lake_uri_must_be_file_or_s3():
         Lake.from_uri("gs://bucket/lake")
 
 
+@pytest.mark.usefixtures("airflow_connections")
 def test_s3_settings_can_come_from_an_airflow_connection(s3_bucket, s3_endpoint, monkeypatch, tmp_path):
     """No AWS_* endpoint or keys in the environment: NIGHTSHIFT_AWS_CONN_ID names the connection to use."""
     from nightshift.data.storage import s3_client

@@ -48,9 +48,11 @@ def registry(world):
 
 
 def train_and_gate(spec, lake, registry, train_days=None) -> gate.GateReport:
+    """A challenger trained and judged as the retrain DAG does, without the fresh-process load check
+    (seconds each; the champion and the load tests below run it)."""
     run = steps.Run(spec, lake)
     trained = steps.train(run, AS_OF, train_days)
-    return steps.evaluate(run, trained.version, trained.window.holdout)
+    return steps.evaluate(run, trained.version, trained.window.holdout, infra_check=False)
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +174,8 @@ def test_training_window_never_overlaps_the_holdout(spec, ingested):
 # A battery of degraded challengers, each trained on the same window as the champion and judged by
 # the real gate: none may be promoted, and each must fail for its own reason.
 
-def degraded(spec, lake, registry, *, labels=None, spec_change=None, pipeline=None) -> gate.GateReport:
+def degraded(spec, lake, registry, *, labels=None, spec_change=None, pipeline=None,
+             infra_check=False) -> gate.GateReport:
     used = spec.model_copy(update=spec_change or {})
     window = train.plan_window(used, lake, AS_OF)
     data = window_features(used, lake, window.train)
@@ -182,7 +185,7 @@ def degraded(spec, lake, registry, *, labels=None, spec_change=None, pipeline=No
     model.fit(data.X, data.y)
     trained = train.register_challenger(used, lake, registry, window, model, data)
     run = steps.Run(used, lake)
-    report = steps.evaluate(run, trained.version, window.holdout)
+    report = steps.evaluate(run, trained.version, window.holdout, infra_check=infra_check)
     steps.promote(run, report.verdict)
     return report
 
@@ -227,7 +230,7 @@ def test_a_model_that_cannot_load_elsewhere_is_rejected(spec, ingested, registry
     pipeline = train.build_pipeline(spec)
     pipeline.steps.insert(0, ("local_only", FunctionTransformer(same)))
     monkeypatch.setattr(train, "SKOPS_TRUSTED_TYPES", [*train.SKOPS_TRUSTED_TYPES, "local_only_step.same"])
-    report = degraded(spec, ingested, registry, pipeline=pipeline)
+    report = degraded(spec, ingested, registry, pipeline=pipeline, infra_check=True)
     assert "loads in a fresh process" in report.failed_checks
     assert "local_only_step" in report.infra_error
 
@@ -241,7 +244,7 @@ def test_a_much_slower_model_is_rejected_for_its_latency_budget(spec, ingested, 
     pipeline.steps.insert(0, ("slow", FunctionTransformer(slow_identity)))
     monkeypatch.setattr(train, "SKOPS_TRUSTED_TYPES",
                         [*train.SKOPS_TRUSTED_TYPES, "tests.nightshift.slow_step.slow_identity"])
-    report = degraded(spec, ingested, registry, pipeline=pipeline)
+    report = degraded(spec, ingested, registry, pipeline=pipeline, infra_check=True)
     # It predicts exactly as the champion does; only its speed is wrong, and it still loads elsewhere.
     assert "budget predict_ms_per_1k_rows" in report.failed_checks
     assert "loads in a fresh process" not in report.failed_checks

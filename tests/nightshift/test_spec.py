@@ -31,27 +31,57 @@ def test_demo_spec_loads_with_defaults(spec):
     assert len(spec.spec_hash) == 12
 
 
-def test_unknown_key_names_file_and_key(tmp_path):
+def test_unknown_key_names_file_key_value_and_the_allowed_keys(tmp_path):
     path = write_spec(tmp_path, windows__train_dayz=10)
     with pytest.raises(SpecError) as error:
         load_spec(path)
     assert str(path) in str(error.value)
-    assert "windows.train_dayz: unknown key" in str(error.value)
+    assert "windows.train_dayz: unknown key (allowed here: train_days, holdout_days), got 10" in str(error.value)
 
 
-def test_bad_value_names_the_allowed_values(tmp_path):
-    with pytest.raises(SpecError, match=r"task: Input should be 'classification' or 'regression'"):
+def test_an_unknown_key_in_a_list_item_or_a_mapping_lists_the_keys_of_that_item(tmp_path):
+    with pytest.raises(SpecError, match=r"gate.thresholds.roc_auc.mn: unknown key \(allowed here: min, max\), got 0.7"):
+        load_spec(write_spec(tmp_path, gate__thresholds={"roc_auc": {"mn": 0.7}}))
+
+
+def test_bad_value_names_the_allowed_values_and_the_given_one(tmp_path):
+    with pytest.raises(SpecError, match=r"task: must be 'classification' or 'regression', got 'clustering'"):
         load_spec(write_spec(tmp_path, task="clustering"))
 
 
-def test_missing_field_is_named(tmp_path):
-    with pytest.raises(SpecError, match=r"windows: Field required"):
+def test_missing_field_is_named_with_the_keys_that_were_given(tmp_path):
+    with pytest.raises(SpecError, match=r"windows: required key missing"):
         load_spec(write_spec(tmp_path, windows=None))
+    with pytest.raises(SpecError, match=r"windows.holdout_days: required key missing \(given keys: train_days\)"):
+        load_spec(write_spec(tmp_path, windows__holdout_days=None))
 
 
-def test_negative_window_is_refused(tmp_path):
-    with pytest.raises(SpecError, match=r"windows.train_days: Input should be greater than or equal to 1"):
-        load_spec(write_spec(tmp_path, windows__train_days=-3))
+def test_negative_window_is_refused_showing_the_value(tmp_path):
+    path = write_spec(tmp_path, windows__train_days=-3)
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    assert str(error.value) == f"{path}: invalid spec\n  windows.train_days: must be >= 1, got -3"
+
+
+def test_a_value_of_the_wrong_type_is_shown(tmp_path):
+    with pytest.raises(SpecError, match=r"windows.train_days: must be a valid integer, .*got 'many'$"):
+        load_spec(write_spec(tmp_path, windows__train_days="many"))
+    with pytest.raises(SpecError, match=r"windows.train_days: must be a valid integer, got 3.5$"):
+        load_spec(write_spec(tmp_path, windows__train_days=3.5))
+
+
+def test_a_long_given_value_is_shortened(tmp_path):
+    with pytest.raises(SpecError) as error:
+        load_spec(write_spec(tmp_path, windows__train_days="many " * 1000))
+    line = str(error.value).splitlines()[-1]
+    assert line.startswith("  windows.train_days: must be") and "..." in line and len(line) < 200
+
+
+def test_a_check_across_keys_is_said_in_its_own_words(tmp_path):
+    """A model-level check names its keys itself: no `(top level)` label, no dump of the whole file."""
+    with pytest.raises(SpecError) as error:
+        load_spec(write_spec(tmp_path, gate__primary_metric="f1"))
+    assert str(error.value).splitlines()[1].startswith("  gate: unknown metric 'f1' for classification")
 
 
 def test_a_leaking_feature_is_refused(tmp_path):
@@ -106,9 +136,9 @@ def test_a_changed_copy_has_its_own_hash(spec):
 
 def test_approval_is_auto_or_manual_with_a_positive_timeout(tmp_path):
     assert load_spec(write_spec(tmp_path, gate__approval="manual")).gate.approval == "manual"
-    with pytest.raises(SpecError, match=r"gate.approval: Input should be 'auto' or 'manual'"):
+    with pytest.raises(SpecError, match=r"gate.approval: must be 'auto' or 'manual', got 'maybe'"):
         load_spec(write_spec(tmp_path, gate__approval="maybe"))
-    with pytest.raises(SpecError, match=r"gate.approval_timeout_hours: Input should be greater than 0"):
+    with pytest.raises(SpecError, match=r"gate.approval_timeout_hours: must be > 0, got 0"):
         load_spec(write_spec(tmp_path, gate__approval_timeout_hours=0))
 
 
@@ -119,10 +149,10 @@ def test_approval_is_auto_or_manual_with_a_positive_timeout(tmp_path):
     ("schedule__task_timeout_minutes", 0),
 ])
 def test_a_zero_window_or_timeout_is_refused_naming_the_key(tmp_path, key, refused):
-    with pytest.raises(SpecError, match=rf"{key.replace('__', '.')}: Input should be greater than or equal to 1"):
+    with pytest.raises(SpecError, match=rf"{key.replace('__', '.')}: must be >= 1, got {refused}"):
         load_spec(write_spec(tmp_path, **{key: refused}))
 
 
 def test_an_empty_slice_list_is_refused(tmp_path):
-    with pytest.raises(SpecError, match=r"gate.slices.columns: List should have at least 1 item"):
+    with pytest.raises(SpecError, match=r"gate.slices.columns: List should have at least 1 item.*, got \[\]"):
         load_spec(write_spec(tmp_path, gate__slices={"columns": [], "max_drop": 0.03}))

@@ -10,6 +10,8 @@ import pytest
 from nightshift.data import ingest
 from nightshift.failures import DataError, InfraError, SourceNotReady
 
+pytestmark = pytest.mark.usefixtures("airflow_connections")
+
 FEB_7, FEB_8 = dt.date(2013, 2, 7), dt.date(2013, 2, 8)
 
 

@@ -148,6 +148,144 @@ def _run(model: str):
     return Run.of(model)
 
 
+# The tasks: each reads its arguments, calls one step and returns its small result. `model` is the task's
+# first argument (shown with the task in the UI); the step reads that model's current spec.
+
+@task
+def plan_days(model: str) -> list[list[str]]:
+    """The days to ingest, in chunks (one task instance per chunk, not per day)."""
+    from nightshift import steps
+
+    context = get_current_context()
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    interval = (start.date(), end.date()) if start is not None else None
+    return [_isos(chunk) for chunk in steps.plan_ingest(_run(model), _requested_days(context["params"]), interval)]
+
+
+@task(retries=6)  # late data: six waits of 30 minutes
+def ingest_raw(model: str, days: list[str]) -> dict[str, int]:
+    from nightshift import steps
+
+    return steps.ingest_raw(_run(model), _dates(days))
+
+
+@task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
+def validate(model: str, chunks: list[list[str]]) -> dict[str, str]:
+    """Validate the run's days that are in raw/, even when another ingest chunk failed."""
+    from nightshift import steps
+
+    with _skip_when_nothing_to_do():
+        verdicts = steps.validate(_run(model), _dates([day for chunk in chunks for day in chunk]))
+    return {day.isoformat(): status for day, status in verdicts.items()}
+
+
+@task(trigger_rule=TriggerRule.ALL_DONE)
+def publish(model: str, chunks: list[list[str]]) -> list[str]:
+    """Announce the validated days (even when other days failed), so retraining can start."""
+    from nightshift import steps
+
+    run = _run(model)
+    with _skip_when_nothing_to_do():
+        days = _isos(steps.validated_days(run, _dates([day for chunk in chunks for day in chunk])))
+    get_current_context()["outlet_events"][validated_asset(run.spec)].extra = {"days": days}
+    return days
+
+
+@task(trigger_rule=TriggerRule.ONE_FAILED)
+def fail_run_if_any_task_failed() -> None:
+    """`publish` runs even after failures, so it alone would mark the run green; this keeps it red."""
+    raise DataError("an ingest or validate task of this run failed; its log ends with the reason",
+                    kind="upstream", hint="Open the red ingest_raw / validate task instances above.")
+
+
+@task
+def train(model: str) -> dict:
+    from nightshift import steps
+
+    context = get_current_context()
+    params = context["params"]
+    as_of = _date(params.get("as_of")) or context["dag_run"].run_after.date()
+    return steps.train(_run(model), as_of, params.get("train_days")).to_xcom()
+
+
+@task
+def evaluate(model: str, trained: dict) -> dict:
+    from nightshift import steps
+
+    report = steps.evaluate(_run(model), trained["version"], _dates(trained["window"]["holdout"]))
+    return {**report.verdict.to_xcom(), "report": report.table()}
+
+
+@task
+def promote(model: str, evaluated: dict, approval: dict | None = None) -> dict:
+    """Promote a passing challenger (compare-and-set); a rejection is a normal, green outcome."""
+    from nightshift import steps
+    from nightshift.airflow.approval import approval_of
+    from nightshift.model.gate import Verdict
+
+    verdict = Verdict.from_xcom({key: value for key, value in evaluated.items() if key != "report"})
+    answer = approval_of(approval) if approval is not None else None
+    return steps.promote(_run(model), verdict, answer).to_xcom()
+
+
+@task
+def score_days(model: str) -> dict[str, int]:
+    from nightshift import steps
+
+    context, run = get_current_context(), _run(model)
+    days = _requested_days(context["params"]) or _announced_days(context)
+    with _skip_when_nothing_to_do():
+        scores = steps.score(run, days)
+    context["outlet_events"][predictions_asset(run.spec)].extra = {"days": _isos(days)}
+    return {scored.day.isoformat(): scored.rows for scored in scores}
+
+
+@task
+def check(model: str) -> dict:
+    from nightshift import steps
+
+    context, run = get_current_context(), _run(model)
+    with _skip_when_nothing_to_do():
+        as_of = steps.monitoring_day(run, _date(context["params"].get("as_of")), _announced_days(context),
+                                     context["dag_run"].run_after.date())
+    report = steps.monitor(run, as_of)
+    return {"as_of": report.as_of.isoformat(), "breaches": report.breaches, "champion": report.champion_version}
+
+
+@task
+def signal_decay(model: str, checked: dict) -> None:
+    """Announce decay (the retrain DAG listens); skipped, so no event, when the champion is healthy."""
+    from nightshift import steps
+
+    with _skip_when_nothing_to_do():
+        signal = steps.decay_signal(model, checked)
+    get_current_context()["outlet_events"][decay_asset(_run(model).spec)].extra = signal
+
+
+@task
+def release_day(model: str) -> dict:
+    from nightshift import steps
+
+    context, run = get_current_context(), _run(model)
+    params, dag_run = context["params"], context["dag_run"]
+    day = dt.date.fromisoformat(params["day"])
+    record = steps.release(run, day, reviewer=dag_run.triggering_user_name or "airflow", reason=params["reason"])
+    context["outlet_events"][validated_asset(run.spec)].extra = {"days": [day.isoformat()], "released": True}
+    return record
+
+
+@task
+def roll_back() -> dict:
+    from nightshift import steps
+
+    context = get_current_context()
+    params, run = context["params"], context["dag_run"]
+    return steps.rollback(params["model"], params["target"], reason=params["reason"],
+                          actor=run.triggering_user_name or "airflow")
+
+
+# The DAGs: schedules, forms and wiring.
+
 def ingest_dag(spec: ModelSpec) -> DAG:
     model = spec.name
 
@@ -159,52 +297,10 @@ def ingest_dag(spec: ModelSpec) -> DAG:
         **_common(spec, "ingest: source -> raw -> GX validation -> validated/ or quarantine/"),
     )
     def ingest():
-        @task
-        def plan_days() -> list[list[str]]:
-            """The days to ingest, in chunks (one task instance per chunk, not per day)."""
-            from nightshift import steps
-
-            context = get_current_context()
-            start, end = context.get("data_interval_start"), context.get("data_interval_end")
-            interval = (start.date(), end.date()) if start is not None else None
-            return [_isos(chunk) for chunk in steps.plan_ingest(_run(model), _requested_days(context["params"]),
-                                                               interval)]
-
-        @task(retries=6)  # late data: six waits of 30 minutes
-        def ingest_raw(days: list[str]) -> dict[str, int]:
-            from nightshift import steps
-
-            return steps.ingest_raw(_run(model), _dates(days))
-
-        @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
-        def validate(chunks: list[list[str]]) -> dict[str, str]:
-            """Validate the run's days that are in raw/, even when another ingest chunk failed."""
-            from nightshift import steps
-
-            with _skip_when_nothing_to_do():
-                verdicts = steps.validate(_run(model), _dates([day for chunk in chunks for day in chunk]))
-            return {day.isoformat(): status for day, status in verdicts.items()}
-
-        @task(outlets=[validated_asset(spec)], trigger_rule=TriggerRule.ALL_DONE)
-        def publish(chunks: list[list[str]]) -> list[str]:
-            """Announce the validated days (even when other days failed), so retraining can start."""
-            from nightshift import steps
-
-            with _skip_when_nothing_to_do():
-                days = _isos(steps.validated_days(_run(model), _dates([day for chunk in chunks for day in chunk])))
-            get_current_context()["outlet_events"][validated_asset(spec)].extra = {"days": days}
-            return days
-
-        @task(trigger_rule=TriggerRule.ONE_FAILED)
-        def fail_run_if_any_task_failed() -> None:
-            """`publish` runs even after failures, so it alone would mark the run green; this keeps it red."""
-            raise DataError("an ingest or validate task of this run failed; its log ends with the reason",
-                            kind="upstream", hint="Open the red ingest_raw / validate task instances above.")
-
-        chunks = plan_days()
-        ingested = ingest_raw.expand(days=chunks)
-        validated = validate(chunks)
-        published = publish(chunks)
+        chunks = plan_days(model)
+        ingested = ingest_raw.partial(model=model).expand(days=chunks)
+        validated = validate(model, chunks)
+        published = publish.override(outlets=[validated_asset(spec)])(model, chunks)
         ingested >> validated >> published
         [ingested, validated, published] >> fail_run_if_any_task_failed()
 
@@ -231,42 +327,15 @@ def retrain_dag(spec: ModelSpec) -> DAG:
         **_common(spec, "retrain: train a challenger -> gate against the champion -> promote only if better"),
     )
     def retrain():
-        @task
-        def train() -> dict:
-            from nightshift import steps
-
-            context = get_current_context()
-            params = context["params"]
-            as_of = _date(params.get("as_of")) or context["dag_run"].run_after.date()
-            return steps.train(_run(model), as_of, params.get("train_days")).to_xcom()
-
-        @task
-        def evaluate(trained: dict) -> dict:
-            from nightshift import steps
-
-            report = steps.evaluate(_run(model), trained["version"], _dates(trained["window"]["holdout"]))
-            return {**report.verdict.to_xcom(), "report": report.table()}
-
-        @task
-        def promote(evaluated: dict, approval: dict | None = None) -> dict:
-            """Promote a passing challenger (compare-and-set); a rejection is a normal, green outcome."""
-            from nightshift import steps
-            from nightshift.airflow.approval import approval_of
-            from nightshift.model.gate import Verdict
-
-            verdict = Verdict.from_xcom({key: value for key, value in evaluated.items() if key != "report"})
-            answer = approval_of(approval) if approval is not None else None
-            return steps.promote(_run(model), verdict, answer).to_xcom()
-
-        evaluated = evaluate(train())
+        evaluated = evaluate(model, train(model))
         if spec.gate.approval == "manual":
             from nightshift.airflow.approval import GateApproval  # Airflow's HITL operator: only when asked for
 
             approve = GateApproval(task_id="approve", model=model, timeout_hours=spec.gate.approval_timeout_hours)
             evaluated >> approve
-            promote(evaluated, approve.output)
+            promote(model, evaluated, approve.output)
         else:
-            promote(evaluated)
+            promote(model, evaluated)
 
     return retrain()
 
@@ -277,10 +346,8 @@ def predictions_asset(spec: ModelSpec) -> Asset:
 
 
 def score_dag(spec: ModelSpec) -> DAG:
-    model = spec.name
-
     @dag(
-        dag_id=f"{model}__score",
+        dag_id=f"{spec.name}__score",
         schedule=validated_asset(spec),
         max_active_runs=1,
         params=_day_range_params("Score", "the days the triggering validation announced"),
@@ -288,27 +355,14 @@ def score_dag(spec: ModelSpec) -> DAG:
                         "in shadow, compared on its version"),
     )
     def score():
-        @task(outlets=[predictions_asset(spec)])
-        def score_days() -> dict[str, int]:
-            from nightshift import steps
-
-            context = get_current_context()
-            days = _requested_days(context["params"]) or _announced_days(context)
-            with _skip_when_nothing_to_do():
-                scores = steps.score(_run(model), days)
-            context["outlet_events"][predictions_asset(spec)].extra = {"days": _isos(days)}
-            return {scored.day.isoformat(): scored.rows for scored in scores}
-
-        score_days()
+        score_days.override(outlets=[predictions_asset(spec)])(spec.name)
 
     return score()
 
 
 def monitor_dag(spec: ModelSpec) -> DAG:
-    model = spec.name
-
     @dag(
-        dag_id=f"{model}__monitor",
+        dag_id=f"{spec.name}__monitor",
         schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(spec.schedule.monitor, timezone="UTC"),
                                      assets=predictions_asset(spec)),
         max_active_runs=1,
@@ -319,37 +373,14 @@ def monitor_dag(spec: ModelSpec) -> DAG:
                         "which triggers the retrain DAG"),
     )
     def monitor():
-        @task
-        def check() -> dict:
-            from nightshift import steps
-
-            context = get_current_context()
-            run = _run(model)
-            with _skip_when_nothing_to_do():
-                as_of = steps.monitoring_day(run, _date(context["params"].get("as_of")), _announced_days(context),
-                                             context["dag_run"].run_after.date())
-            report = steps.monitor(run, as_of)
-            return {"as_of": report.as_of.isoformat(), "breaches": report.breaches,
-                    "champion": report.champion_version}
-
-        @task(outlets=[decay_asset(spec)])
-        def signal_decay(checked: dict) -> None:
-            """Announce decay (the retrain DAG listens); skipped, so no event, when the champion is healthy."""
-            from nightshift import steps
-
-            with _skip_when_nothing_to_do():
-                get_current_context()["outlet_events"][decay_asset(spec)].extra = steps.decay_signal(model, checked)
-
-        signal_decay(check())
+        signal_decay.override(outlets=[decay_asset(spec)])(spec.name, check(spec.name))
 
     return monitor()
 
 
 def release_dag(spec: ModelSpec) -> DAG:
-    model, dataset = spec.name, spec.source.dataset
-
     @dag(
-        dag_id=f"{model}__release",
+        dag_id=f"{spec.name}__release",
         schedule=None,
         max_active_runs=1,
         params={
@@ -358,23 +389,11 @@ def release_dag(spec: ModelSpec) -> DAG:
             "reason": Param("", type="string", minLength=10, title="Reason",
                             description="What you reviewed and why the day is fit for training."),
         },
-        **_common(spec, f"release: move a reviewed quarantined day of `{dataset}` into validated/, "
+        **_common(spec, f"release: move a reviewed quarantined day of `{spec.source.dataset}` into validated/, "
                         "recording who and why; retraining then picks it up"),
     )
     def release():
-        @task(outlets=[validated_asset(spec)])
-        def release_day() -> dict:
-            from nightshift import steps
-
-            context = get_current_context()
-            params, run = context["params"], context["dag_run"]
-            day = dt.date.fromisoformat(params["day"])
-            record = steps.release(_run(model), day, reviewer=run.triggering_user_name or "airflow",
-                                   reason=params["reason"])
-            context["outlet_events"][validated_asset(spec)].extra = {"days": [day.isoformat()], "released": True}
-            return record
-
-        release_day()
+        release_day.override(outlets=[validated_asset(spec)])(spec.name)
 
     return release()
 
@@ -399,15 +418,6 @@ def rollback_dag(models: list[str]) -> DAG:
         },
     )
     def rollback():
-        @task
-        def roll_back() -> dict:
-            from nightshift import steps
-
-            context = get_current_context()
-            params, run = context["params"], context["dag_run"]
-            return steps.rollback(params["model"], params["target"], reason=params["reason"],
-                                  actor=run.triggering_user_name or "airflow")
-
         roll_back()
 
     return rollback()

@@ -53,7 +53,7 @@ def load_history(expectations_dir: Path, dataset: str) -> History | None:
     try:
         return History.model_validate(data["history"])
     except ValidationError as err:
-        raise SpecError(f"{path}: invalid history checks\n{explain(err)}", kind="suite") from None
+        raise SpecError(f"{path}: invalid history checks\n{explain(err, History)}", kind="suite") from None
 
 
 def load_suite(expectations_dir: Path, dataset: str):

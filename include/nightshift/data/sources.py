@@ -1,5 +1,6 @@
 """Reading what a spec's source declares: files (CSV or parquet, local, S3 or package data, by path
-or glob, compressed or not) or a PostgreSQL table or query through an Airflow connection.
+or glob, compressed or not) or a PostgreSQL table or query through a connection (`nightshift.connections`:
+Airflow's, in tasks and the CLI).
 
 Errors say what is wrong and where: the file (and line, when the parser knows it), or the query. A
 file that cannot be parsed is copied, byte for byte, to the lake's quarantine before the error is
@@ -21,6 +22,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
+from nightshift.connections import get_connection
 from nightshift.failures import DataError, InfraError
 from nightshift.spec import Source
 
@@ -140,7 +142,7 @@ def read_table(path: str, fmt: str = "", columns: list[str] | None = None) -> pd
 
 def read_postgres(source: Source, first: dt.date, last: dt.date) -> pd.DataFrame:
     """Rows of the source table or query whose date column falls from `first` to `last` (inclusive),
-    read through the Airflow connection `source.conn_id`."""
+    read through the connection `source.conn_id` (see `nightshift.connections`)."""
     import psycopg2
     from psycopg2 import sql
 
@@ -164,12 +166,11 @@ def read_postgres(source: Source, first: dt.date, last: dt.date) -> pd.DataFrame
 def _connect(conn_id: str):
     import psycopg2
     import psycopg2.extras
-    from airflow.sdk import BaseHook
 
     # libpq waits for a query's answer in C, where no signal reaches Python: a server that never answers
     # would outlive the task's execution timeout (SIGALRM). Waiting in Python's select() lets it fire.
     psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
-    connection = BaseHook.get_connection(conn_id)
+    connection = get_connection(conn_id)
     connected = psycopg2.connect(host=connection.host, port=connection.port or 5432, user=connection.login,
                                  password=connection.password or None, dbname=connection.schema, connect_timeout=10,
                                  keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)

@@ -6,8 +6,9 @@ sources need, with the same meaning on both.
 relative to the root.
 
 S3 settings come from the usual AWS environment (`AWS_ENDPOINT_URL`, credentials, region), or from
-an Airflow AWS connection named by `NIGHTSHIFT_AWS_CONN_ID` (its `endpoint_url` and `region_name`
-extras), so MinIO, moto's server and AWS all work.
+an AWS connection named by `NIGHTSHIFT_AWS_CONN_ID` (its login and password, its `endpoint_url` and
+`region_name` extras; looked up through `nightshift.connections`, Airflow's in tasks and the CLI), so
+MinIO, moto's server and AWS all work.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from urllib.parse import urlparse
 
+from nightshift.connections import get_connection
 from nightshift.failures import InfraError
 
 
@@ -175,16 +177,14 @@ class S3Storage(Storage):
 
 @cache
 def s3_client():
-    """One boto3 S3 client per process, configured from the environment or an Airflow AWS connection."""
+    """One boto3 S3 client per process, configured from the environment or an (Airflow) AWS connection."""
     import boto3
     from botocore.config import Config
 
     options: dict[str, str] = {}
     if conn_id := os.environ.get("NIGHTSHIFT_AWS_CONN_ID"):
-        from airflow.sdk import BaseHook
-
-        connection = BaseHook.get_connection(conn_id)
-        extra = connection.extra_dejson
+        connection = get_connection(conn_id)
+        extra = connection.extra
         options = {
             "aws_access_key_id": connection.login,
             "aws_secret_access_key": connection.password,

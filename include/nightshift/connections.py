@@ -1,0 +1,60 @@
+"""Connections by id: a PostgreSQL source's `conn_id`, the lake's `NIGHTSHIFT_AWS_CONN_ID`.
+
+The library asks `get_connection`; where the answers come from is installed by the caller with
+`use_lookup`. Importing `nightshift.airflow` installs Airflow's connections (the DAG file does, so every
+task has them; so does the `nightshift` CLI); a test or a script can install its own. No Airflow here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nightshift.failures import InfraError
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What the library reads of a connection. `extra` is the connection's JSON extra, parsed (an S3
+    connection's `endpoint_url` and `region_name`). Secrets stay out of the repr, so out of logs."""
+
+    conn_id: str
+    host: str | None = None
+    port: int | None = None
+    login: str | None = None
+    password: str | None = field(default=None, repr=False)
+    schema: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+# The connection named by an id; raises LookupError (KeyError, say) when it has none by that id, so a
+# plain mapping's `__getitem__` is a lookup.
+ConnectionLookup = Callable[[str], Connection]
+
+_lookup: ConnectionLookup | None = None
+
+
+def use_lookup(lookup: ConnectionLookup | None) -> ConnectionLookup | None:
+    """Make `lookup` answer `get_connection` in this process (None: no lookup). Returns the lookup it
+    replaces, so a test can put it back."""
+    global _lookup  # one lookup per process, installed once by whoever owns the process
+    previous, _lookup = _lookup, lookup
+    return previous
+
+
+def get_connection(conn_id: str) -> Connection:
+    """The connection `conn_id`, from the installed lookup. InfraError (kind `connection`) naming the id
+    when no lookup is installed or it has no such connection."""
+    if _lookup is None:
+        raise InfraError(f"connection {conn_id!r}: no connection lookup is installed in this process",
+                         kind="connection",
+                         hint="Outside Airflow tasks and the nightshift CLI, import nightshift.airflow (Airflow's "
+                              "connections) or call nightshift.connections.use_lookup first.")
+    try:
+        return _lookup(conn_id)
+    except LookupError:
+        raise InfraError(f"connection {conn_id!r} is not defined", kind="connection",
+                         hint=f"Add the connection {conn_id!r} (the Airflow UI's Admin > Connections, "
+                              f"`airflow connections add {conn_id} ...`, or AIRFLOW_CONN_{conn_id.upper()}), "
+                              "or fix the id in the spec or NIGHTSHIFT_AWS_CONN_ID.") from None
