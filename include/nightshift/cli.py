@@ -118,15 +118,18 @@ def reproduce(model: str, step: str, day: dt.datetime) -> None:
 
     run, day = steps.Run.of(model), day.date()
     if step == "ingest_raw":
-        click.echo(steps.ingest_raw(run, [day]))
+        for ingested, rows in steps.ingest_raw(run, [day]).items():
+            click.echo(f"{ingested}: {rows} rows in raw/")
     elif step == "validate":
         try:
-            click.echo(steps.validate(run, [day]))
+            verdicts = steps.validate(run, [day])
         except steps.NothingToDo as reason:
             raise click.ClickException(str(reason)) from None
+        for checked, status in verdicts.items():
+            click.echo(f"{checked}: {status}")
     elif step == "train":
         click.echo(steps.train(run, day).to_xcom())
     elif (version := run.registry.alias_version(model, CHALLENGER)) is None:
         raise click.ClickException(f"{model} has no challenger to evaluate")
     else:
-        click.echo(steps.evaluate(run, version, plan_window(run.spec, run.lake, day).holdout).table())
+        steps.evaluate(run, version, plan_window(run.spec, run.lake, day).holdout)  # logs the gate's report

@@ -78,12 +78,12 @@ def plan_ingest(run: Run, requested: list[dt.date], interval: tuple[dt.date, dt.
     return [days[i:i + size] for i in range(0, len(days), size)]
 
 
-def ingest_raw(run: Run, days: list[dt.date]) -> dict[str, int]:
-    """The source's rows of these days committed to raw/; rows per ISO day."""
+def ingest_raw(run: Run, days: list[dt.date]) -> dict[dt.date, int]:
+    """The source's rows of these days committed to raw/; rows per day."""
     from nightshift.data.ingest import ingest_days
 
     rows = ingest_days(run.spec, run.lake, days)
-    log.info("raw rows per day: %s", rows)
+    log.info("raw rows per day: %s", ", ".join(f"{day}: {count}" for day, count in rows.items()))
     return rows
 
 

@@ -32,7 +32,7 @@ def small_spec(spec, tmp_path):
 
 def test_each_day_becomes_one_raw_partition(small_spec, lake):
     rows = ingest.ingest_days(small_spec, lake, [JAN_1, JAN_2])
-    assert rows == {"2013-01-01": 2, "2013-01-02": 1}
+    assert rows == {JAN_1: 2, JAN_2: 1}
     assert lake.read_partition("raw", "flights", JAN_1)["flight"].tolist() == [1, 2]
     assert lake.manifest("raw", "flights", JAN_1)["source"] == small_spec.source.path
 
@@ -63,10 +63,10 @@ def test_globbed_compressed_csv_and_parquet_files_read_as_one_source(spec, lake,
     (tmp_path / "part-2.csv.gz").write_bytes(gzip.compress(frame.iloc[2:].to_csv(index=False).encode()))
     rows = ingest.ingest_days(with_source(spec, path=str(tmp_path / "part-*.csv.gz"), format=None), lake,
                                 [JAN_1, JAN_2])
-    assert rows == {"2013-01-01": 2, "2013-01-02": 1}
+    assert rows == {JAN_1: 2, JAN_2: 1}
     frame.to_parquet(tmp_path / "flights.parquet")
     parquet = with_source(spec, path=(tmp_path / "flights.parquet").as_uri(), format=None)
-    assert ingest.ingest_days(parquet, lake, [JAN_1]) == {"2013-01-01": 2}
+    assert ingest.ingest_days(parquet, lake, [JAN_1]) == {JAN_1: 2}
 
 
 def test_s3_files_by_glob(spec, lake, s3_bucket):
@@ -74,7 +74,7 @@ def test_s3_files_by_glob(spec, lake, s3_bucket):
     client.put_object(Bucket=s3_bucket, Key="landing/flights/2013-01-01.csv.gz", Body=gzip.compress(CSV.encode()))
     client.put_object(Bucket=s3_bucket, Key="landing/other/ignored.csv", Body=b"x\n1\n")
     s3_spec = with_source(spec, path=f"s3://{s3_bucket}/landing/flights/*.csv.gz", format=None)
-    assert ingest.ingest_days(s3_spec, lake, [JAN_1, JAN_2]) == {"2013-01-01": 2, "2013-01-02": 1}
+    assert ingest.ingest_days(s3_spec, lake, [JAN_1, JAN_2]) == {JAN_1: 2, JAN_2: 1}
 
 
 def test_an_s3_file_that_vanishes_mid_read_is_a_retryable_error(s3_bucket):

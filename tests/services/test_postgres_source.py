@@ -33,7 +33,7 @@ def postgres_spec(spec, **source):
 
 def test_a_table_is_read_for_the_requested_days_only(spec, lake, flights_db):
     rows = ingest.ingest_days(postgres_spec(spec, table="ops.flights"), lake, [FEB_7, FEB_8])
-    assert rows == {"2013-02-07": 2, "2013-02-08": 1}
+    assert rows == {FEB_7: 2, FEB_8: 1}
     assert sorted(lake.read_partition("raw", "flights", FEB_7)["carrier"]) == ["AA", "UA"]
     assert lake.manifest("raw", "flights", FEB_7)["source"] == "postgres:flights_db/ops.flights"
 
@@ -41,7 +41,7 @@ def test_a_table_is_read_for_the_requested_days_only(spec, lake, flights_db):
 def test_a_query_is_a_source_too(spec, lake, flights_db):
     query = "SELECT flight_date, carrier FROM ops.flights WHERE carrier <> 'AA'"
     rows = ingest.ingest_days(postgres_spec(spec, query=query), lake, [FEB_7])
-    assert rows == {"2013-02-07": 1}
+    assert rows == {FEB_7: 1}
 
 
 def test_a_day_not_yet_in_the_table_is_late_data(spec, lake, flights_db):

@@ -166,7 +166,7 @@ def plan_days(model: str) -> list[list[str]]:
 def ingest_raw(model: str, days: list[str]) -> dict[str, int]:
     from nightshift import steps
 
-    return steps.ingest_raw(_run(model), _dates(days))
+    return {day.isoformat(): rows for day, rows in steps.ingest_raw(_run(model), _dates(days)).items()}
 
 
 @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)

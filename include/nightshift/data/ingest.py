@@ -57,9 +57,9 @@ def row_dates(source: Source, frame: pd.DataFrame, today: dt.date | None = None)
     return stamps.dt.date
 
 
-def ingest_days(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> dict[str, int]:
+def ingest_days(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> dict[dt.date, int]:
     """Commit the source rows of each day to raw/; idempotent (a day is replaced whole). Returns the rows
-    committed per ISO day.
+    committed per day.
 
     The source is read once per call, so callers pass a chunk of days, not one day at a time.
     Days without rows are never committed as empty partitions: they raise SourceNotReady at the end.
@@ -75,7 +75,7 @@ def ingest_days(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> dict[str, i
             empty.append(day.isoformat())
             continue
         lake.write_partition("raw", source.dataset, day, rows.reset_index(drop=True), source=source.describe())
-        committed[day.isoformat()] = len(rows)
+        committed[day] = len(rows)
     if empty:
         raise SourceNotReady(
             f"{source.describe()}: no rows yet for {', '.join(empty)}", kind="late_data",
