@@ -9,7 +9,7 @@ from nightshift.data import validate
 from nightshift.data.release import release_day
 from nightshift.failures import DataError
 from tests.conftest import EXPECTATIONS
-from tests.nightshift.test_validate import flights_day
+from tests.nightshift.data.test_validate import flights_day
 
 DAY = dt.date(2013, 2, 8)
 REASON = "reviewed: a real storm, and the model should see one"
