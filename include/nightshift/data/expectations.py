@@ -13,7 +13,8 @@ import yaml
 from pydantic import ValidationError
 
 from nightshift.data.history import History
-from nightshift.spec import SpecError, explain, read_yaml
+from nightshift.spec import SpecError, read_yaml
+from nightshift.spec_errors import explain
 
 SEVERITIES = ("block", "warn")
 DATA_DOCS = "data_docs.html"
