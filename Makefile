@@ -1,10 +1,11 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Both build .venv from the lock.
+# While changing code: `make check`, the fast tier (no Airflow run, no production stack).
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 export NIGHTSHIFT_HOME ?= $(CURDIR)/.nightshift
 
-.PHONY: install demo test chaos airflow lock clean bench chromium stack-up stack-down
+.PHONY: install demo check test chaos airflow lock clean bench chromium stack-up stack-down
 
 install: $(VENV)/.installed
 
@@ -17,6 +18,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 demo: install  ## the story end to end through real Airflow DAG runs (resets .nightshift/)
 	$(BIN)/nightshift demo
+
+# The e2e marker is on every test that runs Airflow or the production stack (tests/e2e, tests/stack, the
+# benchmarks' smoke run). The promotion race runs on the local PostgreSQL and MLflow, but takes minutes.
+check: install  ## the fast tier: ruff, then every test that runs no Airflow DAG and no production stack (~N min)
+	$(BIN)/ruff check include dags plugins stack tests bench docs
+	$(BIN)/python -m pytest -m "not e2e" --ignore=tests/services/test_promotion_race.py -n 2 --dist loadfile --durations=15
 
 test: install chromium  ## unit, DAG integrity and end-to-end tests (the production stack and a browser included)
 	$(BIN)/python -m pytest --durations=15

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from urllib.parse import quote
 
 import requests
+
+from tests.waiting import wait_until
 
 FINISHED = {"success", "failed"}
 
@@ -27,10 +28,9 @@ class AirflowApi:
 
     def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
         """Until the dag-processor has parsed the DAG."""
-        deadline = time.monotonic() + timeout
-        while self.session.get(f"{self.base_url}/api/v2/dags/{dag_id}", timeout=30).status_code != 200:
-            assert time.monotonic() < deadline, f"{dag_id} not parsed within {timeout:.0f} s"
-            time.sleep(2)
+        wait_until(lambda: self.session.get(f"{self.base_url}/api/v2/dags/{dag_id}", timeout=30).status_code,
+                   done=lambda status: status == 200, timeout=timeout, interval=2,
+                   what=f"the dag-processor to parse {dag_id} (GET /dags/{dag_id} answering 200)")
 
     def unpause(self, dag_id: str) -> None:
         self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
@@ -40,11 +40,10 @@ class AirflowApi:
         return run["dag_run_id"]
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 900) -> str:
-        deadline = time.monotonic() + timeout
-        while (state := self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]) not in FINISHED:
-            assert time.monotonic() < deadline, f"{dag_id} {run_id} still {state} after {timeout:.0f} s"
-            time.sleep(3)
-        return state
+        """The run's final state, success or failed."""
+        return wait_until(lambda: self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"],
+                          done=FINISHED.__contains__, timeout=timeout, interval=3,
+                          what=f"{dag_id} {run_id} to finish")
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()["task_instances"]

@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from nightshift.settings import CHECKOUT
 from stack.stack import Stack, group_alive, read_env
 from tests.airflow_api import AirflowApi
 from tests.conftest import free_port
+from tests.waiting import wait_until
 
 STACK = CHECKOUT / "stack" / "stack.py"
 
@@ -58,10 +58,10 @@ class RunningStack:
         for child in descendants:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while group_alive(pid) or any(Path(f"/proc/{child}").exists() for child in descendants):
-            assert time.monotonic() < deadline, f"{part} (process group {pid}) survived SIGKILL for 30 s"
-            time.sleep(0.1)
+        def gone() -> bool:
+            return not group_alive(pid) and not any(Path(f"/proc/{child}").exists() for child in descendants)
+
+        wait_until(gone, timeout=30, interval=0.1, what=f"{part} (process group {pid}) to be gone after SIGKILL")
 
     def restart(self, part: str) -> None:
         """Start a stopped part again as a supervisor would, without waiting for it to be healthy. A

