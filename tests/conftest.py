@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from nightshift.data.lake import Lake
 from nightshift.data.storage import s3_client
 from nightshift.settings import CHECKOUT, Settings
 from nightshift.spec import ModelSpec, load_spec
+from tests.waiting import wait_until
 
 DEMO_SPEC = CHECKOUT / "include" / "models" / "flights_delay.yaml"
 EXPECTATIONS = CHECKOUT / "include" / "expectations"
@@ -150,16 +150,18 @@ def serving(command: list[str], health_url: str, log_path: Path, timeout: float 
     """Run a server process while the block runs: started, answering `health_url`, then stopped."""
     with log_path.open("w") as log:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+        def answering() -> bool:
+            assert server.poll() is None, f"{Path(command[0]).name} exited ({server.returncode}); see {log_path}"
+            try:
+                urllib.request.urlopen(health_url, timeout=2).close()
+            except OSError:
+                return False
+            return True
+
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    urllib.request.urlopen(health_url, timeout=2)
-                    break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"{Path(command[0]).name} did not start; see {log_path}") from None
-                    time.sleep(0.2)
+            wait_until(answering, timeout=timeout, interval=0.2,
+                       what=f"{Path(command[0]).name} to answer {health_url} (its log: {log_path})")
             yield
         finally:
             server.terminate()
