@@ -21,7 +21,7 @@ demo: install  ## the story end to end through real Airflow DAG runs (resets .ni
 
 # The e2e marker is on every test that runs Airflow or the production stack (tests/e2e, tests/stack, the
 # benchmarks' smoke run). The promotion race runs on the local PostgreSQL and MLflow, but takes minutes.
-check: install  ## the fast tier: ruff, then every test that runs no Airflow DAG and no production stack (~N min)
+check: install  ## the fast tier: ruff, then every test that runs no Airflow DAG and no production stack (about 3 min on 2 idle cores)
 	$(BIN)/ruff check include dags plugins stack tests bench docs
 	$(BIN)/python -m pytest -m "not e2e" --ignore=tests/services/test_promotion_race.py -n 2 --dist loadfile --durations=15
 
