@@ -27,6 +27,7 @@ def summary_rows(results: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(1900)  # about 7 min on 2 cores; past 1800 s the run's own timeout says so first
 def test_every_benchmark_runs_at_a_tiny_size(tmp_path):
     done = subprocess.run([sys.executable, "bench/run.py", "--smoke", "--workdir", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=1800, check=False)

@@ -18,7 +18,7 @@ from nightshift.demo import prepare_airflow, run_dag
 from nightshift.model.registry import CHAMPION, Registry
 from tests.conftest import free_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]  # one test of eight DAG runs: about 5 min on 2 cores
 BLIZZARD = [dt.date(2013, 2, 8), dt.date(2013, 2, 9)]
 
 

@@ -30,7 +30,8 @@ from tests.conftest import DEMO_SPEC, EXPECTATIONS, validated_world
 from tests.embedded_airflow import EmbeddedAirflow, embedded_airflow
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.e2e
+# The first test sets up the module's Airflow and runs every case: about 3 min on 2 cores.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 CORPUS = Path(__file__).parents[1] / "data" / "bad"
 HISTORY = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]

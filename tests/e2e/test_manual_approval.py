@@ -21,7 +21,7 @@ from nightshift.settings import Settings
 from tests.conftest import DEMO_SPEC, free_port, ingest_and_validate, serving
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # two retrain runs and an api-server: 2-3 min on 2 cores
 DAG = "flights_delay__retrain"
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
 

@@ -30,7 +30,9 @@ from tests.production_stack import RunningStack, ancestors
 from tests.stack.conftest import CHAOS_MODEL, source_rows
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.e2e
+# A test is one to three DAG runs with retries after each fault (up to 2.5 min on 2 cores); the first also
+# starts the production stack (1 min).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 SEED = 20261202
 FIRST, LAST = dt.date(2013, 1, 1), dt.date(2013, 1, 28)
