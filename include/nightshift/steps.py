@@ -146,12 +146,16 @@ def evaluate(run: Run, version: str, holdout: list[dt.date], *, infra_check: boo
 @dataclass(frozen=True)
 class Promotion:
     verdict: Verdict         # the final one: judged again if the champion moved meanwhile
-    champion: str | None     # after the step
     replaced: str | None     # the champion a promotion replaced
 
     @property
     def promoted(self) -> bool:
         return self.verdict.decision == "promote"
+
+    @property
+    def champion(self) -> str | None:
+        """The champion after the step."""
+        return self.verdict.challenger_version if self.promoted else self.verdict.champion_version
 
     def to_xcom(self) -> dict:
         return {"champion": self.champion, "promoted": self.promoted}
@@ -170,9 +174,9 @@ def promote(run: Run, verdict: Verdict, approval: Approval | None = None) -> Pro
     if final.decision != "promote":
         log.info("REJECTED challenger v%s (failed: %s); champion stays v%s", final.challenger_version,
                  ", ".join(final.failed_checks), final.champion_version)
-        return Promotion(final, champion=final.champion_version, replaced=None)
+        return Promotion(final, replaced=None)
     log.info("PROMOTED v%s to champion (previous: %s)", final.challenger_version, replaced or "none")
-    return Promotion(final, champion=final.challenger_version, replaced=replaced)
+    return Promotion(final, replaced=replaced)
 
 
 @dataclass(frozen=True)

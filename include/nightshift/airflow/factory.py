@@ -103,6 +103,11 @@ def _dates(values: list[str]) -> list[dt.date]:
     return [dt.date.fromisoformat(value) for value in values]
 
 
+def _chunked_days(chunks: list[list[str]]) -> list[dt.date]:
+    """The days of plan_days' chunks, in order."""
+    return [dt.date.fromisoformat(day) for chunk in chunks for day in chunk]
+
+
 def _isos(days) -> list[str]:
     return [day.isoformat() for day in days]
 
@@ -175,7 +180,7 @@ def validate(model: str, chunks: list[list[str]]) -> dict[str, str]:
     from nightshift import steps
 
     with _skip_when_nothing_to_do():
-        verdicts = steps.validate(_run(model), _dates([day for chunk in chunks for day in chunk]))
+        verdicts = steps.validate(_run(model), _chunked_days(chunks))
     return {day.isoformat(): status for day, status in verdicts.items()}
 
 
@@ -186,7 +191,7 @@ def publish(model: str, chunks: list[list[str]]) -> list[str]:
 
     run = _run(model)
     with _skip_when_nothing_to_do():
-        days = _isos(steps.validated_days(run, _dates([day for chunk in chunks for day in chunk])))
+        days = _isos(steps.validated_days(run, _chunked_days(chunks)))
     get_current_context()["outlet_events"][validated_asset(run.spec)].extra = {"days": days}
     return days
 
@@ -211,8 +216,10 @@ def train(model: str) -> dict:
 @task
 def evaluate(model: str, trained: dict) -> dict:
     from nightshift import steps
+    from nightshift.model.train import TrainResult
 
-    report = steps.evaluate(_run(model), trained["version"], _dates(trained["window"]["holdout"]))
+    challenger = TrainResult.from_xcom(trained)
+    report = steps.evaluate(_run(model), challenger.version, challenger.window.holdout)
     return {**report.verdict.to_xcom(), "report": report.table()}
 
 

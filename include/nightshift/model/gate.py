@@ -18,7 +18,7 @@ from typing import Literal
 
 from nightshift.data.lake import Lake
 from nightshift.failures import ModelError
-from nightshift.model.inputs import judged_spec, predict, window_features
+from nightshift.model.inputs import VersionModel, predict, window_features
 from nightshift.model.metrics import Interval, SliceResult, compute_metrics, paired_bootstrap, slice_drops
 from nightshift.model.registry import CHAMPION, ChampionChanged, Registry
 from nightshift.spec import ModelSpec
@@ -272,8 +272,11 @@ def _compare(spec: ModelSpec, lake: Lake, registry: Registry, version: str, hold
                  "predict_ms_per_1k_rows": predict_ms_per_1k_rows(challenger_model, task, data.X)},
     )
     if report.champion_version is not None:
-        champion_X = _champion_inputs(spec, lake, registry, report.champion_version, holdout, data)
-        old = predict(registry.load_model(spec.name, report.champion_version), task, champion_X)
+        # The holdout as the champion's own spec builds it (its features may differ from today's spec);
+        # the rows are the same, since a champion trained for another dataset or target is refused.
+        champion = VersionModel.load(registry, spec, report.champion_version)
+        old = champion.predict_inputs(data.X if champion.spec.spec_hash == spec.spec_hash
+                                      else window_features(champion.spec, lake, holdout).X)
         report.champion = compute_metrics(task, data.y, old)
         rules = spec.gate.vs_champion
         if rules.confidence is not None:
@@ -286,15 +289,6 @@ def _compare(spec: ModelSpec, lake: Lake, registry: Registry, version: str, hold
                                                          slices.columns, slices.min_rows)
             report.slices = worst[:WORST_SLICES_KEPT]
     return report
-
-
-def _champion_inputs(spec: ModelSpec, lake: Lake, registry: Registry, version: str, holdout: list[dt.date], data):
-    """The holdout as the champion's own spec builds it (its features may differ from today's spec), on
-    the same rows: a champion trained for another dataset or target is refused (`judged_spec`)."""
-    trained_with = judged_spec(spec, registry.trained_spec(spec.name, version), version)
-    if trained_with.spec_hash == spec.spec_hash:
-        return data.X
-    return window_features(trained_with, lake, holdout).X
 
 
 def promote_if_better(spec: ModelSpec, lake: Lake, registry: Registry, verdict: Verdict,

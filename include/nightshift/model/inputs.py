@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -56,12 +57,16 @@ class VersionModel:
     version: str
     model: object
     spec: ModelSpec  # the spec it was trained with: how its inputs are built
-    lookups: dict[str, pd.DataFrame]
 
     @classmethod
     def load(cls, registry: Registry, current: ModelSpec, version: str) -> VersionModel:
         trained_with = judged_spec(current, registry.trained_spec(current.name, version), version)
-        return cls(version, registry.load_model(current.name, version), trained_with, read_lookups(trained_with))
+        return cls(version, registry.load_model(current.name, version), trained_with)
+
+    @cached_property
+    def lookups(self) -> dict[str, pd.DataFrame]:
+        """Its lookup tables, read on first use (not when its inputs come ready-made)."""
+        return read_lookups(self.spec)
 
     def inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
         """This version's model inputs for validated rows (with their `date` column)."""

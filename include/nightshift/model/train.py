@@ -32,6 +32,9 @@ SKOPS_TRUSTED_TYPES = [
 SERVING_PACKAGES = ("mlflow", "scikit-learn", "skops", "scipy", "numpy", "pandas")
 
 
+DAY_LISTS = ("train", "holdout", "quarantined", "missing")  # TrainingWindow's fields that list days
+
+
 @dataclass(frozen=True)
 class TrainingWindow:
     """Which validated days train the model and which newer days are held out to judge it."""
@@ -44,14 +47,12 @@ class TrainingWindow:
 
     def to_xcom(self) -> dict[str, object]:
         return {"as_of": self.as_of.isoformat(),
-                **{part: [day.isoformat() for day in getattr(self, part)]
-                   for part in ("train", "holdout", "quarantined", "missing")}}
+                **{part: [day.isoformat() for day in getattr(self, part)] for part in DAY_LISTS}}
 
     @classmethod
     def from_xcom(cls, data: dict) -> TrainingWindow:
         return cls(as_of=dt.date.fromisoformat(data["as_of"]),
-                   **{part: [dt.date.fromisoformat(day) for day in data[part]]
-                      for part in ("train", "holdout", "quarantined", "missing")})
+                   **{part: [dt.date.fromisoformat(day) for day in data[part]] for part in DAY_LISTS})
 
     def summary(self) -> str:
         return (f"{len(self.train)} validated days {self.train[0]}..{self.train[-1]}; holdout "
