@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parents[2]
+# Airflow's SQLite connections wait this long for a lock before "database is locked" (Python's default
+# is 5 s, which a busy scheduler's write transaction outlasts on two loaded cores).
+AIRFLOW_SQLITE_CONNECT_ARGS = {"timeout": 30}
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class Settings:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         }
+        if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in os.environ:  # Airflow's own SQLite under AIRFLOW_HOME
+            defaults["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "nightshift.settings.AIRFLOW_SQLITE_CONNECT_ARGS"
         env = {**defaults, **{k: v for k, v in os.environ.items() if k.startswith("AIRFLOW")}}
         env.update(
             NIGHTSHIFT_HOME=str(self.home),
