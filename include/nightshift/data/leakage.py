@@ -16,8 +16,6 @@ from nightshift.spec import ModelSpec
 # A single feature with a ROC AUC (classification) or |correlation| (regression) this high is a leak.
 LEAK_SCORE = 0.98
 MIN_ROWS = 50
-# Categories are scored by their smoothed target rate, so that rare categories cannot look perfect.
-SMOOTHING_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -30,6 +28,8 @@ class Leak:
 def find_leaks(spec: ModelSpec, frame: pd.DataFrame) -> list[Leak]:
     """Feature columns present in `frame` that predict the target on their own."""
     from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import KFold
+    from sklearn.preprocessing import TargetEncoder
 
     if spec.target.column not in frame.columns:
         return []
@@ -41,8 +41,11 @@ def find_leaks(spec: ModelSpec, frame: pd.DataFrame) -> list[Leak]:
     for column in [c for c in spec.features.columns if c in frame.columns]:
         values = frame.loc[known, column]
         if column in spec.features.categorical:
-            counts, sums, prior = values.map(values.value_counts()), values.map(y.groupby(values).sum()), y.mean()
-            score = (sums + prior * SMOOTHING_ROWS) / (counts + SMOOTHING_ROWS)
+            # Each row scored by its category's target rate in the other folds (cross-fitted, smoothed): a
+            # rate that counted the row's own target would make every rare category look perfect.
+            encoder = TargetEncoder(target_type="continuous", cv=KFold(5, shuffle=True, random_state=0))
+            encoded = encoder.fit_transform(values.astype("string").fillna("").to_frame(), y)
+            score = pd.Series(encoded[:, 0], index=values.index).where(values.notna())
         else:
             score = pd.to_numeric(values, errors="coerce")
         present = score.notna()
