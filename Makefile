@@ -19,14 +19,17 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 demo: install  ## the story end to end through real Airflow DAG runs (resets .nightshift/)
 	$(BIN)/nightshift demo
 
+# Two xdist workers; tests/conftest.py keeps a module on one worker and PostgreSQL's tests on one worker.
+WORKERS := -n 2 --dist loadgroup --no-loadscope-reorder
+
 # The e2e marker is on every test that runs Airflow or the production stack (tests/e2e, tests/stack, the
 # benchmarks' smoke run). The promotion race runs on the local PostgreSQL and MLflow, but takes minutes.
 check: install  ## the fast tier: ruff, then every test that runs no Airflow DAG and no production stack (about 3 min on 2 idle cores)
 	$(BIN)/ruff check include dags plugins stack tests bench docs
-	$(BIN)/python -m pytest -m "not e2e" --ignore=tests/services/test_promotion_race.py -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest -m "not e2e" --ignore=tests/services/test_promotion_race.py $(WORKERS) --durations=15
 
 test: install chromium  ## unit, DAG integrity and end-to-end tests (the production stack and a browser included)
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest $(WORKERS) --durations=15
 
 # Debian's chromium for the browser test: Playwright drives it (Playwright's own browser download does not work here).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)

@@ -38,8 +38,49 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(CHECKOUT / "dags")
 
 
+# `make check` and `make test` run the tests on two xdist workers (`--dist loadgroup --no-loadscope-reorder`).
+# Every test of a module runs on one worker (its module fixtures are built once), every test of the machine's
+# PostgreSQL on one worker, one at a time (the chaos suite restarts the server; the production stack is one
+# session fixture), and the longest groups are handed out first: PostgreSQL's, then the Airflow runs.
+SHARED_POSTGRES = "machine-postgres"
+POSTGRES_FIXTURES = {"postgres_database", "stack"}
+
+
+@pytest.hookimpl(wrapper=True)  # around xdist's own, which reads the groups into the test ids
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
+    modules: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.path, []).append(item)
+    groups = {path: SHARED_POSTGRES if any(POSTGRES_FIXTURES & set(test.fixturenames) for test in tests)
+              else str(path.relative_to(CHECKOUT)) for path, tests in modules.items()}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[item.path]))
+
+    rank = {path: 0 if groups[path] == SHARED_POSTGRES else 1 if any(test.get_closest_marker("e2e") for test in tests)
+            else 2 for path, tests in modules.items()}
+    items.sort(key=lambda item: rank[item.path])  # stable: a module's tests keep their order
+    return (yield)
+
+
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker: hand its reliability figures to the controller, which prints them."""
+    from tests.figures import FIGURES
+
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["figures"] = dict(FIGURES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    from tests.figures import FIGURES
+
+    FIGURES.update(getattr(node, "workeroutput", {}).get("figures", {}))
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
-    """The reliability figures (tests/figures.py) of the tests that ran."""
+    """The reliability figures (tests/figures.py) of the tests that ran, on whichever worker."""
     from tests.figures import summary
 
     if figures := summary():
