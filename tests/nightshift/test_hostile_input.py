@@ -1,7 +1,8 @@
 """Hostile or careless input never reaches a path, a key, SQL or Python: names that become paths are
 NAMEs, keys stay under the lake root, YAML builds plain data only, and a spec cannot smuggle
-a second statement into a source query. (Derived-feature code: test_expressions.py; DAG Params: tests/dags;
-the source query against a real PostgreSQL: tests/services/test_postgres_source.py.)"""
+a second statement into a source query. (Derived-feature code: test_expressions.py; storage keys:
+data/test_storage.py; a suite's YAML: data/test_expectations.py; DAG Params: tests/dags; the source query
+against a real PostgreSQL: tests/services/test_postgres_source.py.)"""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from click.testing import CliRunner
 from nightshift.cli import main
 from nightshift.data.expectations import load_suite
 from nightshift.data.lake import Lake
-from nightshift.data.storage import LocalStorage, S3Storage
 from nightshift.spec import SpecError, load_spec
 from tests.conftest import DEMO_SPEC
 from tests.nightshift.test_spec import write_spec
@@ -73,27 +73,6 @@ def test_the_lake_refuses_a_dataset_that_is_not_a_name_and_writes_nothing(tmp_pa
     with pytest.raises(SpecError, match="dataset name"):
         lake.days("raw", "../outside")
     assert list(tmp_path.rglob("*")) == []
-
-
-def test_local_storage_refuses_keys_that_leave_its_root(tmp_path):
-    storage, secret = LocalStorage(tmp_path / "lake"), tmp_path / "secret"
-    secret.write_bytes(b"not the lake's")
-    for key in ("../outside/data", "raw/../../outside/data", str(tmp_path / "outside" / "data")):
-        with pytest.raises(ValueError, match=rf"storage key '{key}' would leave file://.*/lake: keys are relative"):
-            storage.put(key, b"x")
-    assert not (tmp_path / "outside").exists()
-    with pytest.raises(ValueError, match="would leave"):
-        storage.get("../secret")
-    with pytest.raises(ValueError, match="would leave"):
-        storage.delete(["../secret"])
-    assert secret.read_bytes() == b"not the lake's"
-
-
-def test_s3_storage_refuses_keys_that_leave_its_prefix(s3_bucket):
-    storage = S3Storage(s3_bucket, "lake")
-    with pytest.raises(ValueError, match=rf"storage key '\.\./other/data' would leave s3://{s3_bucket}/lake"):
-        storage.put("../other/data", b"x")
-    assert S3Storage(s3_bucket).list("") == []
 
 
 def test_a_spec_with_a_python_tag_is_refused_and_runs_nothing(tmp_path):

@@ -1,7 +1,6 @@
 """The lake's contract, on local disk and on S3 (moto's server): atomic, idempotent, day partitions."""
 
 import datetime as dt
-import json
 import os
 import signal
 import subprocess
@@ -127,24 +126,3 @@ def test_lake_uri_must_be_file_or_s3():
 
     with pytest.raises(InfraError, match="unsupported storage scheme 'gs'"):
         Lake.from_uri("gs://bucket/lake")
-
-
-@pytest.mark.usefixtures("airflow_connections")
-def test_s3_settings_can_come_from_an_airflow_connection(s3_bucket, s3_endpoint, monkeypatch, tmp_path):
-    """No AWS_* endpoint or keys in the environment: NIGHTSHIFT_AWS_CONN_ID names the connection to use."""
-    from nightshift.data.storage import s3_client
-
-    for variable in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.delenv(variable)
-    monkeypatch.setenv("AIRFLOW_CONN_LAKE_S3", json.dumps({
-        "conn_type": "aws", "login": "testing", "password": "testing",
-        "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"}}))
-    monkeypatch.setenv("NIGHTSHIFT_AWS_CONN_ID", "lake_s3")
-    s3_client.cache_clear()
-    try:
-        lake = Lake.from_uri(f"s3://{s3_bucket}/via-connection")
-        lake.write_partition("raw", "flights", DAY, frame(3))
-        assert s3_client().meta.endpoint_url == s3_endpoint
-        assert len(lake.read_partition("raw", "flights", DAY)) == 3
-    finally:
-        s3_client.cache_clear()
