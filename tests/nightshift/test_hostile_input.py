@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 
 from nightshift.cli import main
-from nightshift.data.expectations import load_suite
 from nightshift.data.lake import Lake
 from nightshift.spec import SpecError, load_spec
 from tests.conftest import DEMO_SPEC
@@ -80,14 +79,6 @@ def test_a_spec_with_a_python_tag_is_refused_and_runs_nothing(tmp_path):
     path.write_text(f"name: {python_tag(marker)}\n")
     with pytest.raises(SpecError, match=r"cannot read the spec: could not determine a constructor .*python/object"):
         load_spec(path)
-    assert not marker.exists()
-
-
-def test_a_suite_with_a_python_tag_is_refused_and_runs_nothing(tmp_path):
-    marker = tmp_path / "ran"
-    (tmp_path / "flights.yaml").write_text(f"name: flights\nexpectations: {python_tag(marker)}\n")
-    with pytest.raises(SpecError, match=r"cannot read the expectation suite: could not determine a constructor"):
-        load_suite(tmp_path, "flights")
     assert not marker.exists()
 
 

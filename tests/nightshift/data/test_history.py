@@ -6,10 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nightshift.data.expectations import load_history
 from nightshift.data.history import History, deviations
 from nightshift.model.metrics import psi
-from nightshift.spec import SpecError
 
 DAY = dt.date(2013, 2, 8)
 
@@ -48,11 +46,3 @@ def test_psi_of_identical_samples_is_zero_and_grows_with_the_shift():
     sample = np.random.default_rng(0).normal(size=5000)
     assert psi(sample, sample) == pytest.approx(0, abs=1e-9)
     assert psi(sample, sample + 0.1) < psi(sample, sample + 0.5) < psi(sample, sample + 1.0)
-
-
-def test_a_bad_history_declaration_names_the_file_and_the_key(tmp_path):
-    (tmp_path / "flights.yaml").write_text(
-        "name: flights\nexpectations: []\nhistory:\n  checks:\n    - {type: null_rate, columns: [a], max_rise: 0.1}\n")
-    with pytest.raises(SpecError, match=r"(?s)flights.yaml: invalid history checks\n"
-                                        r".*checks.0.null_rate.max_rise: unknown key"):
-        load_history(tmp_path, "flights")
