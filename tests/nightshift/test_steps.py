@@ -12,7 +12,6 @@ import pytest
 from nightshift import steps
 from nightshift.failures import DataError
 from nightshift.model.gate import Verdict
-from nightshift.model.train import TrainingWindow
 
 JAN = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(10)]
 
@@ -91,9 +90,3 @@ def test_a_verdict_crosses_xcom_with_its_days_intact():
     verdict = Verdict("4", "3", "promote", [], JAN[:2])
     assert Verdict.from_xcom(verdict.to_xcom()) == verdict
     assert verdict.to_xcom()["holdout"] == ["2013-01-01", "2013-01-02"]
-
-
-def test_a_training_window_crosses_xcom_with_its_days_intact():
-    window = TrainingWindow(as_of=JAN[9], train=JAN[:7], holdout=JAN[7:], quarantined=[JAN[2]], missing=[])
-    assert TrainingWindow.from_xcom(window.to_xcom()) == window
-    assert window.to_xcom()["holdout"] == ["2013-01-08", "2013-01-09", "2013-01-10"]

@@ -1,0 +1,135 @@
+"""Planning the training window (validated days before a holdout of the newest ones, never
+overlapping) and training a challenger on it: a registered version named `challenger`, with its lineage,
+its data window and its partitions' checksums. A small synthetic lake; MLflow on SQLite in a module home."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+
+from nightshift.data.lake import Lake
+from nightshift.failures import DataError
+from nightshift.model import train
+from nightshift.model.registry import CHALLENGER, Registry
+from nightshift.model.train import TrainingWindow, TrainResult
+from nightshift.spec import ModelSpec, load_spec
+from tests.conftest import DEMO_SPEC, module_home
+from tests.nightshift.data.test_validate import flights_day
+
+JAN = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(10)]
+VALIDATED = [JAN[0], JAN[1], JAN[4], JAN[5], JAN[6], JAN[7]]  # 3 Jan quarantined, 4 Jan never ingested
+
+
+def small(spec: ModelSpec, **windows) -> ModelSpec:
+    """The demo spec with a short window and a quick model."""
+    return spec.model_copy(update={
+        "windows": spec.windows.model_copy(update={"train_days": 6, "holdout_days": 2, **windows}),
+        "model": spec.model.model_copy(update={"params": {**spec.model.params, "max_iter": 20}})})
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Iterator[tuple[ModelSpec, Lake, Registry]]:
+    with module_home(tmp_path_factory, "train") as settings:
+        lake = Lake.from_uri(settings.lake_uri)
+        for day in VALIDATED:
+            lake.write_partition("validated", "flights", day, flights_day(day, rows=300))
+        lake.write_partition("quarantine", "flights", JAN[2], flights_day(JAN[2], rows=300))
+        yield small(load_spec(DEMO_SPEC)), lake, Registry.from_env()
+
+
+@pytest.fixture(scope="module")
+def trained(world) -> TrainResult:
+    spec, lake, registry = world
+    return train.train_challenger(spec, lake, registry, train.plan_window(spec, lake, JAN[7]))
+
+
+def test_training_window_never_overlaps_the_holdout(world):
+    spec, lake, _ = world
+    window = train.plan_window(spec, lake, JAN[7])
+    assert window.holdout == [JAN[6], JAN[7]]
+    assert window.train == [JAN[0], JAN[1], JAN[4], JAN[5]]
+    assert (window.quarantined, window.missing) == ([JAN[2]], [JAN[3]])
+
+
+def test_the_window_ends_at_as_of_and_a_shorter_train_days_overrides_the_spec(world):
+    spec, lake, _ = world
+    window = train.plan_window(spec, lake, JAN[6], train_days=2)
+    assert window.holdout == [JAN[5], JAN[6]]
+    assert window.train == [JAN[4]] and window.missing == [JAN[3]]
+
+
+def test_too_few_validated_days_for_the_holdout_says_how_many_there_are(world):
+    spec, lake, _ = world
+    with pytest.raises(DataError, match=r"only 1 validated days of flights up to 2013-01-01; the holdout alone "
+                                        r"needs 2") as error:
+        train.plan_window(spec, lake, JAN[0])
+    assert error.value.kind == "empty_window" and "ingest DAG" in error.value.hint
+
+
+def test_a_holdout_with_no_validated_days_before_it_names_the_span(world):
+    spec, lake, _ = world
+    with pytest.raises(DataError, match="no validated days of flights between 2013-01-03 and 2013-01-05"):
+        train.plan_window(spec, lake, JAN[5], train_days=2)
+
+
+def test_a_training_window_crosses_xcom_with_its_days_intact():
+    window = TrainingWindow(as_of=JAN[9], train=JAN[:7], holdout=JAN[7:], quarantined=[JAN[2]], missing=[])
+    assert TrainingWindow.from_xcom(window.to_xcom()) == window
+    assert window.to_xcom()["holdout"] == ["2013-01-08", "2013-01-09", "2013-01-10"]
+    assert window.summary() == ("7 validated days 2013-01-01..2013-01-07; holdout 2013-01-08..2013-01-10; "
+                                "left out, quarantined: 2013-01-03, missing: none")
+
+
+def test_a_train_result_crosses_xcom_intact():
+    window = TrainingWindow(as_of=JAN[9], train=JAN[:7], holdout=JAN[7:], quarantined=[], missing=[JAN[1]])
+    result = TrainResult(version="3", run_id="abc", train_rows=1200, window=window)
+    assert TrainResult.from_xcom(result.to_xcom()) == result
+
+
+def test_the_challenger_is_registered_and_named(world, trained):
+    spec, _, registry = world
+    assert trained.version == "1" and trained.window.train == [JAN[0], JAN[1], JAN[4], JAN[5]]
+    assert registry.alias_version(spec.name, CHALLENGER) == trained.version
+    assert registry.run_id(spec.name, trained.version) == trained.run_id
+    assert 0 < trained.train_rows <= 4 * 300
+
+
+def test_version_lineage_is_recorded(world, trained):
+    spec, _, registry = world
+    tags = registry.version_tags(spec.name, trained.version)
+    assert len(tags["model_sha256"]) == 64 and float(tags["model_size_mb"]) > 0
+    assert len(tags["lock_sha256"]) == 64 and tags["lib.scikit-learn"] and tags["spec_hash"] == spec.spec_hash
+    assert (tags["train_window"], tags["holdout_window"]) == ("2013-01-01..2013-01-06", "2013-01-07..2013-01-08")
+    assert (tags["quarantined_days"], tags["missing_days"]) == ("2013-01-03", "2013-01-04")
+    window = registry.training_window(spec.name, trained.version)
+    assert set(window["partitions"]) == {*window["train"], *window["holdout"]}
+    assert all(checksum.startswith("sha256:") for checksum in window["partitions"].values())
+
+
+def test_the_registered_model_predicts_the_windows_features(world, trained):
+    from nightshift.model.inputs import window_features
+
+    spec, lake, registry = world
+    holdout = window_features(spec, lake, trained.window.holdout)
+    assert set(registry.load_model(spec.name, trained.version).predict(holdout.X)) <= {0, 1}
+
+
+def test_a_window_with_one_class_only_is_refused_before_fitting(world, tmp_path):
+    spec, _, registry = world
+    lake = Lake.from_uri((tmp_path / "lake").as_uri())
+    for day in JAN[:4]:
+        lake.write_partition("validated", "flights", day, flights_day(day, rows=100).assign(arr_delay=-10.0))
+    window = train.plan_window(spec, lake, JAN[3])
+    with pytest.raises(DataError, match=r"training window 2013-01-01\.\.2013-01-02 has one class only"):
+        train.train_challenger(spec, lake, registry, window)
+
+
+def test_the_pipeline_is_seeded_by_the_spec_and_encodes_its_categoricals(spec):
+    pipeline = train.build_pipeline(spec)
+    model = pipeline.named_steps["model"]
+    assert type(model).__name__ == "HistGradientBoostingClassifier" and model.random_state == spec.model.seed
+    assert model.categorical_features == spec.features.categorical
+    regression = spec.model_copy(update={"task": "regression"})
+    assert type(train.build_pipeline(regression).named_steps["model"]).__name__ == "HistGradientBoostingRegressor"
