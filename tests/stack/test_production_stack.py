@@ -102,6 +102,10 @@ CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; `make test` installs i
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = CHECKOUT / "test-artifacts" / "browser"
+# Every wait, expect's assertions included (5 s by default), gets 30 s: the UI reads the API on a 2-core
+# machine that runs other tests beside it ('Locator expected to be checked' timed out at 5 s under load).
+WAIT_MS = 30_000
+expect.set_options(timeout=WAIT_MS)
 
 
 @pytest.fixture
@@ -111,7 +115,7 @@ def page() -> Page:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(30_000)
+        page.set_default_timeout(WAIT_MS)
         try:
             yield page
         except BaseException:
@@ -182,9 +186,8 @@ def test_the_models_page_shows_champion_runs_and_quarantines(stack: RunningStack
     log_in(page, stack)
     page.get_by_role("link", name="Models").click()  # the plugin's entry in the nav bar
     row = page.frame_locator("iframe").locator(f"tr[data-model='{MODEL}']")
-    # The page reads every model's registry and lake state on request: seconds on a busy 2-core machine (4.6 s
-    # seen), so the first look waits longer than Playwright's 5 s default.
-    expect(row.locator("td.champion a")).to_have_text(re.compile(r"v\d+"), timeout=30_000)  # links to MLflow
+    # The page reads every model's registry and lake state on request: seconds on a busy machine (4.6 s seen).
+    expect(row.locator("td.champion a")).to_have_text(re.compile(r"v\d+"))  # links to MLflow
     expect(row.locator("td.quarantines")).to_contain_text("2013-02-08")
     expect(row.locator("td.runs")).to_contain_text("ingest failed")
     page.screenshot(path=SHOTS / "06-models-page.png")
