@@ -64,7 +64,13 @@ def load_suite(expectations_dir: Path, dataset: str):
     path, data = _suite_file(expectations_dir, dataset)
     data = {key: value for key, value in data.items() if key != "history"}
     declared = data.get("expectations", [])
+    if not isinstance(declared, list):
+        raise SpecError(f"{path}: expectations: must be a list of entries, got {type(declared).__name__} "
+                        f"{_shorten(repr(declared))}", kind="suite")
     for number, entry in enumerate(declared, 1):
+        if not isinstance(entry, dict):
+            raise SpecError(f"{path}: expectation {number}: must be a mapping with a `type` and `kwargs`, got "
+                            f"{_shorten(repr(entry))}", kind="suite")
         severity = (entry.get("meta") or {}).get("severity", "block")
         if severity not in SEVERITIES:
             raise SpecError(f"{path}: expectation {number}: severity {severity!r}; allowed: {SEVERITIES}")

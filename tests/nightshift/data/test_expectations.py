@@ -107,6 +107,18 @@ def test_a_suite_file_that_is_missing_or_not_a_mapping_is_named(tmp_path, text, 
     assert str(error.value).startswith(f"{tmp_path / 'flights.yaml'}: {says}")
 
 
+@pytest.mark.parametrize(("expectations", "says"), [
+    ("{not_null: carrier}", "expectations: must be a list of entries, got dict {'not_null': 'carrier'}"),
+    ("[expect_column_values_to_not_be_null]",
+     "expectation 1: must be a mapping with a `type` and `kwargs`, got 'expect_column_values_to_not_be_null'"),
+])
+def test_expectations_that_are_not_a_list_of_mappings_are_named_with_what_was_given(tmp_path, expectations, says):
+    path = write_suite(tmp_path, f"name: flights\nexpectations: {expectations}\n")
+    with pytest.raises(SpecError) as error:
+        load_suite(tmp_path, "flights")
+    assert str(error.value) == f"{path}: {says}"
+
+
 def test_a_suite_with_a_python_tag_is_refused_and_runs_nothing(tmp_path):
     marker = tmp_path / "ran"
     (tmp_path / "flights.yaml").write_text(f"name: flights\nexpectations: {python_tag(marker)}\n")
