@@ -10,14 +10,13 @@ raised, so the evidence survives the upstream overwriting it.
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import glob
 import importlib.util
 import io
 import re
 import zipfile
 from contextlib import closing
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -38,12 +37,12 @@ def list_files(path: str) -> list[str]:
     if parsed.scheme == "s3":
         from nightshift.data.storage import S3Storage
 
-        prefix = re.split(r"[*?\[]", parsed.path.lstrip("/"), maxsplit=1)[0]
+        folder = re.split(r"[*?\[]", parsed.path.lstrip("/"), maxsplit=1)[0].rpartition("/")[0]
         try:
-            keys = S3Storage(parsed.netloc).list(prefix)
+            keys = S3Storage(parsed.netloc).list(folder)
         except OSError as err:
             raise InfraError(f"{path}: cannot list the files: {err}", kind="source_unreachable") from err
-        matches = [f"s3://{parsed.netloc}/{key}" for key in keys if fnmatch.fnmatchcase(key, parsed.path.lstrip("/"))]
+        matches = [f"s3://{parsed.netloc}/{key}" for key in keys if _glob_matches(key, parsed.path.lstrip("/"))]
     else:
         if parsed.scheme == "package":
             found = importlib.util.find_spec(parsed.netloc)
@@ -59,6 +58,12 @@ def list_files(path: str) -> list[str]:
     if not matches:
         raise DataError(f"{path}: no file matches", kind="missing_source", hint="Check the path in the spec.")
     return matches
+
+
+def _glob_matches(key: str, pattern: str) -> bool:
+    """As a local glob matches: part by part, so a `*` never crosses a `/`."""
+    key_path, pattern_path = PurePosixPath(key), PurePosixPath(pattern)
+    return len(key_path.parts) == len(pattern_path.parts) and key_path.match(pattern)
 
 
 def file_format(name: str) -> str:

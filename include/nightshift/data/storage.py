@@ -65,7 +65,7 @@ class Storage(ABC):
 
     @abstractmethod
     def list(self, prefix: str) -> list[str]:
-        """Every key under `prefix` (recursive), sorted."""
+        """Every key in the folder `prefix` (recursive), sorted: `raw` holds `raw/a`, never `raw2/a`."""
 
     @abstractmethod
     def delete(self, keys: list[str]) -> None:
@@ -149,10 +149,9 @@ class S3Storage(Storage):
         return True
 
     def list(self, prefix: str) -> list[str]:
-        strip = len(self._key(""))
+        strip, folder = len(self._key("")), self._key(prefix.rstrip("/") + "/" if prefix.strip("/") else "")
         with self._errors(prefix):
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                          Prefix=self._key(prefix))
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder)
             return sorted(item["Key"][strip:] for page in pages for item in page.get("Contents", []))
 
     def delete(self, keys: list[str]) -> None:

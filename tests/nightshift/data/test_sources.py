@@ -51,11 +51,17 @@ def test_package_paths_resolve_without_importing_the_package():
     assert path.endswith("planes.csv")
 
 
-def test_s3_globs_match_keys_under_the_bucket(s3_bucket):
-    for key in ("landing/flights/2013-01-01.csv.gz", "landing/flights/2013-01-02.csv.gz", "landing/other/x.csv.gz"):
+def test_s3_globs_match_keys_under_the_bucket_part_by_part_as_local_globs_do(s3_bucket, tmp_path):
+    keys = ("landing/flights/2013-01-01.csv.gz", "landing/flights/2013-01-02.csv.gz", "landing/other/x.csv.gz",
+            "landing/flights/late/2013-01-03.csv.gz")  # a `*` does not reach into a subfolder
+    for key in keys:
         s3_client().put_object(Bucket=s3_bucket, Key=key, Body=gzip.compress(CSV.encode()))
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(gzip.compress(CSV.encode()))
+    expected = ["landing/flights/2013-01-01.csv.gz", "landing/flights/2013-01-02.csv.gz"]
     assert sources.list_files(f"s3://{s3_bucket}/landing/flights/*.csv.gz") == [
-        f"s3://{s3_bucket}/landing/flights/2013-01-01.csv.gz", f"s3://{s3_bucket}/landing/flights/2013-01-02.csv.gz"]
+        f"s3://{s3_bucket}/{key}" for key in expected]
+    assert sources.list_files(str(tmp_path / "landing/flights/*.csv.gz")) == [str(tmp_path / key) for key in expected]
 
 
 def test_an_s3_file_that_vanishes_mid_read_is_a_retryable_error(s3_bucket):

@@ -29,10 +29,12 @@ def test_a_put_object_reads_back_and_a_second_put_replaces_it(storage):
 
 
 def test_listing_is_recursive_sorted_and_relative_to_the_root(storage):
-    for key in ("raw/b/2.txt", "raw/a/1.txt", "raw/a/deeper/3.txt", "validated/a/4.txt"):
+    for key in ("raw/b/2.txt", "raw/a/1.txt", "raw/a/deeper/3.txt", "validated/a/4.txt", "raw2/a/5.txt"):
         storage.put(key, b"x")
-    assert storage.list("raw/") == ["raw/a/1.txt", "raw/a/deeper/3.txt", "raw/b/2.txt"]
+    assert storage.list("raw/") == storage.list("raw") == ["raw/a/1.txt", "raw/a/deeper/3.txt", "raw/b/2.txt"]
+    assert storage.list("raw/a") == ["raw/a/1.txt", "raw/a/deeper/3.txt"]  # a folder, not a string prefix
     assert storage.list("quarantine/") == []
+    assert len(storage.list("")) == 5
 
 
 def test_delete_removes_the_keys_and_ignores_missing_ones(storage):
