@@ -122,11 +122,13 @@ def _day_range_params(verb: str, default: str) -> dict[str, Param]:
 
 
 def _requested_days(params) -> list[dt.date]:
-    """The days of the trigger form's start..end; empty when no start was given."""
+    """The days of the trigger form's start..end; empty when neither was given."""
     from nightshift.steps import day_range
 
-    start = _date(params.get("start"))
-    return day_range(start, _date(params.get("end")) or start) if start else []
+    start, end = _date(params.get("start")), _date(params.get("end"))
+    if end and not start:
+        raise DataError(f"the form gives end={end} but no start", hint="Give start, and end for more than one day.")
+    return day_range(start, end or start) if start else []
 
 
 def _announced_days(context) -> list[dt.date]:

@@ -56,7 +56,12 @@ def test_data_and_model_errors_fail_at_once_late_data_is_waited_for_the_rest_ret
 def test_a_form_asks_for_a_range_or_one_day_or_nothing():
     assert factory._requested_days({"start": "2013-01-01", "end": "2013-01-03"}) == JAN[:3]
     assert factory._requested_days({"start": "2013-01-02", "end": None}) == [JAN[1]]
-    assert factory._requested_days({"start": None, "end": "2013-01-03"}) == []
+    assert factory._requested_days({"start": None, "end": None}) == []
+
+
+def test_a_form_with_an_end_but_no_start_is_refused_naming_the_end():
+    with pytest.raises(DataError, match=r"the form gives end=2013-01-03 but no start"):
+        factory._requested_days({"start": None, "end": "2013-01-03"})
 
 
 def test_planned_chunks_come_back_as_their_days_in_order():
