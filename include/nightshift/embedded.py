@@ -35,10 +35,10 @@ def airflow(settings: Settings, *args: str, log_file: Path | None = None) -> int
 def admin_password(settings: Settings) -> str:
     """The UI login's password: generated once per home and kept in Airflow's own passwords file."""
     path = Path(settings.airflow_env()["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
-    if path.exists():
-        return json.loads(path.read_text())[ADMIN]
-    password = secrets.token_urlsafe(12)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({ADMIN: password}))
-    path.chmod(0o600)
-    return password
+    passwords = json.loads(path.read_text()) if path.exists() else {}
+    if ADMIN not in passwords:  # other users' entries stay
+        passwords[ADMIN] = secrets.token_urlsafe(12)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(passwords))
+        path.chmod(0o600)
+    return passwords[ADMIN]

@@ -42,3 +42,12 @@ def test_a_password_airflow_generated_itself_is_the_one_given(home):
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({ADMIN: "chosen-by-airflow"}))
     assert admin_password(home) == "chosen-by-airflow"
+
+
+def test_a_passwords_file_without_the_admin_gets_one_and_keeps_the_other_users(home):
+    path = home.home / "airflow" / "simple_auth_manager_passwords.json.generated"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"viewer": "kept"}))
+    password = admin_password(home)
+    assert json.loads(path.read_text()) == {"viewer": "kept", ADMIN: password}
+    assert admin_password(home) == password
