@@ -30,11 +30,11 @@ def test_the_cli_runs_and_its_output_goes_to_the_log_file(home, tmp_path):
 
 
 def test_the_admin_password_is_generated_once_per_home_and_kept_private(home):
-    password = admin_password(home)
+    generated = admin_password(home)
     path = home.home / "airflow" / "simple_auth_manager_passwords.json.generated"
-    assert json.loads(path.read_text()) == {ADMIN: password} and len(password) >= 16
+    assert json.loads(path.read_text()) == {ADMIN: generated} and len(generated) >= 16
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert admin_password(home) == password
+    assert admin_password(home) == generated
 
 
 def test_a_password_airflow_generated_itself_is_the_one_given(home):
@@ -48,6 +48,6 @@ def test_a_passwords_file_without_the_admin_gets_one_and_keeps_the_other_users(h
     path = home.home / "airflow" / "simple_auth_manager_passwords.json.generated"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"viewer": "kept"}))
-    password = admin_password(home)
-    assert json.loads(path.read_text()) == {"viewer": "kept", ADMIN: password}
-    assert admin_password(home) == password
+    added = admin_password(home)
+    assert json.loads(path.read_text()) == {"viewer": "kept", ADMIN: added}
+    assert admin_password(home) == added
