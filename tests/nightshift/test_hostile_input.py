@@ -28,7 +28,7 @@ def python_tag(marker: Path) -> str:
 
 
 @pytest.fixture
-def models_dir(home, tmp_path, monkeypatch) -> Path:
+def models_dir(empty_home, tmp_path, monkeypatch) -> Path:
     """The demo spec in a models folder of its own, and a valid spec `stolen` just outside it."""
     folder = tmp_path / "models"
     folder.mkdir()
@@ -43,19 +43,19 @@ def models_dir(home, tmp_path, monkeypatch) -> Path:
     ["reproduce", "../stolen", "validate", "2013-02-08"],
     ["release", "../stolen", "2013-02-08", "--reason", "reviewed the late rows"],
 ])
-def test_the_cli_refuses_a_model_name_that_climbs_out_of_the_models_folder(models_dir, home, args):
+def test_the_cli_refuses_a_model_name_that_climbs_out_of_the_models_folder(models_dir, empty_home, args):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     assert "Invalid value for 'MODEL': model name '../stolen' is not allowed" in result.output
-    assert not home.home.exists()  # refused before any spec, lake or registry was opened
+    assert not empty_home.home.exists()  # refused before any spec, lake or registry was opened
 
 
-def test_the_cli_refuses_a_model_name_that_would_put_a_lock_file_outside_its_home(models_dir, home, tmp_path):
+def test_the_cli_refuses_a_model_name_that_would_put_a_lock_file_outside_its_home(models_dir, empty_home, tmp_path):
     # The file lock is `<home>/locks/promote-<model>.lock`: this name would land it in tmp_path.
     result = CliRunner().invoke(main, ["rollback", "x/../../../escaped", "--reason", "undo the bad release"])
     assert result.exit_code == 2, result.output
     assert "model name 'x/../../../escaped' is not allowed" in result.output
-    assert not (tmp_path / "escaped.lock").exists() and not home.home.exists()
+    assert not (tmp_path / "escaped.lock").exists() and not empty_home.home.exists()
 
 
 @pytest.mark.parametrize(("key", "value"), [("name", "../stolen"), ("source__dataset", "../../outside"),
