@@ -19,8 +19,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 demo: install  ## the story end to end through real Airflow DAG runs (resets .nightshift/)
 	$(BIN)/nightshift demo
 
-# make check: two xdist workers; tests/conftest.py keeps a module on one worker and PostgreSQL's tests on one.
-# make test stays serial: on two workers it took 22 min (29 serial) but a browser wait timed out under load.
+# Two xdist workers; tests/conftest.py keeps a module on one worker and PostgreSQL's tests on one.
 WORKERS := -n 2 --dist loadgroup --no-loadscope-reorder
 
 # The e2e marker is on every test that runs Airflow or the production stack (tests/e2e, tests/stack, the
@@ -30,7 +29,7 @@ check: install  ## the fast tier: ruff, then every test that runs no Airflow DAG
 	$(BIN)/python -m pytest -m "not e2e" --ignore=tests/services/test_promotion_race.py $(WORKERS) --durations=15
 
 test: install chromium  ## unit, DAG integrity and end-to-end tests (the production stack and a browser included)
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest $(WORKERS) --durations=15
 
 # Debian's chromium for the browser test: Playwright drives it (Playwright's own browser download does not work here).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)

@@ -137,15 +137,3 @@ def test_bad_input_fails_clearly_and_loses_nothing(world, clean_day, case):
         assert [lake.storage.get(key) for key in kept] == [source.read_bytes()]
         assert kept[0] in error.value.hint
     record("bad inputs tried")
-
-
-@pytest.mark.usefixtures("airflow_connections")
-def test_a_postgres_query_error_names_the_source(world, clean_day, postgres_database, monkeypatch):
-    spec, lake, registry = world
-    monkeypatch.setenv("AIRFLOW_CONN_FLIGHTS_DB", postgres_database)
-    broken = spec.model_copy(update={"source": spec.source.model_validate({
-        "dataset": "flights", "kind": "postgres", "conn_id": "flights_db", "query": "SELECT * FROM flihgts",
-        "date_columns": ["time_hour"], "start_date": "2013-01-01"})})
-    with pytest.raises(DataError, match=r'postgres:flights_db/query: the query failed: relation "flihgts" does not'):
-        run_pipeline(broken, lake, DAY)
-    assert registry.alias_version(spec.name, CHAMPION) == "1"
