@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nightshift.expressions import check_expression
 from nightshift.failures import ModelError
+from nightshift.model.families import EstimatorName, check_params
 from nightshift.spec_errors import explain
 
 NAME = r"^[a-z][a-z0-9_]{0,62}$"
@@ -144,7 +145,8 @@ class Features(_Strict):
 
 
 class ModelConfig(_Strict):
-    estimator: Literal["hist_gradient_boosting"] = "hist_gradient_boosting"
+    estimator: EstimatorName = Field("hist_gradient_boosting",
+                                     description="the family: see nightshift.model.families")
     params: dict[str, int | float | str | bool | None] = Field(default_factory=dict)
     seed: int = 0
 
@@ -268,6 +270,10 @@ class ModelSpec(_Strict):
                 raise ValueError(f"gate: unknown metric {metric!r} for {self.task}; allowed: {sorted(known)}")
         if self.gate.slices and (unknown := sorted(set(self.gate.slices.columns) - set(self.features.columns))):
             raise ValueError(f"gate.slices.columns: {unknown} are not features; slices are cut on feature columns")
+        try:
+            check_params(self.model.estimator, self.task, self.model.params)
+        except ValueError as err:
+            raise ValueError(f"model.{err}") from None
         return self
 
     @property

@@ -12,6 +12,7 @@ import numpy as np
 from nightshift import __version__
 from nightshift.data.lake import Lake
 from nightshift.failures import DataError, ModelError
+from nightshift.model.families import FAMILIES
 from nightshift.model.features import FeatureFrame
 from nightshift.model.inputs import window_features
 from nightshift.model.registry import CHALLENGER, Registry, TrainedModel
@@ -19,13 +20,9 @@ from nightshift.settings import CHECKOUT
 from nightshift.spec import ModelSpec
 
 log = logging.getLogger(__name__)
-# MLflow stores sklearn models with skops, which loads only reviewed types. These are the ones a
-# HistGradientBoosting pipeline needs beyond skops' defaults; the files are ones we wrote ourselves.
-SKOPS_TRUSTED_TYPES = [
-    "functools.partial",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.utils.validation.check_array",
-]
+# MLflow stores sklearn models with skops, which loads only reviewed types: the ones every pipeline needs
+# beyond skops' defaults, and each family's own (nightshift.model.families). We wrote the files ourselves.
+SKOPS_TRUSTED_TYPES = ["functools.partial", "sklearn.utils.validation.check_array"]
 # What loading a model needs, pinned to the versions that trained it. Given, not inferred: MLflow infers
 # them by loading the model in a subprocess (seconds per retrain) and lists whatever else that process
 # had imported (pytest, rich).
@@ -86,21 +83,36 @@ def plan_window(spec: ModelSpec, lake: Lake, as_of: dt.date, train_days: int | N
 
 
 def build_pipeline(spec: ModelSpec):
-    """Encode categoricals, then gradient boosting (missing values handled natively). Seeded by the spec."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    """The family's preprocessing (see nightshift.model.families), then its estimator, seeded by the spec."""
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OrdinalEncoder
 
-    categorical = spec.features.categorical
-    encode = ColumnTransformer(
-        [("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan), categorical)],
-        remainder="passthrough",
-        verbose_feature_names_out=False,
-    ).set_output(transform="pandas")
-    estimator = HistGradientBoostingClassifier if spec.task == "classification" else HistGradientBoostingRegressor
-    model = estimator(categorical_features=categorical or None, random_state=spec.model.seed, **spec.model.params)
-    return Pipeline([("encode", encode), ("model", model)])
+    family = FAMILIES[spec.model.estimator]
+    params = dict(spec.model.params)
+    if family.preprocessing == "native":
+        params["categorical_features"] = spec.features.categorical or None
+    estimator = family.estimator(spec.task).new(spec.model.seed, **params)
+    return Pipeline([("encode", _preprocessing(family.preprocessing, spec)), ("model", estimator)])
+
+
+def _preprocessing(kind: str, spec: ModelSpec):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+    categorical, numeric = spec.features.categorical, [c for c in spec.features.columns
+                                                       if c not in spec.features.categorical]
+    if kind == "linear":
+        parts = [("categorical", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
+                                               OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                  categorical),
+                 ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric)]
+    else:  # trees: unknown categories are missing values to HistGradientBoosting, -1 to the forests
+        unknown = np.nan if kind == "native" else -1
+        parts = [("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=unknown,
+                                                encoded_missing_value=unknown), categorical)]
+    return ColumnTransformer([part for part in parts if part[2]], remainder="passthrough",
+                             verbose_feature_names_out=False).set_output(transform="pandas")
 
 
 def partition_checksums(lake: Lake, spec: ModelSpec, window: TrainingWindow) -> dict[str, str]:
@@ -129,6 +141,10 @@ def lineage() -> dict[str, str]:
         **{f"lib.{name}": importlib.metadata.version(name)
            for name in ("scikit-learn", "pandas", "numpy", "mlflow", "great-expectations")},
     }
+
+
+def trusted_types(spec: ModelSpec) -> list[str]:
+    return sorted({*SKOPS_TRUSTED_TYPES, *FAMILIES[spec.model.estimator].trusted_types})
 
 
 def serving_requirements() -> list[str]:
@@ -177,7 +193,7 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
                 "train_days": len(window.train), "holdout_days": len(window.holdout), "spec_hash": spec.spec_hash},
         metrics={"train_rows": data.rows, "dropped_unknown_target": data.dropped_unknown_target},
         window={**window.to_xcom(), "partitions": partition_checksums(lake, spec, window)},
-        trusted_types=SKOPS_TRUSTED_TYPES, requirements=serving_requirements(),
+        trusted_types=trusted_types(spec), requirements=serving_requirements(),
     ))
     version = registry.register_version(spec.name, logged.model_uri, {
         **lineage(),
