@@ -204,6 +204,7 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
         "quarantined_days": _days(window.quarantined),
         "missing_days": _days(window.missing),
         "spec_hash": spec.spec_hash,
+        "estimator": spec.model.estimator,
     })
     registry.name_challenger(spec.name, version)
     log.info("registered %s version %s as %s (%s rows, %s..%s)", spec.name, version, CHALLENGER,

@@ -20,6 +20,7 @@ class VersionStatus:
     version: str
     aliases: list[str]
     registered: str        # when the version was registered (UTC)
+    estimator: str         # the family (nightshift.model.families)
     train_window: str
     train_rows: str
     decision: str
@@ -58,7 +59,7 @@ def model_versions(registry: Registry, model: str) -> list[VersionStatus]:
             aliases.setdefault(version, []).append(alias)
     return [VersionStatus(
         version=found.version, aliases=aliases.get(found.version, []),
-        registered=found.registered.strftime("%Y-%m-%d %H:%M"),
+        registered=found.registered.strftime("%Y-%m-%d %H:%M"), estimator=found.tags.get("estimator", "-"),
         train_window=found.tags.get("train_window", "-"), train_rows=found.tags.get("train_rows", "-"),
         decision=found.tags.get("gate.decision", "not evaluated"),
         primary_metric=found.tags.get("gate.primary_metric", "-"),
@@ -105,9 +106,10 @@ def print_status(settings: Settings, model: str) -> None:
     if status.monitoring:
         console.print(f"  monitoring of {status.monitoring}")
     table = Table(title=f"{model} versions (MLflow {status.tracking_uri})")
-    for column in ("version", "aliases", "registered", "trained on", "rows", "holdout metric", "gate", "failed checks"):
+    for column in ("version", "aliases", "registered", "estimator", "trained on", "rows", "holdout metric", "gate",
+                   "failed checks"):
         table.add_column(column)
     for row in status.versions:
-        table.add_row(row.version, ", ".join(row.aliases), row.registered, row.train_window, row.train_rows,
-                      row.primary_metric, row.decision, row.failed_checks)
+        table.add_row(row.version, ", ".join(row.aliases), row.registered, row.estimator, row.train_window,
+                      row.train_rows, row.primary_metric, row.decision, row.failed_checks)
     console.print(table)

@@ -101,6 +101,7 @@ def test_version_lineage_is_recorded(world, trained):
     tags = registry.version_tags(spec.name, trained.version)
     assert len(tags["model_sha256"]) == 64 and float(tags["model_size_mb"]) > 0
     assert len(tags["lock_sha256"]) == 64 and tags["lib.scikit-learn"] and tags["spec_hash"] == spec.spec_hash
+    assert tags["estimator"] == "hist_gradient_boosting"
     assert (tags["train_window"], tags["holdout_window"]) == ("2013-01-01..2013-01-06", "2013-01-07..2013-01-08")
     assert (tags["quarantined_days"], tags["missing_days"]) == ("2013-01-03", "2013-01-04")
     window = registry.training_window(spec.name, trained.version)
