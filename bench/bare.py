@@ -49,7 +49,7 @@ def main(landing: Path, as_of: dt.date, model: str, champion_of: str, spec_path:
         mlflow.log_metrics({"roc_auc": auc, "log_loss": log_loss(judge_on.y, np.clip(scores, 1e-15, 1 - 1e-15)),
                             "champion_roc_auc": champion_auc, "train_rows": fit_on.rows})
         info = mlflow.sklearn.log_model(pipeline, name="model", registered_model_name=model,
-                                        skops_trusted_types=trusted_types(spec))
+                                        skops_trusted_types=trusted_types(spec, pipeline))
     if auc >= champion_auc:
         mlflow.MlflowClient().set_registered_model_alias(model, "champion", str(info.registered_model_version))
 

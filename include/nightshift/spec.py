@@ -147,8 +147,20 @@ class Features(_Strict):
 class ModelConfig(_Strict):
     estimator: EstimatorName = Field("hist_gradient_boosting",
                                      description="the family: see nightshift.model.families")
+    custom: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+                               description="'package.module:function' called with the spec, returning an unfitted "
+                                           "scikit-learn estimator or Pipeline; instead of a family")
     params: dict[str, int | float | str | bool | None] = Field(default_factory=dict)
     seed: int = 0
+    trusted_modules: list[str] = Field(default_factory=list,
+                                       description="modules whose types a stored model may hold, beyond the "
+                                                   "families' and the custom function's own module")
+
+    @model_validator(mode="after")
+    def _one_model(self) -> ModelConfig:
+        if self.custom and "estimator" in self.model_fields_set:
+            raise ValueError("give estimator (a family) or custom (your function), not both")
+        return self
 
 
 class Windows(_Strict):
@@ -271,7 +283,8 @@ class ModelSpec(_Strict):
         if self.gate.slices and (unknown := sorted(set(self.gate.slices.columns) - set(self.features.columns))):
             raise ValueError(f"gate.slices.columns: {unknown} are not features; slices are cut on feature columns")
         try:
-            check_params(self.model.estimator, self.task, self.model.params)
+            if not self.model.custom:  # a custom function takes its params as it likes
+                check_params(self.model.estimator, self.task, self.model.params)
         except ValueError as err:
             raise ValueError(f"model.{err}") from None
         return self

@@ -17,7 +17,7 @@ from nightshift.model.features import FeatureFrame
 from nightshift.model.inputs import window_features
 from nightshift.model.registry import CHALLENGER, Registry, TrainedModel
 from nightshift.settings import CHECKOUT
-from nightshift.spec import ModelSpec
+from nightshift.spec import ModelSpec, SpecError
 
 log = logging.getLogger(__name__)
 # MLflow stores sklearn models with skops, which loads only reviewed types: the ones every pipeline needs
@@ -83,15 +83,39 @@ def plan_window(spec: ModelSpec, lake: Lake, as_of: dt.date, train_days: int | N
 
 
 def build_pipeline(spec: ModelSpec):
-    """The family's preprocessing (see nightshift.model.families), then its estimator, seeded by the spec."""
+    """The family's preprocessing (see nightshift.model.families), then its estimator, seeded by the spec;
+    or what the spec's custom function returns."""
     from sklearn.pipeline import Pipeline
 
+    if spec.model.custom:
+        return _custom_pipeline(spec)
     family = FAMILIES[spec.model.estimator]
     params = dict(spec.model.params)
     if family.preprocessing == "native":
         params["categorical_features"] = spec.features.categorical or None
     estimator = family.estimator(spec.task).new(spec.model.seed, **params)
     return Pipeline([("encode", _preprocessing(family.preprocessing, spec)), ("model", estimator)])
+
+
+def _custom_pipeline(spec: ModelSpec):
+    """`model.custom`'s function called with the spec; a SpecError, before any fit, when it cannot be
+    imported or returns no estimator for the task."""
+    import importlib
+
+    module, name = spec.model.custom.split(":")
+    try:
+        function = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise SpecError(f"model.custom: cannot import {spec.model.custom!r}: {err}",
+                        hint="The module must be importable where the tasks run (include/ or an installed "
+                             "package).") from err
+    built = function(spec)
+    needed = ["fit", "predict", *(["predict_proba"] if spec.task == "classification" else [])]
+    if missing := [method for method in needed if not callable(getattr(built, method, None))]:
+        raise SpecError(f"model.custom: {spec.model.custom} returned {type(built).__name__} {built!r:.80}, "
+                        f"which has no {', '.join(missing)}: return an unfitted scikit-learn estimator or Pipeline "
+                        f"for {spec.task}")
+    return built
 
 
 def _preprocessing(kind: str, spec: ModelSpec):
@@ -143,8 +167,23 @@ def lineage() -> dict[str, str]:
     }
 
 
-def trusted_types(spec: ModelSpec) -> list[str]:
-    return sorted({*SKOPS_TRUSTED_TYPES, *FAMILIES[spec.model.estimator].trusted_types})
+def trusted_types(spec: ModelSpec, pipeline) -> list[str]:
+    """The types skops must be told to trust to load the fitted `pipeline`. Each must be one a family
+    needs or come from a module the spec trusts (model.custom's own, model.trusted_modules); anything
+    else is a ModelError listing them, before the model is stored."""
+    import skops.io
+
+    found = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
+    allowed = {*SKOPS_TRUSTED_TYPES, *(kind for family in FAMILIES.values() for kind in family.trusted_types)}
+    modules = [*spec.model.trusted_modules, *([spec.model.custom.split(":")[0]] if spec.model.custom else [])]
+    if refused := [kind for kind in found if kind not in allowed
+                   and not any(kind.startswith(f"{module}.") for module in modules)]:
+        suggestion = sorted({kind.rsplit(".", 1)[0] for kind in refused})
+        raise ModelError(f"the fitted pipeline holds types that load only when trusted: {refused}",
+                         kind="untrusted_types",
+                         hint=f"If you wrote or reviewed them, trust their modules in the spec: "
+                              f"model.trusted_modules: {suggestion}")
+    return sorted(found)
 
 
 def serving_requirements() -> list[str]:
@@ -193,7 +232,7 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
                 "train_days": len(window.train), "holdout_days": len(window.holdout), "spec_hash": spec.spec_hash},
         metrics={"train_rows": data.rows, "dropped_unknown_target": data.dropped_unknown_target},
         window={**window.to_xcom(), "partitions": partition_checksums(lake, spec, window)},
-        trusted_types=trusted_types(spec), requirements=serving_requirements(),
+        trusted_types=trusted_types(spec, pipeline), requirements=serving_requirements(),
     ))
     version = registry.register_version(spec.name, logged.model_uri, {
         **lineage(),

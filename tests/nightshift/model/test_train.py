@@ -8,13 +8,14 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
+from pydantic import ValidationError
 
 from nightshift.data.lake import Lake
-from nightshift.failures import DataError
+from nightshift.failures import DataError, ModelError
 from nightshift.model import train
 from nightshift.model.registry import CHALLENGER, Registry
 from nightshift.model.train import TrainingWindow, TrainResult
-from nightshift.spec import ModelSpec, load_spec
+from nightshift.spec import ModelSpec, SpecError, load_spec
 from tests.conftest import DEMO_SPEC, module_home
 from tests.nightshift.data.test_validate import flights_day
 
@@ -134,3 +135,58 @@ def test_the_pipeline_is_seeded_by_the_spec_and_encodes_its_categoricals(spec):
     assert model.categorical_features == spec.features.categorical
     regression = spec.model_copy(update={"task": "regression"})
     assert type(train.build_pipeline(regression).named_steps["model"]).__name__ == "HistGradientBoostingRegressor"
+
+
+# -- custom pipelines (model.custom) ------------------------------------------------------------------
+
+def custom(spec: ModelSpec, function: str, **model) -> ModelSpec:
+    """The spec with `model.custom` naming a function of tests/nightshift/custom_pipelines.py, validated."""
+    config = {"custom": f"tests.nightshift.custom_pipelines:{function}", "seed": spec.model.seed, **model}
+    return ModelSpec.model_validate({**spec.model_dump(), "name": f"custom_{function}", "model": config})
+
+
+def test_a_custom_pipeline_is_trained_registered_and_loads_in_a_fresh_process(world):
+    from nightshift.model.inputs import window_features
+    from nightshift.model.load_check import check_in_fresh_process
+
+    spec, lake, registry = world
+    spec = custom(spec, "scaled_logistic", params={"C": 0.5})
+    trained = train.train_challenger(spec, lake, registry, train.plan_window(spec, lake, JAN[7]))
+    model = registry.load_model(spec.name, trained.version)
+    assert type(model.steps[-1][1]).__name__ == "LogisticRegression" and model.steps[-1][1].C == 0.5
+    holdout = window_features(spec, lake, trained.window.holdout)
+    assert check_in_fresh_process(spec.name, trained.version, holdout.X.head(50)) == ""
+
+
+def test_a_type_from_a_module_the_spec_does_not_trust_is_refused_before_the_model_is_stored(world):
+    spec, lake, registry = world
+    foreign = custom(spec, "with_a_foreign_step")
+    window = train.plan_window(foreign, lake, JAN[7])
+    with pytest.raises(ModelError) as error:
+        train.train_challenger(foreign, lake, registry, window)
+    assert "['tests.nightshift.slow_step.slow_identity']" in str(error.value)
+    assert error.value.hint.endswith("model.trusted_modules: ['tests.nightshift.slow_step']")
+    assert registry.versions(foreign.name) == []
+
+    trusted = custom(spec, "with_a_foreign_step", trusted_modules=["tests.nightshift.slow_step"])
+    assert train.train_challenger(trusted, lake, registry, window).version == "1"
+
+
+@pytest.mark.parametrize(("function", "says"), [
+    ("no_such_function", "model.custom: cannot import 'tests.nightshift.custom_pipelines:no_such_function': module "
+                         "'tests.nightshift.custom_pipelines' has no attribute 'no_such_function'"),
+    ("not_an_estimator", "model.custom: tests.nightshift.custom_pipelines:not_an_estimator returned ndarray "
+                         "array([0., 0., 0.]), which has no fit, predict, predict_proba"),
+])
+def test_a_custom_function_that_gives_no_estimator_fails_before_any_fit(world, function, says):
+    spec, lake, registry = world
+    spec = custom(spec, function)
+    with pytest.raises(SpecError) as error:
+        train.train_challenger(spec, lake, registry, train.plan_window(spec, lake, JAN[7]))
+    assert str(error.value).startswith(says), str(error.value)
+
+
+def test_a_model_is_a_family_or_a_custom_function_not_both(spec):
+    data = {**spec.model_dump(), "model": {"estimator": "random_forest", "custom": "teams.models:build"}}
+    with pytest.raises(ValidationError, match=r"give estimator \(a family\) or custom \(your function\), not both"):
+        ModelSpec.model_validate(data)
