@@ -156,6 +156,11 @@ class ModelConfig(_Strict):
                                        description="modules whose types a stored model may hold, beyond the "
                                                    "families' and the custom function's own module")
 
+    @property
+    def builder(self) -> str:
+        """What builds the model: the custom function, else the family."""
+        return self.custom or self.estimator
+
     @model_validator(mode="after")
     def _one_model(self) -> ModelConfig:
         if self.custom and "estimator" in self.model_fields_set:

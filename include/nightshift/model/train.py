@@ -228,7 +228,7 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
     write) and name it `challenger`."""
     logged = registry.log_trained_model(spec, TrainedModel(
         pipeline=pipeline, sample=data.X.head(200), run_name=f"retrain as of {window.as_of}",
-        params={**spec.model.params, "estimator": spec.model.estimator, "seed": spec.model.seed,
+        params={**spec.model.params, "estimator": spec.model.builder, "seed": spec.model.seed,
                 "train_days": len(window.train), "holdout_days": len(window.holdout), "spec_hash": spec.spec_hash},
         metrics={"train_rows": data.rows, "dropped_unknown_target": data.dropped_unknown_target},
         window={**window.to_xcom(), "partitions": partition_checksums(lake, spec, window)},
@@ -243,7 +243,7 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
         "quarantined_days": _days(window.quarantined),
         "missing_days": _days(window.missing),
         "spec_hash": spec.spec_hash,
-        "estimator": spec.model.estimator,
+        "estimator": spec.model.builder,
     })
     registry.name_challenger(spec.name, version)
     log.info("registered %s version %s as %s (%s rows, %s..%s)", spec.name, version, CHALLENGER,

@@ -20,7 +20,7 @@ class VersionStatus:
     version: str
     aliases: list[str]
     registered: str        # when the version was registered (UTC)
-    estimator: str         # the family (nightshift.model.families)
+    estimator: str         # the family (nightshift.model.families) or the custom function
     train_window: str
     train_rows: str
     decision: str

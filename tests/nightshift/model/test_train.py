@@ -154,6 +154,8 @@ def test_a_custom_pipeline_is_trained_registered_and_loads_in_a_fresh_process(wo
     trained = train.train_challenger(spec, lake, registry, train.plan_window(spec, lake, JAN[7]))
     model = registry.load_model(spec.name, trained.version)
     assert type(model.steps[-1][1]).__name__ == "LogisticRegression" and model.steps[-1][1].C == 0.5
+    tags = registry.version_tags(spec.name, trained.version)
+    assert tags["estimator"] == "tests.nightshift.custom_pipelines:scaled_logistic"  # not the default family
     holdout = window_features(spec, lake, trained.window.holdout)
     assert check_in_fresh_process(spec.name, trained.version, holdout.X.head(50)) == ""
 
