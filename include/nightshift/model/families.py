@@ -1,15 +1,19 @@
-"""The estimator families a spec chooses by name (`model.estimator`): the scikit-learn class for each task,
-the preprocessing the family needs, the parameters it takes and the types its stored model holds.
+"""The estimator families a spec chooses by name (`model.estimator`): the scikit-learn-compatible class for
+each task, the preprocessing the family needs, the parameters it takes and the types its stored model holds.
 
-Nothing here imports scikit-learn: specs are checked when the DAG folder is parsed, where an import of
-scikit-learn would cost seconds per parse. The parameter lists are the estimators' own `get_params()`
-keys (tests/nightshift/model/test_families.py fails when a scikit-learn upgrade changes them).
+Every family's fitted pipeline is stored with skops. XGBoost's and LightGBM's estimators hold a booster that
+skops keeps in the library's own format (XGBoost's serialised buffer, LightGBM's text model) and loads with
+the library's own parser, so no family's model runs pickled code when it is loaded.
+
+Nothing here imports scikit-learn, XGBoost or LightGBM: specs are checked when the DAG folder is parsed,
+where those imports would cost seconds per parse. The parameter lists are the estimators' own
+`get_params()` keys (tests/nightshift/model/test_families.py fails when an upgrade changes them).
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Task = Literal["classification", "regression"]
@@ -29,6 +33,20 @@ _HIST = frozenset({
     "categorical_features", "early_stopping", "interaction_cst", "l2_regularization", "learning_rate", "loss",
     "max_bins", "max_depth", "max_features", "max_iter", "max_leaf_nodes", "min_samples_leaf", "monotonic_cst",
     "n_iter_no_change", "random_state", "scoring", "tol", "validation_fraction", "verbose", "warm_start"})
+_XGBOOST = frozenset({
+    "base_score", "booster", "callbacks", "colsample_bylevel", "colsample_bynode", "colsample_bytree", "device",
+    "early_stopping_rounds", "enable_categorical", "eval_metric", "feature_types", "feature_weights", "gamma",
+    "grow_policy", "importance_type", "interaction_constraints", "learning_rate", "max_bin", "max_cat_threshold",
+    "max_cat_to_onehot", "max_delta_step", "max_depth", "max_leaves", "min_child_weight", "missing",
+    "monotone_constraints", "multi_strategy", "n_estimators", "n_jobs", "num_parallel_tree", "objective",
+    "random_state", "reg_alpha", "reg_lambda", "sampling_method", "scale_pos_weight", "subsample", "tree_method",
+    "validate_parameters", "verbosity"})
+_LIGHTGBM = frozenset({
+    "boosting_type", "class_weight", "colsample_bytree", "importance_type", "learning_rate", "max_depth",
+    "min_child_samples", "min_child_weight", "min_split_gain", "n_estimators", "n_jobs", "num_leaves", "objective",
+    "random_state", "reg_alpha", "reg_lambda", "subsample", "subsample_for_bin", "subsample_freq"})
+# LightGBM logs a warning line per boosting round that finds no split; a task log needs none of them.
+_LIGHTGBM_DEFAULTS = {"verbose": -1}
 _TREE_TYPES = ("sklearn.tree._tree.Tree",)
 _LINEAR_TYPES = ("numpy.dtype",)
 
@@ -38,11 +56,12 @@ class Estimator:
     """One family's scikit-learn class for one task."""
 
     path: str              # "module:Class"
-    params: frozenset[str]
+    params: frozenset[str]  # what a spec may set: get_params()' keys and the defaults' keys
+    defaults: dict[str, object] = field(default_factory=dict)  # Nightshift's, where the estimator's own do not fit
 
     def new(self, seed: int, **params):
         module, name = self.path.split(":")
-        return getattr(importlib.import_module(module), name)(random_state=seed, **params)
+        return getattr(importlib.import_module(module), name)(random_state=seed, **{**self.defaults, **params})
 
 
 @dataclass(frozen=True)
@@ -84,9 +103,19 @@ FAMILIES = {family.name: family for family in [
             "alpha", "copy_X", "fit_intercept", "l1_ratio", "max_iter", "positive", "precompute", "random_state",
             "selection", "tol", "warm_start"})),
     }, _LINEAR_TYPES),
+    Family("xgboost", "ordinal", {
+        "classification": Estimator("xgboost:XGBClassifier", _XGBOOST),
+        "regression": Estimator("xgboost:XGBRegressor", _XGBOOST),
+    }, ("xgboost.core.Booster", "xgboost.sklearn.XGBClassifier", "xgboost.sklearn.XGBRegressor")),
+    Family("lightgbm", "ordinal", {
+        "classification": Estimator("lightgbm:LGBMClassifier", _LIGHTGBM | set(_LIGHTGBM_DEFAULTS),
+                                    _LIGHTGBM_DEFAULTS),
+        "regression": Estimator("lightgbm:LGBMRegressor", _LIGHTGBM | set(_LIGHTGBM_DEFAULTS), _LIGHTGBM_DEFAULTS),
+    }, ("collections.OrderedDict", "lightgbm.basic.Booster", "lightgbm.sklearn.LGBMClassifier",
+        "lightgbm.sklearn.LGBMRegressor")),
 ]}
 EstimatorName = Literal["hist_gradient_boosting", "random_forest", "extra_trees", "logistic_regression", "ridge",
-                        "elastic_net"]
+                        "elastic_net", "xgboost", "lightgbm"]
 
 
 def check_params(name: str, task: Task, params: dict) -> None:

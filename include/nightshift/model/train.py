@@ -27,6 +27,7 @@ SKOPS_TRUSTED_TYPES = ["functools.partial", "sklearn.utils.validation.check_arra
 # them by loading the model in a subprocess (seconds per retrain) and lists whatever else that process
 # had imported (pytest, rich).
 SERVING_PACKAGES = ("mlflow", "scikit-learn", "skops", "scipy", "numpy", "pandas")
+SERVING_MODULES = {"mlflow", "sklearn", "skops", "scipy", "numpy", "pandas"}  # what they are imported as
 
 
 DAY_LISTS = ("train", "holdout", "quarantined", "missing")  # TrainingWindow's fields that list days
@@ -186,10 +187,16 @@ def trusted_types(spec: ModelSpec, pipeline) -> list[str]:
     return sorted(found)
 
 
-def serving_requirements() -> list[str]:
+def serving_requirements(types: list[str]) -> list[str]:
+    """SERVING_PACKAGES, and the installed distribution of every other package the stored `types` come
+    from (XGBoost's, LightGBM's, a custom pipeline's), each pinned to the version that trained it."""
     import importlib.metadata
+    import sys
 
-    return [f"{name}=={importlib.metadata.version(name)}" for name in SERVING_PACKAGES]
+    modules = {kind.split(".")[0] for kind in types} - set(sys.stdlib_module_names) - SERVING_MODULES
+    by_module = importlib.metadata.packages_distributions() if modules else {}  # 0.4 s: every installed package
+    needed = {*SERVING_PACKAGES, *(name for module in modules for name in by_module.get(module, []))}
+    return sorted(f"{name}=={importlib.metadata.version(name)}" for name in needed)
 
 
 @dataclass(frozen=True)
@@ -226,13 +233,14 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
                         data: FeatureFrame) -> TrainResult:
     """Log a fitted pipeline with its lineage to a new MLflow run, register it (version and tags in one
     write) and name it `challenger`."""
+    types = trusted_types(spec, pipeline)
     logged = registry.log_trained_model(spec, TrainedModel(
         pipeline=pipeline, sample=data.X.head(200), run_name=f"retrain as of {window.as_of}",
         params={**spec.model.params, "estimator": spec.model.builder, "seed": spec.model.seed,
                 "train_days": len(window.train), "holdout_days": len(window.holdout), "spec_hash": spec.spec_hash},
         metrics={"train_rows": data.rows, "dropped_unknown_target": data.dropped_unknown_target},
         window={**window.to_xcom(), "partitions": partition_checksums(lake, spec, window)},
-        trusted_types=trusted_types(spec, pipeline), requirements=serving_requirements(),
+        trusted_types=types, requirements=serving_requirements(types),
     ))
     version = registry.register_version(spec.name, logged.model_uri, {
         **lineage(),

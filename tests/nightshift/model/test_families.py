@@ -23,14 +23,16 @@ DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
 PAIRS = [(family.name, task) for family in FAMILIES.values() for task in family.by_task]
 QUICK = {"hist_gradient_boosting": {"max_iter": 30}, "random_forest": {"n_estimators": 20, "min_samples_leaf": 20},
          "extra_trees": {"n_estimators": 20, "min_samples_leaf": 20}, "logistic_regression": {"max_iter": 500},
-         "ridge": {"alpha": 1.0}, "elastic_net": {"alpha": 0.1}}
+         "ridge": {"alpha": 1.0}, "elastic_net": {"alpha": 0.1}, "xgboost": {"n_estimators": 30, "max_depth": 4},
+         "lightgbm": {"n_estimators": 30, "num_leaves": 15}}
 
 
 @pytest.mark.parametrize(("family", "task"), PAIRS)
 def test_a_familys_parameters_are_its_estimators_own(family, task):
     estimator = FAMILIES[family].estimator(task)
     module, name = estimator.path.split(":")
-    assert estimator.params == set(getattr(importlib.import_module(module), name)().get_params())
+    assert estimator.params == set(getattr(importlib.import_module(module), name)().get_params()) | set(
+        estimator.defaults)
 
 
 def test_the_spec_schema_names_every_family():
@@ -51,20 +53,23 @@ def spec_file(tmp_path, task: str = "classification", **model) -> str:
 @pytest.mark.parametrize(("model", "task", "says"), [
     ({"estimator": "gradient_boosting"}, "classification",
      "model.estimator: must be 'hist_gradient_boosting', 'random_forest', 'extra_trees', 'logistic_regression', "
-     "'ridge' or 'elastic_net', got 'gradient_boosting'"),
+     "'ridge', 'elastic_net', 'xgboost' or 'lightgbm', got 'gradient_boosting'"),
     ({"estimator": "random_forest", "params": {"n_estimator": 50}}, "classification",
      "model.params.n_estimator: RandomForestClassifier takes no parameter 'n_estimator' (given 50); its "
      "parameters: bootstrap, ccp_alpha, class_weight, criterion"),
     ({"estimator": "ridge"}, "classification",
      "model.estimator: 'ridge' is for regression only; for classification, use one of: extra_trees, "
-     "hist_gradient_boosting, logistic_regression, random_forest"),
+     "hist_gradient_boosting, lightgbm, logistic_regression, random_forest, xgboost"),
     ({"estimator": "logistic_regression"}, "regression",
      "model.estimator: 'logistic_regression' is for classification only; for regression, use one of: "
-     "elastic_net, extra_trees, hist_gradient_boosting, random_forest, ridge"),
+     "elastic_net, extra_trees, hist_gradient_boosting, lightgbm, random_forest, ridge, xgboost"),
+    ({"estimator": "lightgbm", "params": {"num_leaf": 7}}, "classification",
+     "model.params.num_leaf: LGBMClassifier takes no parameter 'num_leaf' (given 7); its parameters: "
+     "boosting_type, class_weight, colsample_bytree"),
     ({"estimator": "extra_trees", "params": {"random_state": 1}}, "classification",
      "model.params.random_state: set by Nightshift from `model.seed`; remove it from params"),
 ], ids=["unknown family", "unknown parameter", "family without the task", "family without the task 2",
-        "a parameter Nightshift sets"])
+        "a lightgbm parameter", "a parameter Nightshift sets"])
 def test_a_model_the_families_cannot_build_fails_at_load_naming_the_key(tmp_path, model, task, says):
     with pytest.raises(SpecError) as error:
         load_spec(spec_file(tmp_path, task, **model))
@@ -88,6 +93,14 @@ def family_spec(tmp_path, family: str, task: str = "classification"):
                                 "windows": {**spec.windows.model_dump(), "train_days": 14}})
 
 
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "xgboost": "xgboost-cpu", "lightgbm": "lightgbm"}
+
+
+def loaded_module(pipeline) -> str:
+    """The top-level package of the pipeline's estimator."""
+    return type(pipeline.named_steps["model"]).__module__.split(".")[0]
+
+
 def class_name(family: str, task: str) -> str:
     return FAMILIES[family].estimator(task).path.split(":")[1]
 
@@ -102,6 +115,9 @@ def test_each_classification_family_is_trained_judged_promoted_and_loads_back(wo
     loaded = world.registry.load_model(spec.name, done.trained.version)  # skops: only the trusted types
     assert type(loaded.named_steps["model"]).__name__ == class_name(family, "classification")
     assert loaded.predict_proba(holdout.X).shape == (holdout.rows, 2)
+    with world.registry.verified_artifact(spec.name, done.trained.version) as folder:
+        pins = (folder / "requirements.txt").read_text().split()
+    assert any(pin.startswith(f"{DISTRIBUTIONS[loaded_module(loaded)]}==") for pin in pins), pins
 
 
 @pytest.mark.parametrize("family", [name for name, task in PAIRS if task == "regression"])

@@ -46,7 +46,7 @@ def register(registry: Registry, spec: ModelSpec, seed: int = 0, **tags: object)
     pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
     logged = registry.log_trained_model(spec, TrainedModel(
         pipeline=pipeline, sample=X.head(50), run_name=f"small model {seed}", params={"seed": seed},
-        metrics={"train_rows": len(X)}, window=WINDOW, trusted_types=[], requirements=serving_requirements()))
+        metrics={"train_rows": len(X)}, window=WINDOW, trusted_types=[], requirements=serving_requirements([])))
     return registry.register_version(spec.name, logged.model_uri, {"seed": seed, **tags})
 
 

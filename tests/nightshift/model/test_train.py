@@ -5,6 +5,7 @@ its data window and its partitions' checksums. A small synthetic lake; MLflow on
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
 from collections.abc import Iterator
 
 import pytest
@@ -192,3 +193,15 @@ def test_a_model_is_a_family_or_a_custom_function_not_both(spec):
     data = {**spec.model_dump(), "model": {"estimator": "random_forest", "custom": "teams.models:build"}}
     with pytest.raises(ValidationError, match=r"give estimator \(a family\) or custom \(your function\), not both"):
         ModelSpec.model_validate(data)
+
+
+def test_serving_requirements_pin_the_packages_the_stored_types_come_from():
+    def pinned(types: list[str]) -> dict[str, str]:
+        return dict(pin.split("==") for pin in train.serving_requirements(types))
+
+    base = pinned([])
+    assert set(base) == set(train.SERVING_PACKAGES)
+    assert pinned(["functools.partial", "sklearn.tree._tree.Tree", "tests.nightshift.custom_pipelines.Step"]) == base
+    with_boosters = pinned(["xgboost.core.Booster", "lightgbm.basic.Booster"])
+    assert with_boosters == {**base, "xgboost-cpu": importlib.metadata.version("xgboost-cpu"),
+                             "lightgbm": importlib.metadata.version("lightgbm")}
