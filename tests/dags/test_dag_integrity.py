@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from airflow.sdk import DAG
 
 DAGS_FOLDER = CHECKOUT / "dags"
-HEAVY = ("pandas", "sklearn", "mlflow", "great_expectations")
+HEAVY = ("pandas", "sklearn", "xgboost", "lightgbm", "optuna", "mlflow", "great_expectations")
 KINDS = ("ingest", "retrain", "score", "monitor", "release")  # each model's DAGs are `<model>__<kind>`
 
 DAGBAG = DagBag(dag_folder=str(DAGS_FOLDER))

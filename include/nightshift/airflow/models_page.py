@@ -58,9 +58,9 @@ def _version(status: ModelStatus, alias: str) -> str:
     label = f"v{escape(version.version)}"
     if link := status.version_link(version.version):
         label = f"<a href='{escape(link)}' target='_blank'>{label}</a>"
-    return (f"{label} {escape(version.estimator)} {escape(version.primary_metric)}<br><span class='muted'>registered "
-            f"{escape(version.registered)}, trained on {escape(version.train_window)}, gate: {escape(version.decision)}"
-            "</span>")
+    return (f"{label} {escape(version.estimator)} {escape(version.primary_metric)}<br><span class='muted'>params "
+            f"{escape(version.params)}; registered {escape(version.registered)}, trained on "
+            f"{escape(version.train_window)}, gate: {escape(version.decision)}</span>")
 
 
 def _runs(runs: list[RunSummary]) -> str:

@@ -252,6 +252,7 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
         "missing_days": _days(window.missing),
         "spec_hash": spec.spec_hash,
         "estimator": spec.model.builder,
+        "params": " ".join(f"{key}={value}" for key, value in sorted(spec.model.params.items())) or "defaults",
     })
     registry.name_challenger(spec.name, version)
     log.info("registered %s version %s as %s (%s rows, %s..%s)", spec.name, version, CHALLENGER,

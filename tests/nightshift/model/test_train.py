@@ -104,6 +104,7 @@ def test_version_lineage_is_recorded(world, trained):
     assert len(tags["model_sha256"]) == 64 and float(tags["model_size_mb"]) > 0
     assert len(tags["lock_sha256"]) == 64 and tags["lib.scikit-learn"] and tags["spec_hash"] == spec.spec_hash
     assert tags["estimator"] == "hist_gradient_boosting"
+    assert tags["params"] == "learning_rate=0.1 max_iter=20 max_leaf_nodes=31"
     assert (tags["train_window"], tags["holdout_window"]) == ("2013-01-01..2013-01-06", "2013-01-07..2013-01-08")
     assert (tags["quarantined_days"], tags["missing_days"]) == ("2013-01-03", "2013-01-04")
     window = registry.training_window(spec.name, trained.version)
@@ -157,6 +158,7 @@ def test_a_custom_pipeline_is_trained_registered_and_loads_in_a_fresh_process(wo
     assert type(model.steps[-1][1]).__name__ == "LogisticRegression" and model.steps[-1][1].C == 0.5
     tags = registry.version_tags(spec.name, trained.version)
     assert tags["estimator"] == "tests.nightshift.custom_pipelines:scaled_logistic"  # not the default family
+    assert tags["params"] == "C=0.5"
     holdout = window_features(spec, lake, trained.window.holdout)
     assert check_in_fresh_process(spec.name, trained.version, holdout.X.head(50)) == ""
 
