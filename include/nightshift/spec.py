@@ -30,6 +30,7 @@ RULE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 METRICS: dict[str, dict[str, bool]] = {
     "classification": {"roc_auc": True, "log_loss": False, "accuracy": True, "brier": False},
     "regression": {"rmse": False, "mae": False, "r2": True},
+    "multiclass": {"roc_auc": True, "log_loss": False, "accuracy": True, "f1_macro": True},
 }
 
 
@@ -115,6 +116,23 @@ class Target(_Strict):
     column: str
     rule: str | None = Field(None, description="comparison that makes the label, e.g. '> 15'")
     missing: Literal["drop", "positive", "negative"] = "drop"
+    # multiclass: the labels a model learns, in this order; by default every label of the training window
+    # with at least min_class_rows rows, sorted. A version records the classes it learned.
+    classes: list[str] | None = Field(None, min_length=2)
+    min_class_rows: int = Field(20, ge=1, description="multiclass: fewer training rows and a class is left out")
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"must be distinct, got {value}")
+        return value
+
+    @property
+    def label(self) -> dict:
+        """What makes the label (column, rule, missing): equal for two targets whose labels mean the same,
+        whichever classes each version learned."""
+        return self.model_dump(exclude={"classes", "min_class_rows"})
 
     @field_validator("rule")
     @classmethod
@@ -256,7 +274,7 @@ class ModelSpec(_Strict):
     tags: list[str] = Field(default_factory=list)
     source: Source
     lookups: list[Lookup] = Field(default_factory=list)
-    task: Literal["classification", "regression"]
+    task: Literal["classification", "regression", "multiclass"]
     target: Target
     features: Features
     never_features: list[str] = Field(default_factory=list)
@@ -279,8 +297,12 @@ class ModelSpec(_Strict):
                 raise ValueError(f"features.derived.{name}: uses {leaks}, which are never_features or the target")
         if self.task == "classification" and self.target.rule is None:
             raise ValueError("target.rule: a classification target needs a rule such as '> 15'")
-        if self.task == "regression" and self.target.missing != "drop":
-            raise ValueError("target.missing: a regression target can only drop missing values")
+        if self.task != "classification" and self.target.missing != "drop":
+            raise ValueError(f"target.missing: a {self.task} target can only drop missing values")
+        if self.task == "multiclass" and self.target.rule is not None:
+            raise ValueError("target.rule: a multiclass target is the column's labels, without a rule")
+        if self.task != "multiclass" and self.target.classes is not None:
+            raise ValueError(f"target.classes: only a multiclass target has classes, this task is {self.task}")
         known = METRICS[self.task]
         for metric in [self.gate.primary_metric, *self.gate.thresholds, *self.gate.vs_champion.max_relative_drop]:
             if metric not in known:

@@ -20,7 +20,8 @@ def test_an_unknown_key_in_a_list_item_or_a_mapping_lists_the_keys_of_that_item(
 
 
 def test_bad_value_names_the_allowed_values_and_the_given_one(tmp_path):
-    with pytest.raises(SpecError, match=r"task: must be 'classification' or 'regression', got 'clustering'"):
+    with pytest.raises(SpecError,
+                       match=r"task: must be 'classification', 'regression' or 'multiclass', got 'clustering'"):
         load_spec(write_spec(tmp_path, task="clustering"))
 
 

@@ -26,36 +26,43 @@ class Leak:
 
 
 def find_leaks(spec: ModelSpec, frame: pd.DataFrame) -> list[Leak]:
-    """Feature columns present in `frame` that predict the target on their own."""
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import KFold
-    from sklearn.preprocessing import TargetEncoder
-
+    """Feature columns present in `frame` that predict the target on their own (multiclass: any one class
+    against the rest)."""
     if spec.target.column not in frame.columns:
         return []
     target, known = make_target(spec, frame[spec.target.column])
     y = target[known]
     if len(y) < MIN_ROWS or y.nunique() < 2:
         return []
+    outcomes = ([(y == label).astype("int64") for label, count in y.value_counts().items() if count >= MIN_ROWS]
+                if spec.task == "multiclass" else [y])
     leaks = []
     for column in [c for c in spec.features.columns if c in frame.columns]:
-        values = frame.loc[known, column]
-        if column in spec.features.categorical:
-            # Each row scored by its category's target rate in the other folds (cross-fitted, smoothed): a
-            # rate that counted the row's own target would make every rare category look perfect.
-            encoder = TargetEncoder(target_type="continuous", cv=KFold(5, shuffle=True, random_state=0))
-            encoded = encoder.fit_transform(values.astype("string").fillna("").to_frame(), y)
-            score = pd.Series(encoded[:, 0], index=values.index).where(values.notna())
-        else:
-            score = pd.to_numeric(values, errors="coerce")
-        present = score.notna()
-        if present.sum() < MIN_ROWS or score[present].nunique() < 2:
-            continue
-        if spec.task == "classification":
-            auc = roc_auc_score(y[present], score[present])
-            value, measure = max(auc, 1 - auc), "ROC AUC"
-        else:
-            value, measure = abs(float(y[present].corr(score[present]))), "|correlation|"
-        if value >= LEAK_SCORE:
-            leaks.append(Leak(column, value, measure))
+        scores = [_score(spec, column, frame.loc[known, column], outcome) for outcome in outcomes]
+        if (best := max((found for found in scores if found), default=None)) and best[0] >= LEAK_SCORE:
+            leaks.append(Leak(column, *best))
     return leaks
+
+
+def _score(spec: ModelSpec, column: str, values: pd.Series, y: pd.Series) -> tuple[float, str] | None:
+    """How well `values` alone predict `y`: ROC AUC (either direction) for a class, |correlation| for a
+    number; None when too few rows have a value."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import KFold
+    from sklearn.preprocessing import TargetEncoder
+
+    if column in spec.features.categorical:
+        # Each row scored by its category's target rate in the other folds (cross-fitted, smoothed): a
+        # rate that counted the row's own target would make every rare category look perfect.
+        encoder = TargetEncoder(target_type="continuous", cv=KFold(5, shuffle=True, random_state=0))
+        encoded = encoder.fit_transform(values.astype("string").fillna("").to_frame(), y)
+        score = pd.Series(encoded[:, 0], index=values.index).where(values.notna())
+    else:
+        score = pd.to_numeric(values, errors="coerce")
+    present = score.notna()
+    if present.sum() < MIN_ROWS or score[present].nunique() < 2 or y[present].nunique() < 2:
+        return None
+    if spec.task == "regression":
+        return abs(float(y[present].corr(score[present]))), "|correlation|"
+    auc = roc_auc_score(y[present], score[present])
+    return max(auc, 1 - auc), "ROC AUC"

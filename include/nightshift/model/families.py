@@ -16,7 +16,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Literal
 
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression", "multiclass"]
 # How the features reach the estimator:
 #   native: categoricals ordinal-encoded and declared to the estimator, missing values left to it;
 #   ordinal: categoricals ordinal-encoded (unknown and missing: -1), missing numbers left to the trees;
@@ -72,7 +72,12 @@ class Family:
     trusted_types: tuple[str, ...]  # beyond skops' defaults, what loading its pipeline needs
 
     def estimator(self, task: Task) -> Estimator:
-        return self.by_task[task]
+        return self.by_task[_kind(task)]
+
+
+def _kind(task: Task) -> str:
+    """Every classifier here learns two classes or more: a multiclass task uses the classification one."""
+    return "classification" if task == "multiclass" else task
 
 
 FAMILIES = {family.name: family for family in [
@@ -122,8 +127,8 @@ def check_params(name: str, task: Task, params: dict) -> None:
     """ValueError naming what is wrong when the family has no estimator for the task, or `params` holds a
     key its estimator does not take (or one Nightshift sets itself)."""
     family = FAMILIES[name]
-    if task not in family.by_task:
-        fits = sorted(other.name for other in FAMILIES.values() if task in other.by_task)
+    if _kind(task) not in family.by_task:
+        fits = sorted(other.name for other in FAMILIES.values() if _kind(task) in other.by_task)
         raise ValueError(f"estimator: {name!r} is for {' and '.join(family.by_task)} only; for {task}, use one "
                          f"of: {', '.join(fits)}")
     estimator = family.estimator(task)

@@ -95,7 +95,10 @@ def _typed_inputs(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def make_target(spec: ModelSpec, values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(target, known mask): applies the rule, then the missing-value policy."""
+    """(target, known mask): applies the rule, then the missing-value policy. Multiclass: the labels as
+    strings (which of them a version learned is its own: nightshift.model.inputs.learned_classes)."""
+    if spec.task == "multiclass":
+        return values.astype("string").astype(object), values.notna()
     values = pd.to_numeric(values, errors="coerce")
     missing = values.isna()
     if spec.target.rule is None:

@@ -18,7 +18,7 @@ from typing import Literal
 
 from nightshift.data.lake import Lake
 from nightshift.failures import ModelError
-from nightshift.model.inputs import VersionModel, predict, window_features
+from nightshift.model.inputs import VersionModel, judged_rows, predict, window_features
 from nightshift.model.metrics import Interval, SliceResult, compute_metrics, paired_bootstrap, slice_drops
 from nightshift.model.registry import CHAMPION, ChampionChanged, Registry
 from nightshift.spec import ModelSpec
@@ -85,6 +85,7 @@ class GateReport:
     interval: Interval | None = None
     slices: list[SliceResult] = field(default_factory=list)  # worst first
     undefined_slices: list[str] = field(default_factory=list)
+    unknown_classes: dict[str, int] = field(default_factory=dict)  # multiclass: holdout rows left out, by label
     budgets: dict[str, float] = field(default_factory=dict)
     infra_error: str | None = None  # None: not run; "": loaded and predicted in a fresh process
     checks: list[Check] = field(default_factory=list)
@@ -112,8 +113,11 @@ class GateReport:
         lines = [
             f"GATE {self.model}: challenger v{self.challenger_version} vs {champion} -> {self.decision.upper()}",
             f"holdout {self.holdout[0]}..{self.holdout[-1]} ({len(self.holdout)} days, {self.holdout_rows:,} rows)",
-            f"{'metric':<10} {'challenger':>11} {'champion':>11}",
         ]
+        if self.unknown_classes:
+            lines.append(f"left out: {sum(self.unknown_classes.values()):,} holdout rows of labels no model learned: "
+                         f"{self.unknown_classes}")
+        lines.append(f"{'metric':<10} {'challenger':>11} {'champion':>11}")
         for metric, value in self.challenger.items():
             other = (self.champion or {}).get(metric)
             lines.append(f"{metric:<10} {value:>11.4f} {'-' if other is None else f'{other:.4f}':>11}")
@@ -253,9 +257,10 @@ def _compare(spec: ModelSpec, lake: Lake, registry: Registry, version: str, hold
     """The challenger's holdout metrics and budgets, and the champion's on the same rows."""
     task, metric = spec.task, spec.gate.primary_metric
     higher_is_better = spec.metric_directions[metric]
-    challenger_model = registry.load_model(spec.name, version)
-    new = predict(challenger_model, task, data.X)
-    measured = compute_metrics(task, data.y, new)
+    challenger = VersionModel.load(registry, spec, version)
+    new = challenger.predict_inputs(data.X)
+    alone = judged_rows(task, data.y, [new], [challenger.classes])
+    measured = compute_metrics(task, alone.y, alone.predictions[0])
     if not _known(measured.get(metric)):
         labels = data.y.value_counts(dropna=False).head(5)
         raise ModelError(
@@ -267,26 +272,28 @@ def _compare(spec: ModelSpec, lake: Lake, registry: Registry, version: str, hold
     report = GateReport(
         model=spec.name, challenger_version=version, champion_version=registry.alias_version(spec.name, CHAMPION),
         primary_metric=metric, holdout=holdout, holdout_rows=data.rows,
-        challenger=measured, champion=None,
+        challenger=measured, champion=None, unknown_classes=alone.unknown_classes,
         budgets={"model_size_mb": float(registry.version_tags(spec.name, version).get("model_size_mb", "nan")),
-                 "predict_ms_per_1k_rows": predict_ms_per_1k_rows(challenger_model, task, data.X)},
+                 "predict_ms_per_1k_rows": predict_ms_per_1k_rows(challenger.model, task, data.X)},
     )
     if report.champion_version is not None:
         # The holdout as the champion's own spec builds it (its features may differ from today's spec);
         # the rows are the same, since a champion trained for another dataset or target is refused.
         champion = VersionModel.load(registry, spec, report.champion_version)
-        old = champion.predict_inputs(data.X if champion.spec.spec_hash == spec.spec_hash
-                                      else window_features(champion.spec, lake, holdout).X)
-        report.champion = compute_metrics(task, data.y, old)
+        same_inputs = (champion.spec.lookups, champion.spec.features) == (spec.lookups, spec.features)
+        old = champion.predict_inputs(data.X if same_inputs else window_features(champion.spec, lake, holdout).X)
+        both = judged_rows(task, data.y, [new, old], [challenger.classes, champion.classes])
+        (new, old), report.unknown_classes = both.predictions, both.unknown_classes
+        report.challenger, report.champion = (compute_metrics(task, both.y, each) for each in (new, old))
         rules = spec.gate.vs_champion
         if rules.confidence is not None:
-            report.interval = paired_bootstrap(task, metric, higher_is_better, data.y, new, old,
+            report.interval = paired_bootstrap(task, metric, higher_is_better, both.y, new, old,
                                                confidence=rules.confidence, resamples=rules.resamples,
                                                seed=spec.model.seed)
         if spec.gate.slices:
             slices = spec.gate.slices
-            worst, report.undefined_slices = slice_drops(task, metric, higher_is_better, data.X, data.y, new, old,
-                                                         slices.columns, slices.min_rows)
+            worst, report.undefined_slices = slice_drops(task, metric, higher_is_better, data.X[both.kept], both.y,
+                                                         new, old, slices.columns, slices.min_rows)
             report.slices = worst[:WORST_SLICES_KEPT]
     return report
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from nightshift.data.lake import Lake
-from nightshift.failures import ModelError
+from nightshift.failures import DataError, ModelError
 from nightshift.model.features import FeatureFrame, build_features, model_inputs, read_lookups, source_columns
 from nightshift.model.registry import Registry
 from nightshift.spec import ModelSpec
@@ -34,17 +34,76 @@ def window_features(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> Feature
 
 
 def predict(model, task: str, X: pd.DataFrame) -> np.ndarray:
-    """The positive class's probability for classification, the value for regression."""
-    return model.predict_proba(X)[:, 1] if task == "classification" else model.predict(X)
+    """The positive class's probability for classification, each class's (n x k, in the order the version
+    learned them) for multiclass, the value for regression."""
+    if task == "regression":
+        return model.predict(X)
+    probabilities = model.predict_proba(X)
+    return probabilities[:, 1] if task == "classification" else probabilities
+
+
+def learned_classes(spec: ModelSpec, labels: pd.Series) -> list[str]:
+    """The classes a new multiclass version learns from its training labels: the declared ones in their
+    order, else every label sorted, each with at least `target.min_class_rows` rows. A DataError, before
+    any fit, when fewer than two are left."""
+    counts = labels.value_counts()
+    candidates = spec.target.classes or sorted(counts.index)
+    learned = [label for label in candidates if counts.get(label, 0) >= spec.target.min_class_rows]
+    if len(learned) < 2:
+        raise DataError(
+            f"the training window has {len(learned)} class(es) of {spec.target.column!r} with at least "
+            f"{spec.target.min_class_rows} rows; rows per label: {counts.head(10).to_dict()}", kind="empty_window",
+            hint="A multiclass model needs two classes or more: widen windows.train_days, lower "
+                 "target.min_class_rows, or check target.classes.")
+    return learned
+
+
+def class_codes(labels: pd.Series, classes: list[str]) -> np.ndarray:
+    """Each label's position in `classes`; -1 for a label not among them."""
+    return pd.Index(classes).get_indexer(labels).astype("int64")
+
+
+@dataclass(frozen=True)
+class Judged:
+    """Labels and the predictions of one or more models on the same rows, ready for the metrics. Multiclass:
+    labels are codes over every class the models learned, each model's probabilities aligned on them (0 for
+    a class it never learned), and rows of a label no model learned left out and counted."""
+
+    y: np.ndarray
+    predictions: list[np.ndarray]
+    kept: np.ndarray                       # which of the given rows these are
+    unknown_classes: dict[str, int]        # multiclass: the rows left out, by label
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def judged_rows(task: str, labels: pd.Series, predictions: list[np.ndarray],
+                learned: list[list[str] | None]) -> Judged:
+    """`predictions[i]` made by a model that learned `learned[i]` (None unless multiclass)."""
+    if task != "multiclass":
+        return Judged(labels.to_numpy(dtype="float64"), predictions, np.ones(len(labels), bool), {})
+    classes = list(dict.fromkeys(label for own in learned for label in own))
+    codes = class_codes(labels, classes)
+    kept = codes >= 0
+    aligned = []
+    for probabilities, own in zip(predictions, learned, strict=True):
+        full = np.zeros((len(labels), len(classes)))
+        full[:, [classes.index(label) for label in own]] = probabilities
+        aligned.append(full[kept])
+    unknown = {str(label): int(count) for label, count in labels[~kept].value_counts().items()}
+    return Judged(codes[kept], aligned, kept, unknown)
 
 
 def judged_spec(current: ModelSpec, trained_with: ModelSpec, version: str) -> ModelSpec:
-    """`trained_with`, after checking that the current spec's labels mean what the version learned."""
-    if (trained_with.source.dataset, trained_with.target) != (current.source.dataset, current.target):
+    """`trained_with`, after checking that the current spec's labels mean what the version learned (the
+    classes a multiclass version learned may differ: they are aligned where predictions are judged)."""
+    if ((trained_with.source.dataset, trained_with.task, trained_with.target.label)
+            != (current.source.dataset, current.task, current.target.label)):
         raise ModelError(
             f"{current.name}: v{version} was trained for another dataset or target ({trained_with.source.dataset!r}, "
-            f"{trained_with.target.model_dump()}) than the spec now names ({current.source.dataset!r}, "
-            f"{current.target.model_dump()}); its predictions cannot be judged against the new labels",
+            f"{trained_with.task}, {trained_with.target.label}) than the spec now names ({current.source.dataset!r}, "
+            f"{current.task}, {current.target.label}); its predictions cannot be judged against the new labels",
             kind="gate_config",
             hint="Promote the first model of a new target deliberately (rollback to it, or a new model name).")
     return trained_with
@@ -72,8 +131,17 @@ class VersionModel:
         """This version's model inputs for validated rows (with their `date` column)."""
         return model_inputs(self.spec, frame, self.lookups)
 
+    @property
+    def classes(self) -> list[str] | None:
+        """The classes a multiclass version learned, in the order of its probabilities."""
+        return self.spec.target.classes
+
     def predict_inputs(self, X: pd.DataFrame) -> np.ndarray:
         return predict(self.model, self.spec.task, X)
+
+    def labels(self, probabilities: np.ndarray) -> np.ndarray:
+        """Multiclass: the most likely class of each row."""
+        return np.asarray(self.classes, dtype=object)[probabilities.argmax(axis=1)]
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.predict_inputs(self.inputs(frame))

@@ -17,11 +17,14 @@ EPS = 1e-15
 POISSON_1_CDF = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(10)]).astype(np.float32)
 
 
-METRIC_NAMES = {"classification": ("roc_auc", "log_loss", "accuracy", "brier"), "regression": ("rmse", "mae", "r2")}
+METRIC_NAMES = {"classification": ("roc_auc", "log_loss", "accuracy", "brier"), "regression": ("rmse", "mae", "r2"),
+                "multiclass": ("roc_auc", "log_loss", "accuracy", "f1_macro")}
 
 
 def compute_metrics(task: str, y_true, prediction) -> dict[str, float]:
-    """Holdout metrics; for classification `prediction` is the positive-class probability.
+    """Holdout metrics. Classification: `prediction` is the positive class's probability. Multiclass: `y_true`
+    holds class codes 0..k-1 and `prediction` is n x k probabilities; ROC AUC is the macro average of each
+    class against the rest, F1 the macro average over the classes in the labels or the predictions.
     A metric that cannot be computed (no rows, one class only) is NaN, which the gate treats as failing."""
     y = np.asarray(y_true, dtype="float64")
     p = np.asarray(prediction, dtype="float64")
@@ -31,6 +34,8 @@ def compute_metrics(task: str, y_true, prediction) -> dict[str, float]:
 
 def weighted_metric(task: str, metric: str, y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """One metric for each column of `weights` (n rows x B resamples of counts)."""
+    if task == "multiclass":
+        return _weighted_multiclass(metric, y.astype("int64"), p, weights)
     if metric == "roc_auc":
         return weighted_roc_auc(y, p, weights)
     if metric == "r2":
@@ -56,6 +61,33 @@ def _row_loss(metric: str, y: np.ndarray, p: np.ndarray) -> np.ndarray:
     if metric == "mae":
         return np.abs(p - y)
     raise ValueError(f"unknown metric {metric!r}")
+
+
+def _weighted_multiclass(metric: str, y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Multiclass metrics for each column of `weights`; `y` holds codes 0..k-1, `p` is n x k."""
+    rows, classes = np.arange(len(y)), p.shape[1] if p.ndim == 2 else 0
+    total = weights.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "log_loss":
+            return -np.log(np.clip(p[rows, y], EPS, 1)) @ weights / total
+        predicted = p.argmax(axis=1) if len(y) else y
+        if metric == "accuracy":
+            return (predicted == y).astype("float64") @ weights / total
+        if metric == "roc_auc":  # a class absent from a resample has no AUC and is left out of its mean
+            per_class = np.stack([weighted_roc_auc((y == c).astype("float64"), p[:, c], weights)
+                                  for c in range(classes)])
+        elif metric == "f1_macro":  # classes neither in the labels nor predicted are left out, as scikit-learn does
+            per_class = []
+            for c in range(classes):
+                hit, said = (y == c), (predicted == c)
+                true_pos = (hit & said).astype("float64") @ weights
+                wrong = (hit ^ said).astype("float64") @ weights  # false positives and false negatives
+                per_class.append(np.where(2 * true_pos + wrong > 0, 2 * true_pos / (2 * true_pos + wrong), np.nan))
+            per_class = np.stack(per_class)
+        else:
+            raise ValueError(f"unknown metric {metric!r}")
+    defined = ~np.isnan(per_class)
+    return np.where(defined.any(axis=0), np.where(defined, per_class, 0).sum(axis=0) / defined.sum(axis=0), np.nan)
 
 
 def weighted_roc_auc(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:

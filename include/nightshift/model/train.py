@@ -8,13 +8,14 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from nightshift import __version__
 from nightshift.data.lake import Lake
 from nightshift.failures import DataError, ModelError
 from nightshift.model.families import FAMILIES
 from nightshift.model.features import FeatureFrame
-from nightshift.model.inputs import window_features
+from nightshift.model.inputs import class_codes, learned_classes, window_features
 from nightshift.model.registry import CHALLENGER, Registry, TrainedModel
 from nightshift.settings import CHECKOUT
 from nightshift.spec import ModelSpec, SpecError
@@ -111,7 +112,7 @@ def _custom_pipeline(spec: ModelSpec):
                         hint="The module must be importable where the tasks run (include/ or an installed "
                              "package).") from err
     built = function(spec)
-    needed = ["fit", "predict", *(["predict_proba"] if spec.task == "classification" else [])]
+    needed = ["fit", "predict", *(["predict_proba"] if spec.task != "regression" else [])]
     if missing := [method for method in needed if not callable(getattr(built, method, None))]:
         raise SpecError(f"model.custom: {spec.model.custom} returned {type(built).__name__} {built!r:.80}, "
                         f"which has no {', '.join(missing)}: return an unfitted scikit-learn estimator or Pipeline "
@@ -221,12 +222,29 @@ def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: Tr
     if data.y.nunique() < 2 and spec.task == "classification":
         raise DataError(f"training window {window.train[0]}..{window.train[-1]} has one class only",
                         kind="empty_window")
+    if spec.task == "multiclass":
+        spec, data = _learn_classes(spec, data)
     pipeline = build_pipeline(spec)
     try:
         pipeline.fit(data.X, data.y)
     except (ValueError, TypeError) as err:
         raise ModelError(f"training failed on {data.rows:,} rows: {err}", kind="training") from err
     return register_challenger(spec, lake, registry, window, pipeline, data)
+
+
+def _learn_classes(spec: ModelSpec, data: FeatureFrame) -> tuple[ModelSpec, FeatureFrame]:
+    """The spec as this version learns it (`target.classes`: the classes it learned, recorded with the
+    version) and the training rows of those classes, labelled by their codes; the other rows are left out
+    and counted."""
+    classes = learned_classes(spec, data.y)
+    codes = class_codes(data.y, classes)
+    kept = codes >= 0
+    if left_out := int((~kept).sum()):
+        log.info("left out %s training rows of classes with fewer than %s rows or not declared: %s", f"{left_out:,}",
+                 spec.target.min_class_rows, data.y[~kept].value_counts().head(10).to_dict())
+    learned = spec.model_copy(update={"target": spec.target.model_copy(update={"classes": classes})})
+    return learned, FeatureFrame(X=data.X[kept].reset_index(drop=True), y=pd.Series(codes[kept]),
+                                 dropped_unknown_target=data.dropped_unknown_target + left_out)
 
 
 def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: TrainingWindow, pipeline,
@@ -252,6 +270,7 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
         "missing_days": _days(window.missing),
         "spec_hash": spec.spec_hash,
         "estimator": spec.model.builder,
+        **({"classes": ",".join(spec.target.classes)} if spec.task == "multiclass" else {}),
         "params": " ".join(f"{key}={value}" for key, value in sorted(spec.model.params.items())) or "defaults",
     })
     registry.name_challenger(spec.name, version)

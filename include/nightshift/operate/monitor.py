@@ -19,7 +19,7 @@ import pandas as pd
 from nightshift.data.lake import Lake
 from nightshift.failures import DataError, ModelError
 from nightshift.model.features import make_target
-from nightshift.model.inputs import VersionModel
+from nightshift.model.inputs import VersionModel, judged_rows
 from nightshift.model.metrics import category_psi, compute_metrics, psi
 from nightshift.model.registry import CHAMPION, Registry
 from nightshift.spec import ModelSpec
@@ -84,7 +84,7 @@ def monitor(spec: ModelSpec, lake: Lake, registry: Registry, as_of: dt.date) -> 
     before, now = champion.inputs(reference), champion.inputs(recent)
 
     report = MonitorReport(spec.name, version, as_of, recent_days, reference_days, drift=[],
-                           prediction_psi=psi(champion.predict_inputs(before), champion.predict_inputs(now)))
+                           prediction_psi=_prediction_psi(champion, before, now))
     report.drift = [_drift(feature, before[feature], now[feature], champion.spec, rules)
                     for feature in champion.spec.features.columns]
     labelled = recent[recent["date"].dt.date <= as_of - dt.timedelta(days=rules.label_delay_days)]
@@ -107,12 +107,25 @@ def _drift(feature: str, before: pd.Series, now: pd.Series, trained_with: ModelS
     return Drift(feature, value, ks, value > rules.max_psi or ks > rules.max_ks, expected)
 
 
+def _prediction_psi(champion: VersionModel, before: pd.DataFrame, now: pd.DataFrame) -> float:
+    """How far the champion's predictions moved from those on its training window; multiclass: the mix of
+    the classes it predicts."""
+    reference, recent = champion.predict_inputs(before), champion.predict_inputs(now)
+    if champion.classes is None:
+        return psi(reference, recent)
+    return category_psi(champion.labels(reference), champion.labels(recent))
+
+
 def _realized(spec: ModelSpec, champion: VersionModel, labelled: pd.DataFrame) -> float | None:
+    """The primary metric on the labelled rows (multiclass: of the classes the champion learned)."""
     y, known = make_target(spec, labelled[spec.target.column])
+    known = known.to_numpy()
     if not known.any():
         return None
-    rows = labelled[known.to_numpy()]
-    return compute_metrics(spec.task, y[known], champion.predict(rows))[spec.gate.primary_metric]
+    judged = judged_rows(spec.task, y[known], [champion.predict(labelled[known])], [champion.classes])
+    if not len(judged):
+        return None
+    return compute_metrics(spec.task, judged.y, judged.predictions[0])[spec.gate.primary_metric]
 
 
 def _breaches(spec: ModelSpec, report: MonitorReport) -> list[str]:

@@ -16,7 +16,7 @@ import pandas as pd
 from nightshift.data.lake import Lake
 from nightshift.failures import DataError, ModelError
 from nightshift.model.features import make_target
-from nightshift.model.inputs import VersionModel
+from nightshift.model.inputs import VersionModel, judged_rows
 from nightshift.model.metrics import compute_metrics
 from nightshift.model.registry import CHALLENGER, CHAMPION, Registry
 from nightshift.spec import ModelSpec
@@ -46,31 +46,45 @@ def score_days(spec: ModelSpec, lake: Lake, registry: Registry, days: list[dt.da
             raise DataError(f"scoring.id_columns {missing} are not columns of {spec.source.dataset}", kind="schema",
                             hint="Fix scoring.id_columns in the spec.")
         predictions = champion.predict(frame)
-        rows = frame[spec.scoring.id_columns].assign(prediction=predictions, model_version=champion_version)
+        rows = frame[spec.scoring.id_columns].assign(**prediction_columns(champion, predictions),
+                                                     model_version=champion_version)
         lake.write_partition("predictions", spec.name, day, rows, model_version=champion_version,
                              source=lake.uri("validated", spec.source.dataset, day))
         shadow = None
         if challenger is not None:
-            shadow = compare(spec, frame, predictions, challenger.predict(frame))
+            shadow = compare(spec, frame, (champion, predictions), (challenger, challenger.predict(frame)))
             _log_shadow(registry, spec.name, challenger.version, champion_version, day, shadow)
         scores.append(DayScore(day, len(rows), champion_version, shadow))
     return scores
 
 
-def compare(spec: ModelSpec, frame: pd.DataFrame, champion: np.ndarray, challenger: np.ndarray) -> dict[str, float]:
+def prediction_columns(model: VersionModel, predictions: np.ndarray) -> dict[str, np.ndarray]:
+    """What a predictions partition holds: the prediction (the positive class's probability, the value, or
+    for multiclass the most likely class with its probability)."""
+    if model.spec.task != "multiclass":
+        return {"prediction": predictions}
+    return {"prediction": model.labels(predictions), "probability": predictions.max(axis=1)}
+
+
+def compare(spec: ModelSpec, frame: pd.DataFrame, champion: tuple[VersionModel, np.ndarray],
+            challenger: tuple[VersionModel, np.ndarray]) -> dict[str, float]:
     """How the challenger differs from the champion on the same rows; with the primary metric of both
     when the rows' labels are known."""
+    (old_model, old), (new_model, new) = champion, challenger
     if spec.task == "classification":
-        comparison = {"agreement": float(np.mean((champion >= 0.5) == (challenger >= 0.5)))}
+        comparison = {"agreement": float(np.mean((old >= 0.5) == (new >= 0.5)))}
+    elif spec.task == "multiclass":
+        comparison = {"agreement": float(np.mean(old_model.labels(old) == new_model.labels(new)))}
     else:
-        comparison = {"mean_abs_difference": float(np.mean(np.abs(champion - challenger)))}
+        comparison = {"mean_abs_difference": float(np.mean(np.abs(old - new)))}
     if spec.target.column in frame.columns:
         y, known = make_target(spec, frame[spec.target.column])
-        if known.any():
+        known = known.to_numpy()
+        judged = judged_rows(spec.task, y[known], [old[known], new[known]], [old_model.classes, new_model.classes])
+        if len(judged):
             metric = spec.gate.primary_metric
-            known = known.to_numpy()
-            comparison[f"champion_{metric}"] = compute_metrics(spec.task, y[known], champion[known])[metric]
-            comparison[f"challenger_{metric}"] = compute_metrics(spec.task, y[known], challenger[known])[metric]
+            for side, predictions in zip(("champion", "challenger"), judged.predictions, strict=True):
+                comparison[f"{side}_{metric}"] = compute_metrics(spec.task, judged.y, predictions)[metric]
     return comparison
 
 
