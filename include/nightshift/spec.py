@@ -125,7 +125,7 @@ class Target(_Strict):
     @classmethod
     def _distinct(cls, value: list[str] | None) -> list[str] | None:
         if value is not None and len(set(value)) != len(value):
-            raise ValueError(f"must be distinct, got {value}")
+            raise ValueError("must be distinct")
         return value
 
     @property
@@ -162,14 +162,61 @@ class Features(_Strict):
         return [*self.numeric, *self.categorical]
 
 
+Param = int | float | str | bool | None
+
+
+class Candidate(_Strict):
+    """Another family and its parameters, compared with the spec's own model when tuning."""
+
+    estimator: EstimatorName
+    params: dict[str, Param] = Field(default_factory=dict)
+
+
+class SearchRange(_Strict):
+    """One parameter's search space: numbers from low to high (integers when both are; log-uniform with
+    log), or one of the choices."""
+
+    low: int | float | None = None
+    high: int | float | None = None
+    log: bool = False
+    choices: list[Param] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SearchRange:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None or self.log:
+                raise ValueError("give choices, or low and high (and log), not both")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("give low and high, or choices")
+        if self.low >= self.high:
+            raise ValueError("low must be below high")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+class Search(_Strict):
+    """Tuning the spec's estimator: its parameters drawn from `space` (Optuna's TPE sampler, seeded by
+    model.seed), at most `trials` fits, and none started after `budget_minutes` of tuning (the spec's own
+    model and the candidates included)."""
+
+    space: dict[str, SearchRange] = Field(min_length=1)
+    trials: int = Field(20, ge=1, le=10_000)
+    budget_minutes: float = Field(10, gt=0, le=24 * 60)
+
+
 class ModelConfig(_Strict):
     estimator: EstimatorName = Field("hist_gradient_boosting",
                                      description="the family: see nightshift.model.families")
     custom: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
                                description="'package.module:function' called with the spec, returning an unfitted "
                                            "scikit-learn estimator or Pipeline; instead of a family")
-    params: dict[str, int | float | str | bool | None] = Field(default_factory=dict)
+    params: dict[str, Param] = Field(default_factory=dict)
     seed: int = 0
+    candidates: list[Candidate] = Field(default_factory=list,
+                                        description="other families compared with this one when tuning")
+    search: Search | None = None
     trusted_modules: list[str] = Field(default_factory=list,
                                        description="modules whose types a stored model may hold, beyond the "
                                                    "families' and the custom function's own module")
@@ -178,6 +225,11 @@ class ModelConfig(_Strict):
     def builder(self) -> str:
         """What builds the model: the custom function, else the family."""
         return self.custom or self.estimator
+
+    @property
+    def tuned(self) -> bool:
+        """Whether retrains compare candidates or search (see nightshift.model.tuning)."""
+        return bool(self.candidates or self.search)
 
     @model_validator(mode="after")
     def _one_model(self) -> ModelConfig:
@@ -189,6 +241,8 @@ class ModelConfig(_Strict):
 class Windows(_Strict):
     train_days: int = Field(ge=1, le=3660)
     holdout_days: int = Field(ge=1, le=366)
+    validation_days: int = Field(7, ge=1, le=366, description="tuning: the newest training days, which judge the "
+                                                              "trials (the holdout stays unseen)")
 
 
 class Monitoring(_Strict):
@@ -215,6 +269,17 @@ class Schedule(_Strict):
                                       description="a task try running longer is stopped (a hung source, say)")
     retry_delay_seconds: int = Field(30, ge=1, le=600,  # Airflow caps backed-off delays at 10 minutes
                                      description="wait before a failed try's first retry; doubles with each retry")
+    tune: str | None = Field(None, description="cron: the first retrain after each tick compares candidates and "
+                                               "searches; the others reuse what it found. None: every retrain")
+
+    @field_validator("tune")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        from croniter import croniter
+
+        if value is not None and not croniter.is_valid(value):
+            raise ValueError("not a cron expression (minute hour day month weekday)")
+        return value
 
 
 class Bound(_Strict):
@@ -312,8 +377,18 @@ class ModelSpec(_Strict):
         try:
             if not self.model.custom:  # a custom function takes its params as it likes
                 check_params(self.model.estimator, self.task, self.model.params)
+                if self.model.search:
+                    check_params(self.model.estimator, self.task, self.model.search.space, "search.space")
         except ValueError as err:
             raise ValueError(f"model.{err}") from None
+        for number, candidate in enumerate(self.model.candidates):
+            try:
+                check_params(candidate.estimator, self.task, candidate.params)
+            except ValueError as err:
+                raise ValueError(f"model.candidates.{number}.{err}") from None
+        if self.model.tuned and self.windows.validation_days >= self.windows.train_days:
+            raise ValueError(f"windows.validation_days: tuning cuts it from the training window, so it must be below "
+                             f"train_days ({self.windows.train_days}), got {self.windows.validation_days}")
         return self
 
     @property

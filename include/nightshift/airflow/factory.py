@@ -212,7 +212,7 @@ def train(model: str) -> dict:
     context = get_current_context()
     params = context["params"]
     as_of = _date(params.get("as_of")) or context["dag_run"].run_after.date()
-    return steps.train(_run(model), as_of, params.get("train_days")).to_xcom()
+    return steps.train(_run(model), as_of, params.get("train_days"), tune=bool(params.get("tune"))).to_xcom()
 
 
 @task
@@ -332,6 +332,9 @@ def retrain_dag(spec: ModelSpec) -> DAG:
                            description="Use validated data up to this day (empty: up to the run's date)."),
             "train_days": Param(None, type=["null", "integer"], minimum=1, maximum=3660, title="Training days",
                                 description=f"Override the spec's training window ({spec.windows.train_days} days)."),
+            **({"tune": Param(False, type="boolean", title="Tune now",
+                              description="Compare the candidates and search now, whatever schedule.tune says.")}
+               if spec.model.tuned else {}),
         },
         **_common(spec, "retrain: train a challenger -> gate against the champion -> promote only if better"),
     )

@@ -123,9 +123,9 @@ EstimatorName = Literal["hist_gradient_boosting", "random_forest", "extra_trees"
                         "elastic_net", "xgboost", "lightgbm"]
 
 
-def check_params(name: str, task: Task, params: dict) -> None:
-    """ValueError naming what is wrong when the family has no estimator for the task, or `params` holds a
-    key its estimator does not take (or one Nightshift sets itself)."""
+def check_params(name: str, task: Task, params: dict, where: str = "params") -> None:
+    """ValueError naming what is wrong when the family has no estimator for the task, or `params` (the
+    spec's `where`) holds a key its estimator does not take (or one Nightshift sets itself)."""
     family = FAMILIES[name]
     if _kind(task) not in family.by_task:
         fits = sorted(other.name for other in FAMILIES.values() if _kind(task) in other.by_task)
@@ -134,8 +134,8 @@ def check_params(name: str, task: Task, params: dict) -> None:
     estimator = family.estimator(task)
     for key in params:
         if key in RESERVED:
-            raise ValueError(f"params.{key}: set by Nightshift from `{RESERVED[key]}`; remove it from params")
+            raise ValueError(f"{where}.{key}: set by Nightshift from `{RESERVED[key]}`; remove it from {where}")
         if key not in estimator.params:
             allowed = ", ".join(sorted(estimator.params - set(RESERVED)))
-            raise ValueError(f"params.{key}: {estimator.path.split(':')[1]} takes no parameter {key!r} "
+            raise ValueError(f"{where}.{key}: {estimator.path.split(':')[1]} takes no parameter {key!r} "
                              f"(given {params[key]!r}); its parameters: {allowed}")

@@ -86,6 +86,7 @@ class GateReport:
     slices: list[SliceResult] = field(default_factory=list)  # worst first
     undefined_slices: list[str] = field(default_factory=list)
     unknown_classes: dict[str, int] = field(default_factory=dict)  # multiclass: holdout rows left out, by label
+    leaderboard: list[dict] = field(default_factory=list)  # the trials of the search that chose it, best first
     budgets: dict[str, float] = field(default_factory=dict)
     infra_error: str | None = None  # None: not run; "": loaded and predicted in a fresh process
     checks: list[Check] = field(default_factory=list)
@@ -125,6 +126,11 @@ class GateReport:
             lines.append("worst slices (primary metric: challenger / champion, drop)")
             lines += [f"  {s.column}={s.value:<8} {s.rows:>6,} rows  {s.challenger:.4f} / {s.champion:.4f}  "
                       f"{s.drop:+.4f}" for s in self.slices[:5]]
+        if self.leaderboard:
+            lines.append(f"chosen by a search of {len(self.leaderboard)} trials on the validation days "
+                         "(validation metric, estimator, params):")
+            lines += [f"  #{t['number']:<3} {'failed' if t['metric'] is None else format(t['metric'], '.4f'):>8}  "
+                      f"{t['config']['estimator']} {t['config']['params']}" for t in self.leaderboard[:5]]
         lines.append(f"{'check':<34} {'result':<6} detail")
         lines += [f"{c.name:<34} {'pass' if c.passed else 'FAIL':<6} {c.detail}" for c in self.checks]
         return "\n".join(lines)
@@ -273,6 +279,7 @@ def _compare(spec: ModelSpec, lake: Lake, registry: Registry, version: str, hold
         model=spec.name, challenger_version=version, champion_version=registry.alias_version(spec.name, CHAMPION),
         primary_metric=metric, holdout=holdout, holdout_rows=data.rows,
         challenger=measured, champion=None, unknown_classes=alone.unknown_classes,
+        leaderboard=registry.leaderboard(spec.name, version),
         budgets={"model_size_mb": float(registry.version_tags(spec.name, version).get("model_size_mb", "nan")),
                  "predict_ms_per_1k_rows": predict_ms_per_1k_rows(challenger.model, task, data.X)},
     )

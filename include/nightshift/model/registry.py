@@ -33,6 +33,7 @@ CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 MODEL_SHA256 = "model_sha256"
 SPEC_ARTIFACT = "spec.json"  # the spec a version was trained with, logged with its run
 WINDOW_ARTIFACT = "data_window.json"  # its training and holdout days, with partition checksums
+TUNING_ARTIFACT = "tuning/leaderboard.json"  # the trials of the search that chose it, best first
 # MLflow's client writes this file (the model's name and version) into every download of a
 # `models:/<name>/<version>` URI; it is not in the artifact store, so it is not part of the checksum.
 CLIENT_WRITTEN = {"registered_model_meta"}  # at the top of the model folder
@@ -207,6 +208,53 @@ class Registry:
 
     def version_tags(self, model: str, version: str) -> dict[str, str]:
         return dict(self.client.get_model_version(model, version).tags)
+
+    def model_tags(self, model: str) -> dict[str, str]:
+        """The registered model's own tags; empty before its first version."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return dict(self.client.get_registered_model(model).tags)
+        except MlflowException as err:
+            if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return {}
+            raise InfraError(f"registry: cannot read model {model}: {err}", kind="registry") from err
+
+    def record_tuning(self, model: str, version: str, metric: str, trials: list[dict], table: str,
+                      model_tags: dict[str, str]) -> None:
+        """A search's trials as child runs of the run that trained `version` (params, validation metric, fit
+        time; a failed one FAILED, with its error), its leaderboard on that run, the trial count on the
+        version and the winner on the registered model."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        parent = self.client.get_run(self.run_id(model, version))
+        now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        for trial in trials:
+            child = self.client.create_run(parent.info.experiment_id, run_name=f"trial {trial['number']}",
+                                           tags={"mlflow.parentRunId": parent.info.run_id})
+            config = trial["config"]
+            self.client.log_batch(child.info.run_id, params=[
+                Param(key, str(value)) for key, value in
+                {"estimator": config["estimator"], "source": trial["source"], **config["params"]}.items()],
+                metrics=[Metric(name, value, now, 0) for name, value in
+                         {f"validation_{metric}": trial["metric"],
+                          "fit_seconds": trial["fit_seconds"]}.items() if value is not None],
+                tags=[RunTag("error", trial["error"][:5000])] if trial["error"] else [])
+            self.client.set_terminated(child.info.run_id, "FAILED" if trial["error"] else "FINISHED")
+        self.client.log_dict(parent.info.run_id, {"trials": trials}, TUNING_ARTIFACT)
+        self.client.log_text(parent.info.run_id, table, TUNING_ARTIFACT.replace(".json", ".txt"))
+        self.tag_version(model, version, {"tuning": f"{len(trials)} trials"})
+        for key, value in model_tags.items():
+            self.client.set_registered_model_tag(model, key, value)
+
+    def leaderboard(self, model: str, version: str) -> list[dict]:
+        """The trials of the search that chose `version`, best first; empty when none searched."""
+        import mlflow
+
+        run_id = self.run_id(model, version)
+        if not any(item.path == TUNING_ARTIFACT for item in self.client.list_artifacts(run_id, "tuning")):
+            return []
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{TUNING_ARTIFACT}")["trials"]
 
     def run_id(self, model: str, version: str) -> str:
         return self.client.get_model_version(model, version).run_id

@@ -216,35 +216,53 @@ class TrainResult:
         return cls(data["version"], data["run_id"], data["train_rows"], TrainingWindow.from_xcom(data["window"]))
 
 
-def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: TrainingWindow) -> TrainResult:
-    """Fit on the window's training days, log the run to MLflow, register a version as `challenger`."""
+def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: TrainingWindow, *,
+                     tune: bool = False) -> TrainResult:
+    """Fit on the window's training days, log the run to MLflow, register a version as `challenger`.
+    What is fitted: with `tune`, the winner of the spec's candidates and search on the training days'
+    validation split; otherwise the last winner recorded for this model section, else the spec's model."""
+    from nightshift.model import tuning
+
     data = window_features(spec, lake, window.train)
     if data.y.nunique() < 2 and spec.task == "classification":
         raise DataError(f"training window {window.train[0]}..{window.train[-1]} has one class only",
                         kind="empty_window")
-    if spec.task == "multiclass":
-        spec, data = _learn_classes(spec, data)
-    pipeline = build_pipeline(spec)
+    if spec.task == "multiclass":  # the classes this version learns are part of the spec it is trained with
+        spec = spec.model_copy(update={"target": spec.target.model_copy(update={
+            "classes": learned_classes(spec, data.y)})})
+    data = fit_rows(spec, data)
+    tuned = tuning.tune(spec, lake, window.train, fit_rows) if tune else None
+    recorded = registry.model_tags(spec.name) if spec.model.tuned and not tune else {}
+    config = tuned.best if tuned else tuning.recorded_config(spec, recorded)
+    fitted = config.on(spec)
+    pipeline = build_pipeline(fitted)
     try:
         pipeline.fit(data.X, data.y)
     except (ValueError, TypeError) as err:
         raise ModelError(f"training failed on {data.rows:,} rows: {err}", kind="training") from err
-    return register_challenger(spec, lake, registry, window, pipeline, data)
+    result = register_challenger(fitted, lake, registry, window, pipeline, data)
+    if tuned:
+        higher_is_better = spec.metric_directions[tuned.metric]
+        registry.record_tuning(spec.name, result.version, tuned.metric,
+                               [trial.row() for trial in tuned.leaderboard(higher_is_better)],
+                               tuned.table(higher_is_better), tuned.record(spec))
+    elif config != tuning.own_config(spec):
+        registry.tag_version(spec.name, result.version, {"tuning": f"the winner of {recorded['tuned.at']}'s search"})
+    return result
 
 
-def _learn_classes(spec: ModelSpec, data: FeatureFrame) -> tuple[ModelSpec, FeatureFrame]:
-    """The spec as this version learns it (`target.classes`: the classes it learned, recorded with the
-    version) and the training rows of those classes, labelled by their codes; the other rows are left out
-    and counted."""
-    classes = learned_classes(spec, data.y)
-    codes = class_codes(data.y, classes)
+def fit_rows(spec: ModelSpec, data: FeatureFrame) -> FeatureFrame:
+    """The rows a model fits. Multiclass: labelled by their codes over the classes the spec's version
+    learns; rows of other labels are left out and counted."""
+    if spec.task != "multiclass":
+        return data
+    codes = class_codes(data.y, spec.target.classes)
     kept = codes >= 0
     if left_out := int((~kept).sum()):
-        log.info("left out %s training rows of classes with fewer than %s rows or not declared: %s", f"{left_out:,}",
+        log.info("left out %s rows of labels not learned (rarer than %s rows, or not declared): %s", f"{left_out:,}",
                  spec.target.min_class_rows, data.y[~kept].value_counts().head(10).to_dict())
-    learned = spec.model_copy(update={"target": spec.target.model_copy(update={"classes": classes})})
-    return learned, FeatureFrame(X=data.X[kept].reset_index(drop=True), y=pd.Series(codes[kept]),
-                                 dropped_unknown_target=data.dropped_unknown_target + left_out)
+    return FeatureFrame(X=data.X[kept].reset_index(drop=True), y=pd.Series(codes[kept]),
+                        dropped_unknown_target=data.dropped_unknown_target + left_out)
 
 
 def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: TrainingWindow, pipeline,
