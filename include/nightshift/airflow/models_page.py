@@ -59,8 +59,8 @@ def _version(status: ModelStatus, alias: str) -> str:
     if link := status.version_link(version.version):
         label = f"<a href='{escape(link)}' target='_blank'>{label}</a>"
     return (f"{label} {escape(version.estimator)} {escape(version.primary_metric)}<br><span class='muted'>params "
-            f"{escape(version.params)}; registered {escape(version.registered)}, trained on "
-            f"{escape(version.train_window)}, gate: {escape(version.decision)}</span>")
+            f"{escape(version.params)}; tuning {escape(version.tuning)}; registered {escape(version.registered)}, "
+            f"trained on {escape(version.train_window)}, gate: {escape(version.decision)}</span>")
 
 
 def _runs(runs: list[RunSummary]) -> str:

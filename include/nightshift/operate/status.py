@@ -22,6 +22,7 @@ class VersionStatus:
     registered: str        # when the version was registered (UTC)
     estimator: str         # the family (nightshift.model.families) or the custom function
     params: str            # the spec's model.params it was trained with, "key=value ..."
+    tuning: str            # "N trials" when a search chose it, or whose search's winner it is
     train_window: str
     train_rows: str
     decision: str
@@ -61,7 +62,7 @@ def model_versions(registry: Registry, model: str) -> list[VersionStatus]:
     return [VersionStatus(
         version=found.version, aliases=aliases.get(found.version, []),
         registered=found.registered.strftime("%Y-%m-%d %H:%M"), estimator=found.tags.get("estimator", "-"),
-        params=found.tags.get("params", "-"),
+        params=found.tags.get("params", "-"), tuning=found.tags.get("tuning", "-"),
         train_window=found.tags.get("train_window", "-"), train_rows=found.tags.get("train_rows", "-"),
         decision=found.tags.get("gate.decision", "not evaluated"),
         primary_metric=found.tags.get("gate.primary_metric", "-"),
@@ -95,7 +96,7 @@ def print_status(settings: Settings, model: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    status, console = model_status(settings, model), Console(width=150)
+    status, console = model_status(settings, model), Console(width=200)
     validated, quarantined = status.validated, status.quarantine_reports
     console.print(f"[bold]{model}[/bold]  lake {status.lake_uri}")
     span = f" ({validated[0]}..{validated[-1]})" if validated else ""
@@ -108,10 +109,10 @@ def print_status(settings: Settings, model: str) -> None:
     if status.monitoring:
         console.print(f"  monitoring of {status.monitoring}")
     table = Table(title=f"{model} versions (MLflow {status.tracking_uri})")
-    for column in ("version", "aliases", "registered", "estimator", "params", "trained on", "rows", "holdout metric",
-                   "gate", "failed checks"):
+    for column in ("version", "aliases", "registered", "estimator", "params", "tuning", "trained on", "rows",
+                   "holdout metric", "gate", "failed checks"):
         table.add_column(column)
     for row in status.versions:
-        table.add_row(row.version, ", ".join(row.aliases), row.registered, row.estimator, row.params, row.train_window,
-                      row.train_rows, row.primary_metric, row.decision, row.failed_checks)
+        table.add_row(row.version, ", ".join(row.aliases), row.registered, row.estimator, row.params, row.tuning,
+                      row.train_window, row.train_rows, row.primary_metric, row.decision, row.failed_checks)
     console.print(table)

@@ -11,7 +11,7 @@ from nightshift.operate.status import ModelStatus, VersionStatus
 
 
 def version(number: str, *aliases: str) -> VersionStatus:
-    return VersionStatus(number, list(aliases), "2013-03-01 02:00", "random_forest", "n_estimators=300",
+    return VersionStatus(number, list(aliases), "2013-03-01 02:00", "random_forest", "n_estimators=300", "12 trials",
                          "2013-01-01..2013-02-21", "41,000", "promote", "roc_auc 0.712", "-")
 
 
@@ -30,7 +30,8 @@ def cell(page: str, name: str) -> str:
 def test_each_alias_shows_its_version_and_a_missing_one_says_none():
     page = render([status()], {})
     assert cell(page, "champion").startswith("v2 random_forest roc_auc 0.712<br>")
-    assert "params n_estimators=300; " in cell(page, "champion") and "gate: promote" in cell(page, "champion")
+    assert "params n_estimators=300; tuning 12 trials; " in cell(page, "champion")
+    assert "gate: promote" in cell(page, "champion")
     assert cell(page, "previous").startswith("v1 ")
     assert cell(page, "challenger") == "<span class='muted'>none</span>"
 

@@ -21,7 +21,7 @@ from tests.nightshift.model.test_registry import register
 
 FEB = [dt.date(2013, 2, 6) + dt.timedelta(days=i) for i in range(4)]
 GATED = {"train_window": "2013-01-01..2013-01-31", "train_rows": "24000", "gate.decision": "promote",
-         "estimator": "logistic_regression", "params": "C=0.5 max_iter=500",
+         "estimator": "logistic_regression", "params": "C=0.5 max_iter=500", "tuning": "12 trials",
          "gate.primary_metric": "roc_auc 0.712", "gate.failed_checks": "none"}
 
 
@@ -61,7 +61,7 @@ def test_every_version_shows_its_aliases_and_gate_decision_oldest_first(status):
     assert (second.version, second.aliases, second.decision, second.primary_metric) == ("2", [CHAMPION], "promote",
                                                                                         "roc_auc 0.712")
     assert (first.estimator, second.estimator) == ("-", "logistic_regression")
-    assert (first.params, second.params) == ("-", "C=0.5 max_iter=500")
+    assert (first.params, second.params, second.tuning) == ("-", "C=0.5 max_iter=500", "12 trials")
     assert status.aliased(CHAMPION) == second and status.aliased("challenger") is None
 
 
