@@ -11,7 +11,8 @@ def test_unknown_key_names_file_key_value_and_the_allowed_keys(tmp_path):
     with pytest.raises(SpecError) as error:
         load_spec(path)
     assert str(path) in str(error.value)
-    assert "windows.train_dayz: unknown key (allowed here: train_days, holdout_days), got 10" in str(error.value)
+    assert ("windows.train_dayz: unknown key (allowed here: train_days, holdout_days, validation_days), got 10"
+            in str(error.value))
 
 
 def test_an_unknown_key_in_a_list_item_or_a_mapping_lists_the_keys_of_that_item(tmp_path):
