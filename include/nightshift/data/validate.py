@@ -79,7 +79,9 @@ def validate_days(spec: ModelSpec, lake: Lake, days: list[dt.date], expectations
         verdict.failures = [f for f in findings if f.severity == "block"]
         verdict.warnings = [f for f in findings if f.severity == "warn"]
         verdict.status = "quarantined" if verdict.failures else "validated"
-        _commit(lake, dataset, day, frame, verdict, data_docs_html(result) if findings else None)
+        # A day with findings from the history or leak checks alone gets the detailed page too.
+        details = (result if not result.success else runner.detailed(frame)) if findings else None
+        _commit(lake, dataset, day, frame, verdict, data_docs_html(details) if details else None)
         if verdict.failures:
             validated.discard(day)
         else:

@@ -45,6 +45,17 @@ def test_a_clean_frame_has_no_findings(runner):
     assert findings_of(runner.run(frame)) == []
 
 
+def test_a_passing_frame_is_only_checked_and_a_failing_one_gets_the_detailed_result(runner):
+    clean = pd.DataFrame({"carrier": ["UA", "AA"], "distance": [1400, 200], "origin": ["JFK", "EWR"]})
+    passed = runner.run(clean)
+    assert passed.success and all(not item.result for item in passed.results)  # BOOLEAN_ONLY: no counts
+    detailed = runner.detailed(clean)
+    assert detailed.success and all("unexpected_count" in item.result for item in detailed.results
+                                    if item.expectation_config.type == "expect_column_values_to_not_be_null")
+    failed = runner.run(clean.assign(carrier=[None, "AA"]))
+    assert not failed.success and any(item.result.get("unexpected_count") == 1 for item in failed.results)
+
+
 def test_findings_say_what_failed_how_often_and_show_samples_blocking_first(runner):
     frame = pd.DataFrame({"carrier": ["UA", None, "AA", None], "distance": [1400, 99999, 200, 300],
                           "origin": ["JFK", "EWR", "LGA", "JFK"]})
