@@ -83,6 +83,12 @@ class BenchHome:
 
     root: Path
     rows_per_day: int
+    train_days: int = TRAIN_DAYS
+
+    @property
+    def days(self) -> list[dt.date]:
+        """The window its landing folder holds: the training days, then the holdout."""
+        return window(self.train_days + HOLDOUT_DAYS)
 
     @property
     def landing(self) -> Path:
@@ -121,17 +127,17 @@ class BenchHome:
             raise RuntimeError(f"bench days were quarantined: {bad}; see {lake.storage.root_uri}")
 
 
-def bench_home(root: Path, rows_per_day: int) -> BenchHome:
+def bench_home(root: Path, rows_per_day: int, train_days: int = TRAIN_DAYS) -> BenchHome:
     """The demo model as `bench_delay`, reading the landing folder's parquet files; the flights suite with
     its daily row count scaled to the bench's day. Everything else (features, model, gate) is the demo's."""
     shutil.rmtree(root, ignore_errors=True)
-    home = BenchHome(root, rows_per_day)
+    home = BenchHome(root, rows_per_day, train_days)
     home.models.mkdir(parents=True)
     home.expectations.mkdir()
     spec = yaml.safe_load(DEMO_SPEC.read_text())
     spec["name"] = MODEL
     spec["source"].update(path=str(home.landing / "*.parquet"), format="parquet", start_date=FIRST_DAY.isoformat())
-    spec["windows"] = {"train_days": TRAIN_DAYS, "holdout_days": HOLDOUT_DAYS}
+    spec["windows"] = {"train_days": train_days, "holdout_days": HOLDOUT_DAYS}
     home.spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
     suite = yaml.safe_load(SUITE.read_text())
     for expectation in suite["expectations"]:

@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from common import (
+    HOLDOUT_DAYS,
     MODEL,
+    TRAIN_DAYS,
     BenchHome,
     Outcome,
     bench_home,
@@ -32,12 +34,12 @@ from common import (
     in_fresh_process,
     proc_mb,
     reset_peak,
-    window,
     write_landing,
 )
 
 SIZES = (100_000, 300_000, 1_000_000, 3_000_000)
 SMOKE_SIZES = (5_000,)
+SMOKE_TRAIN_DAYS = 14  # a shorter window: what is smoke-tested is the way through, not the time per row
 RUNS_PER_SIDE = 1  # of the overhead's two processes per size: the 3M pair alone takes about 3 minutes
 BARE = Path(__file__).with_name("bare.py")
 
@@ -60,7 +62,7 @@ def ingest_validate_train(home: BenchHome) -> dict[str, float]:
         from nightshift.data.lake import Lake
         from nightshift.settings import Settings
 
-        spec, days = home.spec(), window()
+        spec, days = home.spec(), home.days
         run = steps.Run(spec, Lake.from_uri(Settings.from_env().lake_uri))
         lake = run.lake
         run.registry  # noqa: B018  opened before the baseline: MLflow's set-up is not data
@@ -134,7 +136,7 @@ def retrain_commands(home: BenchHome) -> dict[str, tuple[list[str], dict[str, st
     from nightshift.embedded import airflow_command
     from nightshift.settings import Settings
 
-    as_of = window()[-1].isoformat()
+    as_of = home.days[-1].isoformat()
     with environment(home.env):
         settings = Settings.from_env()
         dag_run = airflow_command(settings, "dags", "test", f"{MODEL}__retrain", as_of, "-c",
@@ -213,7 +215,7 @@ def score_throughput(home: BenchHome, repeats: int) -> dict[str, float]:
         from nightshift.settings import Settings
 
         spec, lake, registry = home.spec(), Lake.from_uri(Settings.from_env().lake_uri), Registry.from_env()
-        day = window()[-1]
+        day = home.days[-1]
         parquet = home.root / "day.parquet"  # the validated day's rows as a plain file, for the bare side
         lake.read_partition("validated", spec.source.dataset, day).to_parquet(parquet, index=False)
         out = home.root / "bare-predictions.parquet"
@@ -258,8 +260,10 @@ def run(workdir: Path, plots: Path, smoke: bool) -> list[Outcome]:
     sizes = SMOKE_SIZES if smoke else SIZES
     scaling, overhead, homes = {}, {}, {}
     for rows in sizes:
-        home = homes[rows] = bench_home(workdir / f"rows-{rows}", max(rows // len(window()), 1))
-        write_landing(home.landing, rows, window())
+        train_days = SMOKE_TRAIN_DAYS if smoke else TRAIN_DAYS
+        home = homes[rows] = bench_home(workdir / f"rows-{rows}", max(rows // (train_days + HOLDOUT_DAYS), 1),
+                                        train_days)
+        write_landing(home.landing, rows, home.days)
         print(f"   {rows:,} rows: ingest + validate + train", flush=True)
         scaling[rows] = in_fresh_process(ingest_validate_train, home)
         prepare_airflow(home, scaling[rows]["version"])
