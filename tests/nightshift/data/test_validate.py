@@ -63,6 +63,21 @@ def test_a_storm_day_is_quarantined_by_its_history_with_a_report(spec, lake):
     assert storm.data_docs_uri.endswith("/data_docs.html")
 
 
+def test_validating_days_again_a_backfill_leaves_both_zones_as_they_were(spec, lake):
+    validated_history(spec, lake, GOOD_DAY)
+    lake.write_partition("raw", "flights", STORM_DAY, flights_day(STORM_DAY, cancelled=0.3))
+    validate.validate_days(spec, lake, [STORM_DAY], EXPECTATIONS)
+
+    def zones() -> dict:
+        return {(zone, day): lake.manifest(zone, "flights", day)["checksum"]
+                for zone in ("validated", "quarantine") for day in lake.days(zone, "flights")}
+
+    before = zones()
+    again = validate.validate_days(spec, lake, [GOOD_DAY - dt.timedelta(days=1), GOOD_DAY, STORM_DAY], EXPECTATIONS)
+    assert [verdict.status for verdict in again] == ["validated", "validated", "quarantined"]
+    assert zones() == before and ("quarantine", STORM_DAY) in before
+
+
 def test_without_enough_history_the_checks_are_skipped_and_said(spec, lake):
     lake.write_partition("raw", "flights", STORM_DAY, flights_day(STORM_DAY, cancelled=0.3))
     (verdict,) = validate.validate_days(spec, lake, [STORM_DAY], EXPECTATIONS)
