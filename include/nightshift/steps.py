@@ -128,13 +128,10 @@ def release(run: Run, day: dt.date, *, reviewer: str, reason: str) -> dict:
 def train(run: Run, as_of: dt.date, train_days: int | None = None, *, tune: bool = False) -> TrainResult:
     """Plan the window up to `as_of`, fit the challenger, register it. It searches (candidates and
     model.search) when `tune` asks or `schedule.tune` says a search is due; else it fits the last winner."""
-    from nightshift.model import tuning
     from nightshift.model.train import plan_window, train_challenger
 
     window = plan_window(run.spec, run.lake, as_of, train_days)
-    searched = tuning.last_tuned(run.spec, run.registry.model_tags(run.spec.name)) if run.spec.model.tuned else None
-    tune = run.spec.model.tuned and (tune or tuning.tuning_due(run.spec, searched, dt.datetime.now(dt.UTC)))
-    log.info("training on %s%s", window.summary(), "; tuning first" if tune else "")
+    log.info("training on %s", window.summary())
     return train_challenger(run.spec, run.lake, run.registry, window, tune=tune)
 
 

@@ -279,7 +279,7 @@ def _compare(spec: ModelSpec, lake: Lake, registry: Registry, version: str, hold
         model=spec.name, challenger_version=version, champion_version=registry.alias_version(spec.name, CHAMPION),
         primary_metric=metric, holdout=holdout, holdout_rows=data.rows,
         challenger=measured, champion=None, unknown_classes=alone.unknown_classes,
-        leaderboard=registry.leaderboard(spec.name, version),
+        leaderboard=registry.leaderboard(spec.name, version) if spec.model.tuned else [],
         budgets={"model_size_mb": float(registry.version_tags(spec.name, version).get("model_size_mb", "nan")),
                  "predict_ms_per_1k_rows": predict_ms_per_1k_rows(challenger.model, task, data.X)},
     )

@@ -219,8 +219,9 @@ class TrainResult:
 def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: TrainingWindow, *,
                      tune: bool = False) -> TrainResult:
     """Fit on the window's training days, log the run to MLflow, register a version as `challenger`.
-    What is fitted: with `tune`, the winner of the spec's candidates and search on the training days'
-    validation split; otherwise the last winner recorded for this model section, else the spec's model."""
+    What is fitted: when `tune` asks or `schedule.tune` says a search is due, the winner of the spec's
+    candidates and search on the training days' validation split; otherwise the last winner recorded for
+    this model section, else the spec's model."""
     from nightshift.model import tuning
 
     data = window_features(spec, lake, window.train)
@@ -231,8 +232,9 @@ def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: Tr
         spec = spec.model_copy(update={"target": spec.target.model_copy(update={
             "classes": learned_classes(spec, data.y)})})
     data = fit_rows(spec, data)
-    tuned = tuning.tune(spec, lake, window.train, fit_rows) if tune else None
-    recorded = registry.model_tags(spec.name) if spec.model.tuned and not tune else {}
+    recorded = registry.model_tags(spec.name) if spec.model.tuned else {}
+    due = tune or tuning.tuning_due(spec, tuning.last_tuned(spec, recorded), dt.datetime.now(dt.UTC))
+    tuned = tuning.tune(spec, lake, window.train) if spec.model.tuned and due else None
     config = tuned.best if tuned else tuning.recorded_config(spec, recorded)
     fitted = config.on(spec)
     pipeline = build_pipeline(fitted)

@@ -108,20 +108,20 @@ def tuning_key(spec: ModelSpec) -> str:
     return hashlib.sha256(chosen_among.encode()).hexdigest()[:12]
 
 
-def tune(spec: ModelSpec, lake: Lake, train: list[dt.date], prepare) -> Tuning:
+def tune(spec: ModelSpec, lake: Lake, train: list[dt.date]) -> Tuning:
     """Trials on the training days only: fit on all but the newest `windows.validation_days`, judged on
-    those. `prepare(spec, frame)` turns a window's FeatureFrame into what the model fits (multiclass codes)."""
+    those (multiclass: `spec` names the classes the version learns)."""
     import optuna
 
     from nightshift.model.inputs import predict, window_features
     from nightshift.model.metrics import compute_metrics
-    from nightshift.model.train import build_pipeline
+    from nightshift.model.train import build_pipeline, fit_rows
 
     fit_days, validation = train[:-spec.windows.validation_days], train[-spec.windows.validation_days:]
     if not fit_days:
         raise ModelError(f"tuning needs training days before the {len(validation)} validation days; the window "
                          f"has {len(train)}", kind="training", hint="Lower windows.validation_days.")
-    fit, check = (prepare(spec, window_features(spec, lake, days)) for days in (fit_days, validation))
+    fit, check = (fit_rows(spec, window_features(spec, lake, days)) for days in (fit_days, validation))
     metric, higher_is_better = spec.gate.primary_metric, spec.metric_directions[spec.gate.primary_metric]
     trials: list[Trial] = []
 

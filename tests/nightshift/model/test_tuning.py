@@ -103,7 +103,7 @@ def test_the_trials_are_judged_on_the_newest_training_days_and_never_read_the_ho
     spec = tuned_spec(tmp_path, candidates=[{"estimator": "random_forest", "params": QUICK_FOREST}])
     window = train.plan_window(spec, world.lake, DAYS[-1])
     recording = ReadDays(world.lake)
-    found = tuning.tune(spec, recording, window.train, train.fit_rows)
+    found = tuning.tune(spec, recording, window.train)
     assert recording.days == set(window.train) and recording.days.isdisjoint(window.holdout)
     assert found.validation == window.train[-4:]
     assert [(t.source, t.config.estimator) for t in found.trials] == [("spec", "hist_gradient_boosting"),
@@ -146,7 +146,7 @@ def test_a_search_is_recorded_as_child_runs_and_the_next_retrains_fit_its_winner
 def test_a_failing_trial_is_recorded_and_the_search_goes_on_and_all_failing_is_a_model_error(world, tmp_path):
     spec = tuned_spec(tmp_path, candidates=[{"estimator": "random_forest", "params": {"n_estimators": -1}}])
     window = train.plan_window(spec, world.lake, DAYS[-1])
-    found = tuning.tune(spec, world.lake, window.train, train.fit_rows)
+    found = tuning.tune(spec, world.lake, window.train)
     failed, = [t for t in found.trials if t.metric is None]
     assert failed.config.estimator == "random_forest" and "n_estimators" in failed.error
     assert found.best.estimator == "hist_gradient_boosting"
@@ -154,7 +154,7 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on_and_all_failing_is_a
     broken = tuned_spec(tmp_path, params={"learning_rate": -1.0},
                         candidates=[{"estimator": "random_forest", "params": {"n_estimators": -1}}])
     with pytest.raises(ModelError, match="every one of the 2 tuning trials failed") as error:
-        tuning.tune(broken, world.lake, window.train, train.fit_rows)
+        tuning.tune(broken, world.lake, window.train)
     assert "learning_rate" in error.value.evidence and "n_estimators" in error.value.evidence
 
 
@@ -163,7 +163,7 @@ def test_a_search_starts_no_trial_once_its_budget_is_spent(world, tmp_path):
     spec = tuned_spec(tmp_path, search={"space": {"max_iter": {"low": 20, "high": 60}}, "trials": 10_000,
                                         "budget_minutes": budget_s / 60})
     window = train.plan_window(spec, world.lake, DAYS[-1])
-    found = tuning.tune(spec, world.lake, window.train, train.fit_rows)
+    found = tuning.tune(spec, world.lake, window.train)
     assert 1 < len(found.trials) < 10_000
     # Trials run one after another: all but the last started within the budget.
     assert sum(t.fit_seconds for t in found.trials[:-1]) <= budget_s
