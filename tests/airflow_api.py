@@ -9,6 +9,10 @@ import requests
 from tests.waiting import wait_until
 
 FINISHED = {"success", "failed"}
+# How long one answer may take. CI saw the api-server (which also serves the Execution API to every
+# task process) stall for over 30 s while thirteen runs started at once on a busy machine; the waits
+# around these calls have deadlines of their own.
+ANSWER_TIMEOUT = 120
 
 
 class AirflowApi:
@@ -16,19 +20,20 @@ class AirflowApi:
         self.base_url = base_url
         self.session = requests.Session()
         answer = self.session.post(f"{base_url}/auth/token", json={"username": username, "password": password},
-                                   timeout=30)
+                                   timeout=ANSWER_TIMEOUT)
         answer.raise_for_status()
         self.session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
 
     def call(self, method: str, path: str, **kwargs) -> requests.Response:
-        answer = self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=30, **kwargs)
+        answer = self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=ANSWER_TIMEOUT, **kwargs)
         if not answer.ok:
             raise AssertionError(f"{method} {path} -> {answer.status_code}: {answer.text[:500]}")
         return answer
 
     def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
         """Until the dag-processor has parsed the DAG."""
-        wait_until(lambda: self.session.get(f"{self.base_url}/api/v2/dags/{dag_id}", timeout=30).status_code,
+        url = f"{self.base_url}/api/v2/dags/{dag_id}"
+        wait_until(lambda: self.session.get(url, timeout=ANSWER_TIMEOUT).status_code,
                    done=lambda status: status == 200, timeout=timeout, interval=2,
                    what=f"the dag-processor to parse {dag_id} (GET /dags/{dag_id} answering 200)")
 

@@ -19,6 +19,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from nightshift.model.registry import MODEL_SHA256
 from nightshift.settings import CHECKOUT
+from tests.airflow_api import ANSWER_TIMEOUT
 from tests.production_stack import RunningStack
 from tests.stack.conftest import MODEL
 
@@ -50,7 +51,7 @@ def test_a_trigger_with_a_value_out_of_range_is_refused_before_any_run(stack: Ru
     runs_before = api.call("GET", f"/dags/{retrain}/dagRuns").json()["total_entries"]
     for conf in ({"train_days": -3}, {"as_of": "2013-02-30"}):
         answer = api.session.post(f"{stack.airflow_url}/api/v2/dags/{retrain}/dagRuns",
-                                  json={"logical_date": None, "conf": conf}, timeout=30)
+                                  json={"logical_date": None, "conf": conf}, timeout=ANSWER_TIMEOUT)
         assert answer.status_code == 400, (conf, answer.status_code, answer.text[:300])
         assert next(iter(conf)) in answer.text, answer.text[:300]
     assert api.call("GET", f"/dags/{retrain}/dagRuns").json()["total_entries"] == runs_before
