@@ -61,6 +61,8 @@ class Source(_Strict):
     """Where a dataset's rows come from: files (`path`) or a PostgreSQL table or query (`conn_id`)."""
 
     dataset: str = Field(pattern=NAME)
+    suite: str | None = Field(None, pattern=NAME,
+                              description="the expectation suite's name, if not the dataset's (a copy of a table)")
     kind: Literal["files", "postgres"] = "files"
     path: str | None = Field(None, min_length=1,
                              description="files: path, glob or URI (file://, s3://, package://<pkg>/<file>)")
@@ -97,6 +99,11 @@ class Source(_Strict):
             if len(self.date_columns) != 1:
                 raise ValueError("a postgres source takes one date or timestamp column in date_columns")
         return self
+
+    @property
+    def suite_name(self) -> str:
+        """Which `<expectations>/<name>.yaml` checks the dataset's days."""
+        return self.suite or self.dataset
 
     def describe(self) -> str:
         """Where the rows come from, for messages and manifests."""

@@ -80,11 +80,12 @@ def test_every_task_is_stopped_by_the_spec_timeout_and_retried_with_a_growing_de
 def test_trigger_forms_expose_the_ranges():
     assert set(DAGBAG.dags["flights_delay__ingest"].params) == {"start", "end"}
     assert set(DAGBAG.dags["flights_delay__retrain"].params) == {"as_of", "train_days"}
+    assert set(DAGBAG.dags["arrival_delay__retrain"].params) == {"as_of", "train_days", "tune"}  # it searches
 
 
 def test_rollback_form_lists_the_models_and_needs_a_reason():
     params = DAGBAG.dags["nightshift__rollback"].params
-    assert params.get_param("model").schema["enum"] == ["flights_delay"]
+    assert params.get_param("model").schema["enum"] == ["arrival_delay", "flights_delay"]
     assert params["target"] == "previous"
     assert params.get_param("reason").schema["minLength"] == 5
 
@@ -160,7 +161,7 @@ def trigger(dag, conf: dict) -> dict:
     ("flights_delay__retrain", {"train_days": 0}, "train_days: 0 is less than the minimum of 1"),
     ("flights_delay__retrain", {"as_of": "2013-02-30"}, "as_of: '2013-02-30' is not a 'date'"),
     ("nightshift__rollback", {"model": "../flights_delay", "reason": "bad release"},
-     r"model: '../flights_delay' is not one of \['flights_delay'\]"),
+     r"model: '../flights_delay' is not one of \['arrival_delay', 'flights_delay'\]"),
     ("nightshift__rollback", {"target": "../1", "reason": "bad release"}, "target: '../1' does not match"),
     ("flights_delay__ingest", {"start": "yesterday"}, "start: 'yesterday' is not a 'date'"),
     ("flights_delay__score", {"end": "2013-02-08'; DROP TABLE flights; --"}, "end: .* is not a 'date'"),

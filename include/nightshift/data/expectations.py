@@ -1,5 +1,6 @@
 """A dataset's checks as code: the GX 1.x suite and the history checks, read from
-`include/expectations/<dataset>.yaml`; the suite run once per partition; its findings; its Data Docs page.
+`include/expectations/<dataset>.yaml` (or the spec's `source.suite`); the suite run once per partition;
+its findings; its Data Docs page.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ class Finding:
     why: str = ""
 
 
-def _suite_file(expectations_dir: Path, dataset: str) -> tuple[Path, dict]:
-    path = expectations_dir / f"{dataset}.yaml"
+def _suite_file(expectations_dir: Path, name: str) -> tuple[Path, dict]:
+    path = expectations_dir / f"{name}.yaml"
     try:
         data = read_yaml(path)
     except (OSError, yaml.YAMLError) as err:
@@ -46,9 +47,9 @@ def _suite_file(expectations_dir: Path, dataset: str) -> tuple[Path, dict]:
     return path, data
 
 
-def load_history(expectations_dir: Path, dataset: str) -> History | None:
+def load_history(expectations_dir: Path, name: str) -> History | None:
     """The suite file's `history:` checks, if it declares any."""
-    path, data = _suite_file(expectations_dir, dataset)
+    path, data = _suite_file(expectations_dir, name)
     if "history" not in data:
         return None
     try:
@@ -57,11 +58,12 @@ def load_history(expectations_dir: Path, dataset: str) -> History | None:
         raise SpecError(f"{path}: invalid history checks\n{explain(err, History)}", kind="suite") from None
 
 
-def load_suite(expectations_dir: Path, dataset: str):
-    """The dataset's GX suite; a misspelled expectation or bad severity is an error, not a silent drop."""
+def load_suite(expectations_dir: Path, name: str):
+    """The named GX suite (`source.suite_name`); a misspelled expectation or bad severity is an error, not
+    a silent drop."""
     import great_expectations as gx
 
-    path, data = _suite_file(expectations_dir, dataset)
+    path, data = _suite_file(expectations_dir, name)
     data = {key: value for key, value in data.items() if key != "history"}
     declared = data.get("expectations", [])
     if not isinstance(declared, list):

@@ -57,8 +57,8 @@ def validate_days(spec: ModelSpec, lake: Lake, days: list[dt.date], expectations
     stays released while its raw rows are unchanged.
     """
     dataset = spec.source.dataset
-    runner = SuiteRunner(load_suite(expectations_dir, dataset))
-    history = load_history(expectations_dir, dataset)
+    runner = SuiteRunner(load_suite(expectations_dir, spec.source.suite_name))
+    history = load_history(expectations_dir, spec.source.suite_name)
     history_rows: dict[dt.date, pd.DataFrame] = {}  # validated days read for history, kept for the next day
     validated = set(lake.days("validated", dataset))  # kept up to date as days are committed below
     verdicts = []
