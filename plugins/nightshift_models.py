@@ -25,17 +25,18 @@ def models_page() -> str:
     from nightshift.airflow.models_page import render
     from nightshift.operate.status import model_status
     from nightshift.settings import Settings
-    from nightshift.spec import load_all_specs
+    from nightshift.spec import load_models_folder
 
     settings = Settings.from_env()
-    models = list(load_all_specs(settings.models_dir))
+    folder = load_models_folder(settings.models_dir)
     statuses = []
-    for model in models:
+    for model in folder.specs:
         try:
             statuses.append(model_status(settings, model))
         except Exception as error:  # noqa: BLE001 - one unreadable model must not hide the others
             statuses.append((model, error))
-    return render(statuses, {model: last_runs(model) for model in models})
+    statuses += list(folder.broken.items())
+    return render(statuses, {model: last_runs(model) for model in folder.specs})
 
 
 def last_runs(model: str) -> list:

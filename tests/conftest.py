@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+import yaml
 
 from nightshift import steps
 from nightshift.data.lake import Lake
@@ -262,3 +263,13 @@ def any_lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
     if request.param == "file":
         return Lake.from_uri((tmp_path / "lake").as_uri())
     return Lake.from_uri(f"s3://{request.getfixturevalue('s3_bucket')}/lake")
+
+
+def models_folder_with_a_broken_spec(folder: Path) -> Path:
+    """The shipped specs and `team_b.yaml`, a copy of the demo's with one bad value; its path."""
+    for shipped in DEMO_SPEC.parent.glob("*.yaml"):
+        (folder / shipped.name).write_text(shipped.read_text())
+    data = yaml.safe_load(DEMO_SPEC.read_text())
+    data["name"], data["windows"]["train_days"] = "team_b", -3
+    (folder / "team_b.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return folder / "team_b.yaml"

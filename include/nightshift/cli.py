@@ -11,10 +11,12 @@ from nightshift.failures import REPRODUCIBLE_STEPS
 from nightshift.settings import Settings
 
 
-def model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+def model_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """MODEL becomes a file name, lock name and registry name: only a spec NAME is accepted."""
     from nightshift.spec import SpecError, check_name
 
+    if value is None:  # an optional MODEL left out
+        return None
     try:
         return check_name(value, "model")
     except SpecError as err:
@@ -55,12 +57,20 @@ def airflow(args: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.argument("model", callback=model_name)
-def status(model: str) -> None:
-    """Partitions, model versions, gate decisions and aliases of MODEL."""
-    from nightshift.operate.status import print_status
+@click.argument("model", callback=model_name, required=False)
+def status(model: str | None) -> None:
+    """Partitions, model versions, gate decisions and aliases of MODEL; without MODEL, every model of the
+    models folder with its champion, and each spec that does not load with its error."""
+    from nightshift.operate.status import print_overview, print_status
+    from nightshift.spec import SpecError
 
-    print_status(Settings.from_env(), model)
+    if model is None:
+        print_overview(Settings.from_env())
+        return
+    try:
+        print_status(Settings.from_env(), model)
+    except SpecError as err:
+        raise click.ClickException(str(err)) from None
 
 
 @main.command()

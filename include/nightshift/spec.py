@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -431,6 +432,23 @@ def load_spec(path: Path) -> ModelSpec:
     return spec
 
 
-def load_all_specs(models_dir: Path) -> dict[str, ModelSpec]:
-    """Every `<name>.yaml` under models_dir, by model name."""
-    return {path.stem: load_spec(path) for path in sorted(models_dir.glob("*.yaml"))}
+@dataclass(frozen=True)
+class ModelsFolder:
+    """What a models folder holds: the specs that load, by model name, and the error of each file that does
+    not, by file name. One team's broken spec hides no other model."""
+
+    specs: dict[str, ModelSpec]
+    broken: dict[str, SpecError]
+
+
+def load_models_folder(models_dir: Path) -> ModelsFolder:
+    """Every `<name>.yaml` under models_dir, each loaded on its own."""
+    specs, broken = {}, {}
+    for path in sorted(models_dir.glob("*.yaml")):
+        try:
+            specs[path.stem] = load_spec(path)
+        except SpecError as err:
+            broken[path.stem] = err
+        except Exception as err:  # noqa: BLE001 - whatever breaks one spec must not break the folder
+            broken[path.stem] = SpecError(f"{path}: cannot load the spec: {type(err).__name__}: {err}")
+    return ModelsFolder(specs, broken)

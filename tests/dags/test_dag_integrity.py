@@ -21,7 +21,7 @@ from airflow.dag_processing.dagbag import DagBag
 
 from nightshift.settings import CHECKOUT, Settings
 from nightshift.spec import load_spec, spec_path
-from tests.conftest import DEMO_SPEC
+from tests.conftest import DEMO_SPEC, models_folder_with_a_broken_spec
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
@@ -197,15 +197,27 @@ def test_dag_folder_imports_nothing_heavy():
     assert json.loads(probe.stdout.splitlines()[-1]) == []
 
 
-def test_a_broken_spec_fails_the_import_naming_file_and_key(tmp_path):
-    data = yaml.safe_load(DEMO_SPEC.read_text())
-    data["windows"]["holdout_dayz"] = 7
-    (tmp_path / "flights_delay.yaml").write_text(yaml.safe_dump(data))
-    probe = run_python(f"import runpy; runpy.run_path({str(DAGS_FOLDER / 'nightshift_dags.py')!r})",
-                       NIGHTSHIFT_MODELS_DIR=str(tmp_path))
-    assert probe.returncode != 0
-    assert f"{tmp_path / 'flights_delay.yaml'}: invalid spec" in probe.stderr
-    assert "windows.holdout_dayz: unknown key" in probe.stderr
+def test_a_broken_spec_beside_good_ones_hides_none_of_them_and_shows_its_error(tmp_path, monkeypatch):
+    from airflow.sdk.definitions.timetables.simple import NullTimetable
+
+    from nightshift.spec import SpecError
+
+    broken_file = models_folder_with_a_broken_spec(tmp_path)
+    monkeypatch.setenv("NIGHTSHIFT_MODELS_DIR", str(tmp_path))
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    assert bag.import_errors == {}
+    good = {f"{model}__{kind}" for model in ("flights_delay", "arrival_delay") for kind in KINDS}
+    assert good <= set(bag.dags)
+    assert [dag_id for dag_id in bag.dags if dag_id.startswith("team_b")] == ["team_b__spec_error"]
+    placeholder = bag.dags["team_b__spec_error"]
+    assert placeholder.is_paused_upon_creation and isinstance(placeholder.timetable, NullTimetable)
+    assert f"{broken_file}: invalid spec" in placeholder.doc_md
+    assert "windows.train_days: must be >= 1, got -3" in placeholder.doc_md
+    assert bag.dags["nightshift__rollback"].params.get_param("model").schema["enum"] == ["arrival_delay",
+                                                                                          "flights_delay"]
+    (explain,) = placeholder.tasks  # a run of it fails saying why
+    with pytest.raises(SpecError, match=r"windows\.train_days: must be >= 1, got -3"):
+        explain.python_callable()
 
 
 def demo_spec_copies(folder: Path, count: int) -> Path:

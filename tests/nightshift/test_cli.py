@@ -8,6 +8,7 @@ import datetime as dt
 from click.testing import CliRunner
 
 from nightshift.cli import main
+from tests.conftest import models_folder_with_a_broken_spec
 
 DAY = dt.date(2013, 1, 3)
 
@@ -31,3 +32,21 @@ def test_reproducing_validation_of_a_day_not_ingested_says_so(home):
 def test_evaluate_without_a_challenger_says_so(home):
     result = CliRunner().invoke(main, ["reproduce", "flights_delay", "evaluate", DAY.isoformat()])
     assert result.exit_code == 1 and "flights_delay has no challenger to evaluate" in result.output
+
+
+def test_status_without_a_model_lists_every_spec_and_the_error_of_one_that_does_not_load(home, tmp_path,
+                                                                                          monkeypatch):
+    models_folder_with_a_broken_spec(tmp_path)
+    monkeypatch.setenv("NIGHTSHIFT_MODELS_DIR", str(tmp_path))
+    overview = CliRunner().invoke(main, ["status"])
+    assert overview.exit_code == 0, overview.output
+    rows = {line.split()[1]: line for line in overview.output.splitlines() if line.startswith("│ ") and
+            line.split()[1] != "│"}
+    assert "regression" in rows["arrival_delay"] and "lightgbm" in rows["arrival_delay"]
+    assert "classification" in rows["flights_delay"] and "none" in rows["flights_delay"]  # no champion yet
+    assert "spec does not load" in rows["team_b"]
+    assert "windows.train_days: must be >= 1, got -3" in overview.output
+
+    one = CliRunner().invoke(main, ["status", "team_b"])
+    assert one.exit_code == 1 and "windows.train_days: must be >= 1, got -3" in one.output
+    assert "Traceback" not in one.output

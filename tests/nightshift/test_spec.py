@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nightshift.spec import SpecError, load_all_specs, load_spec
+from nightshift.spec import SpecError, load_models_folder, load_spec
 from tests.conftest import DEMO_SPEC
 
 
@@ -73,7 +73,16 @@ def test_spec_name_must_match_its_file(tmp_path):
 
 
 def test_all_shipped_specs_load():
-    assert "flights_delay" in load_all_specs(DEMO_SPEC.parent)
+    folder = load_models_folder(DEMO_SPEC.parent)
+    assert sorted(folder.specs) == ["arrival_delay", "flights_delay"] and folder.broken == {}
+
+
+def test_a_spec_that_does_not_load_is_kept_apart_with_its_error(tmp_path):
+    write_spec(tmp_path)
+    (tmp_path / "typo.yaml").write_text("name: typo\nwindows: [\n")
+    folder = load_models_folder(tmp_path)
+    assert list(folder.specs) == ["flights_delay"]
+    assert f"{tmp_path / 'typo.yaml'}: cannot read the spec" in str(folder.broken["typo"])
 
 
 def test_a_changed_copy_has_its_own_hash(spec):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
+import re
 
 from airflow.sdk import (
     DAG,
@@ -32,7 +34,9 @@ from airflow.sdk.exceptions import AirflowSkipException
 from nightshift.airflow.callbacks import log_failure_summary, log_retry_summary
 from nightshift.failures import DataError
 from nightshift.settings import Settings
-from nightshift.spec import ModelSpec, load_all_specs
+from nightshift.spec import ModelSpec, SpecError, load_models_folder
+
+log = logging.getLogger("nightshift")
 
 # Data and model errors will not go away on retry; infra errors (and unknown ones) get the retries.
 # Late source data is waited for longer than a flaky service.
@@ -45,17 +49,48 @@ RETRY_POLICY = ExceptionRetryPolicy(rules=[
 
 
 def build_dags() -> dict[str, DAG]:
-    """Every model's DAGs by dag_id, and the rollback DAG. A broken spec fails the import with its
-    file and key."""
-    specs = load_all_specs(Settings.from_env().models_dir)
+    """Every model's DAGs by dag_id, and the rollback DAG. A broken spec hides no other model: it gets a
+    paused `<file>__spec_error` DAG that shows its error (file, key, value, what is allowed)."""
+    folder = load_models_folder(Settings.from_env().models_dir)
     dags = {}
-    for spec in specs.values():
+    for spec in folder.specs.values():
         for build in (ingest_dag, retrain_dag, score_dag, monitor_dag, release_dag):
             built = build(spec)
             dags[built.dag_id] = built
-    if specs:
-        dags["nightshift__rollback"] = rollback_dag(sorted(specs))
+    for file_name, error in folder.broken.items():
+        log.error("%s", error)  # in the dag-processor's log too
+        built = spec_error_dag(file_name, error)
+        dags[built.dag_id] = built
+    if folder.specs:
+        dags["nightshift__rollback"] = rollback_dag(sorted(folder.specs))
     return dags
+
+
+def spec_error_dag(file_name: str, error: SpecError) -> DAG:
+    """In place of a spec that does not load: paused, never scheduled, its error in its docs; a run
+    fails with the error."""
+    dag_id = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', file_name)[:200]}__spec_error"
+
+    @dag(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        is_paused_upon_creation=True,
+        tags=["nightshift", "spec-error"],
+        doc_md=f"**The spec `{file_name}.yaml` does not load**, so this model has no DAGs until it is fixed; the "
+               f"other models are not affected.\n\n```\n{error}\n```",
+        default_args=_default_args("nightshift", timeout=dt.timedelta(minutes=1), retries=0),
+    )
+    def spec_error():
+        @task
+        def explain_spec_error() -> None:
+            raise SpecError(str(error), kind="spec",
+                            hint="Fix the spec file; the model's DAGs appear at the next parse.")
+
+        explain_spec_error()
+
+    return spec_error()
 
 
 def validated_asset(spec: ModelSpec) -> Asset:

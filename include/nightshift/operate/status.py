@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from nightshift.data.lake import Lake
 from nightshift.model.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from nightshift.settings import Settings
-from nightshift.spec import load_spec, spec_path
+from nightshift.spec import load_models_folder, load_spec, spec_path
 
 ALIASES = (CHAMPION, CHALLENGER, PREVIOUS)
 
@@ -90,6 +90,25 @@ def model_status(settings: Settings, model: str) -> ModelStatus:
         monitoring=monitoring,
         versions=model_versions(registry, model),
     )
+
+
+def print_overview(settings: Settings) -> None:
+    """Every spec of the models folder: task, family, dataset and champion; a spec that does not load
+    with its error (its model has no DAGs until it is fixed)."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    folder, registry = load_models_folder(settings.models_dir), Registry.from_env()
+    table = Table(title=f"models in {settings.models_dir} (MLflow {settings.mlflow_tracking_uri})")
+    for column in ("model", "task", "estimator", "dataset", "champion"):
+        table.add_column(column)
+    for name, spec in folder.specs.items():
+        champion = registry.alias_version(name, CHAMPION)
+        table.add_row(name, spec.task, spec.model.builder, spec.source.dataset, f"v{champion}" if champion else "none")
+    for name, error in folder.broken.items():
+        table.add_row(name, "[red]spec does not load[/red]", escape(str(error)), "-", "-")
+    Console(width=200).print(table)
 
 
 def print_status(settings: Settings, model: str) -> None:
