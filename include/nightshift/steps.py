@@ -203,11 +203,21 @@ def score(run: Run, days: list[dt.date]) -> list[DayScore]:
 
     if not days:
         raise NothingToDo("no days to score: give start (and end) in the form")
+    _skip_without_a_champion(run, "score with")
     scores = score_days(run.spec, run.lake, run.registry, days)
     for scored in scores:
         log.info("scored %s: %d rows with champion v%s%s", scored.day, scored.rows, scored.champion_version,
                  f"; shadow {scored.shadow}" if scored.shadow else "")
     return scores
+
+
+def _skip_without_a_champion(run: Run, doing: str) -> None:
+    """A model that no retrain has promoted yet has nothing to score or monitor: not a failure."""
+    from nightshift.model.registry import CHAMPION
+
+    if run.registry.alias_version(run.spec.name, CHAMPION) is None:
+        raise NothingToDo(f"{run.spec.name} has no champion yet, so there is nothing to {doing} until a retrain "
+                          "promotes one")
 
 
 def monitoring_day(run: Run, requested: dt.date | None, scored: list[dt.date], run_date: dt.date) -> dt.date:
@@ -225,6 +235,7 @@ def monitor(run: Run, as_of: dt.date) -> MonitorReport:
     """The champion's drift and realized performance up to `as_of`, recorded on its run."""
     from nightshift.operate.monitor import monitor as monitor_champion
 
+    _skip_without_a_champion(run, "monitor")
     report = monitor_champion(run.spec, run.lake, run.registry, as_of)
     log.info("\n%s\nreport: monitoring/%s/ (report.json, report.txt, drift.png) in the MLflow run of v%s",
              report.table(), report.as_of, report.champion_version)

@@ -1,6 +1,6 @@
 """The decisions the DAG tasks used to hold, as plain steps: day planning, what is validated and
-announced, which day monitoring judges, when decay is signalled. Milliseconds each: a tiny local lake,
-no Airflow, no MLflow."""
+announced, which day monitoring judges, when decay is signalled, what a model without a champion does.
+Milliseconds each: a tiny local lake, an empty MLflow on SQLite, no Airflow."""
 
 from __future__ import annotations
 
@@ -90,3 +90,12 @@ def test_a_verdict_crosses_xcom_with_its_days_intact():
     verdict = Verdict("4", "3", "promote", [], JAN[:2])
     assert Verdict.from_xcom(verdict.to_xcom()) == verdict
     assert verdict.to_xcom()["holdout"] == ["2013-01-01", "2013-01-02"]
+
+
+def test_a_model_no_retrain_has_promoted_yet_has_nothing_to_score_or_monitor(run):
+    commit(run, "validated", JAN[:2])
+    with pytest.raises(steps.NothingToDo, match="flights_delay has no champion yet, so there is nothing to score"):
+        steps.score(run, JAN[:2])
+    with pytest.raises(steps.NothingToDo, match="nothing to monitor until a retrain promotes one"):
+        steps.monitor(run, JAN[1])
+    assert run.lake.days("predictions", run.spec.name) == []

@@ -292,7 +292,7 @@ def check(model: str) -> dict:
     with _skip_when_nothing_to_do():
         as_of = steps.monitoring_day(run, _date(context["params"].get("as_of")), _announced_days(context),
                                      context["dag_run"].run_after.date())
-    report = steps.monitor(run, as_of)
+        report = steps.monitor(run, as_of)
     return {"as_of": report.as_of.isoformat(), "breaches": report.breaches, "champion": report.champion_version}
 
 
