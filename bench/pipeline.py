@@ -140,7 +140,7 @@ def retrain_commands(home: BenchHome) -> dict[str, tuple[list[str], dict[str, st
     with environment(home.env):
         settings = Settings.from_env()
         dag_run = airflow_command(settings, "dags", "test", f"{MODEL}__retrain", as_of, "-c",
-                                  json.dumps({"as_of": as_of}))
+                                  json.dumps({"as_of": as_of, "force": True}))  # the champion's own window
     bare = ([sys.executable, str(BARE), str(home.landing), as_of, f"{MODEL}_bare", MODEL, str(home.spec_path)],
             dag_run[1])
     return {"airflow": dag_run, "bare": bare}

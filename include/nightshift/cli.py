@@ -127,19 +127,18 @@ def reproduce(model: str, step: str, day: dt.datetime) -> None:
     from nightshift.model.train import plan_window
 
     run, day = steps.Run.of(model), day.date()
-    if step == "ingest_raw":
-        for ingested, rows in steps.ingest_raw(run, [day]).items():
-            click.echo(f"{ingested}: {rows} rows in raw/")
-    elif step == "validate":
-        try:
-            verdicts = steps.validate(run, [day])
-        except steps.NothingToDo as reason:
-            raise click.ClickException(str(reason)) from None
-        for checked, status in verdicts.items():
-            click.echo(f"{checked}: {status}")
-    elif step == "train":
-        click.echo(steps.train(run, day).to_xcom())
-    elif (version := run.registry.alias_version(model, CHALLENGER)) is None:
-        raise click.ClickException(f"{model} has no challenger to evaluate")
-    else:
-        steps.evaluate(run, version, plan_window(run.spec, run.lake, day).holdout)  # logs the gate's report
+    try:
+        if step == "ingest_raw":
+            for ingested, rows in steps.ingest_raw(run, [day]).items():
+                click.echo(f"{ingested}: {rows} rows in raw/")
+        elif step == "validate":
+            for checked, status in steps.validate(run, [day]).items():
+                click.echo(f"{checked}: {status}")
+        elif step == "train":
+            click.echo(steps.train(run, day, force=True).to_xcom())  # reproducing means fitting again
+        elif (version := run.registry.alias_version(model, CHALLENGER)) is None:
+            raise click.ClickException(f"{model} has no challenger to evaluate")
+        else:
+            steps.evaluate(run, version, plan_window(run.spec, run.lake, day).holdout)  # logs the gate's report
+    except steps.NothingToDo as reason:
+        raise click.ClickException(str(reason)) from None

@@ -125,13 +125,18 @@ def release(run: Run, day: dt.date, *, reviewer: str, reason: str) -> dict:
 
 # retrain
 
-def train(run: Run, as_of: dt.date, train_days: int | None = None, *, tune: bool = False) -> TrainResult:
+def train(run: Run, as_of: dt.date, train_days: int | None = None, *, tune: bool = False,
+          force: bool = False) -> TrainResult:
     """Plan the window up to `as_of`, fit the challenger, register it. It searches (candidates and
-    model.search) when `tune` asks or `schedule.tune` says a search is due; else it fits the last winner."""
-    from nightshift.model.train import plan_window, train_challenger
+    model.search) when `tune` asks or `schedule.tune` says a search is due; else it fits the last winner.
+    Nothing to do when the champion was trained with this spec on these same partitions, unless `force`
+    (or `tune`) asks."""
+    from nightshift.model.train import plan_window, repeats_champion, train_challenger
 
     window = plan_window(run.spec, run.lake, as_of, train_days)
     log.info("training on %s", window.summary())
+    if not (tune or force) and (repeated := repeats_champion(run.spec, run.lake, run.registry, window)):
+        raise NothingToDo(f"not retrained: {repeated}; the form's `force` retrains anyway")
     return train_challenger(run.spec, run.lake, run.registry, window, tune=tune)
 
 

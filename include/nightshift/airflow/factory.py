@@ -247,7 +247,9 @@ def train(model: str) -> dict:
     context = get_current_context()
     params = context["params"]
     as_of = _date(params.get("as_of")) or context["dag_run"].run_after.date()
-    return steps.train(_run(model), as_of, params.get("train_days"), tune=bool(params.get("tune"))).to_xcom()
+    with _skip_when_nothing_to_do():  # the champion's own data and spec: the run ends green, untrained
+        return steps.train(_run(model), as_of, params.get("train_days"), tune=bool(params.get("tune")),
+                           force=params["force"]).to_xcom()
 
 
 @task
@@ -367,6 +369,9 @@ def retrain_dag(spec: ModelSpec) -> DAG:
                            description="Use validated data up to this day (empty: up to the run's date)."),
             "train_days": Param(None, type=["null", "integer"], minimum=1, maximum=3660, title="Training days",
                                 description=f"Override the spec's training window ({spec.windows.train_days} days)."),
+            "force": Param(False, type="boolean", title="Retrain even if unchanged",
+                           description="Train even when the champion was trained with this spec on the same "
+                                       "partitions (otherwise the run ends green without training)."),
             **({"tune": Param(False, type="boolean", title="Tune now",
                               description="Compare the candidates and search now, whatever schedule.tune says.")}
                if spec.model.tuned else {}),

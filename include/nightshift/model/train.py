@@ -16,7 +16,7 @@ from nightshift.failures import DataError, ModelError
 from nightshift.model.families import FAMILIES
 from nightshift.model.features import FeatureFrame
 from nightshift.model.inputs import class_codes, learned_classes, window_features
-from nightshift.model.registry import CHALLENGER, Registry, TrainedModel
+from nightshift.model.registry import CHALLENGER, CHAMPION, Registry, TrainedModel
 from nightshift.settings import CHECKOUT
 from nightshift.spec import ModelSpec, SpecError
 
@@ -224,6 +224,7 @@ def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: Tr
     this model section, else the spec's model."""
     from nightshift.model import tuning
 
+    spec_hash = spec.spec_hash  # of the spec as the retrain read it, before classes and a tuned model
     data = window_features(spec, lake, window.train)
     if data.y.nunique() < 2 and spec.task == "classification":
         raise DataError(f"training window {window.train[0]}..{window.train[-1]} has one class only",
@@ -242,7 +243,7 @@ def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: Tr
         pipeline.fit(data.X, data.y)
     except (ValueError, TypeError) as err:
         raise ModelError(f"training failed on {data.rows:,} rows: {err}", kind="training") from err
-    result = register_challenger(fitted, lake, registry, window, pipeline, data)
+    result = register_challenger(fitted, lake, registry, window, pipeline, data, spec_hash=spec_hash)
     if tuned:
         higher_is_better = spec.metric_directions[tuned.metric]
         registry.record_tuning(spec.name, result.version, tuned.metric,
@@ -251,6 +252,22 @@ def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: Tr
     elif config != tuning.own_config(spec):
         registry.tag_version(spec.name, result.version, {"tuning": f"the winner of {recorded['tuned.at']}'s search"})
     return result
+
+
+def repeats_champion(spec: ModelSpec, lake: Lake, registry: Registry, window: TrainingWindow) -> str | None:
+    """Why training on this window would repeat the champion's training: the same spec file read, the same
+    locked libraries, the same partitions by checksum (training and holdout days alike). None when
+    anything changed."""
+    champion = registry.alias_version(spec.name, CHAMPION)
+    if champion is None:
+        return None
+    tags = registry.version_tags(spec.name, champion)
+    if (tags.get("spec_hash"), tags.get("lock_sha256")) != (spec.spec_hash, lineage()["lock_sha256"]):
+        return None
+    if registry.training_window(spec.name, champion).get("partitions") != partition_checksums(lake, spec, window):
+        return None
+    return (f"champion v{champion} was trained with this spec and these locked libraries on these same "
+            f"{len(window.train)} training and {len(window.holdout)} holdout partitions (equal checksums)")
 
 
 def fit_rows(spec: ModelSpec, data: FeatureFrame) -> FeatureFrame:
@@ -268,14 +285,14 @@ def fit_rows(spec: ModelSpec, data: FeatureFrame) -> FeatureFrame:
 
 
 def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: TrainingWindow, pipeline,
-                        data: FeatureFrame) -> TrainResult:
+                        data: FeatureFrame, *, spec_hash: str) -> TrainResult:
     """Log a fitted pipeline with its lineage to a new MLflow run, register it (version and tags in one
-    write) and name it `challenger`."""
+    write) and name it `challenger`. `spec` is what was fitted; `spec_hash` that of the spec file read."""
     types = trusted_types(spec, pipeline)
     logged = registry.log_trained_model(spec, TrainedModel(
         pipeline=pipeline, sample=data.X.head(200), run_name=f"retrain as of {window.as_of}",
         params={**spec.model.params, "estimator": spec.model.builder, "seed": spec.model.seed,
-                "train_days": len(window.train), "holdout_days": len(window.holdout), "spec_hash": spec.spec_hash},
+                "train_days": len(window.train), "holdout_days": len(window.holdout), "spec_hash": spec_hash},
         metrics={"train_rows": data.rows, "dropped_unknown_target": data.dropped_unknown_target},
         window={**window.to_xcom(), "partitions": partition_checksums(lake, spec, window)},
         trusted_types=types, requirements=serving_requirements(types),
@@ -288,7 +305,7 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
         "holdout_window": f"{window.holdout[0]}..{window.holdout[-1]}",
         "quarantined_days": _days(window.quarantined),
         "missing_days": _days(window.missing),
-        "spec_hash": spec.spec_hash,
+        "spec_hash": spec_hash,
         "estimator": spec.model.builder,
         **({"classes": ",".join(spec.target.classes)} if spec.task == "multiclass" else {}),
         "params": " ".join(f"{key}={value}" for key, value in sorted(spec.model.params.items())) or "defaults",

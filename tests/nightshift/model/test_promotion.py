@@ -50,9 +50,9 @@ def registry(world):
 
 def train_and_gate(spec, lake, registry, train_days=None) -> gate.GateReport:
     """A challenger trained and judged as the retrain DAG does, without the fresh-process load check
-    (seconds each; the load tests below run it)."""
+    (seconds each; the load tests below run it). Forced: on the champion's own window, on purpose."""
     run = steps.Run(spec, lake)
-    trained = steps.train(run, AS_OF, train_days)
+    trained = steps.train(run, AS_OF, train_days, force=True)
     return steps.evaluate(run, trained.version, trained.window.holdout, infra_check=False)
 
 
@@ -105,7 +105,7 @@ def degraded(spec, lake, registry, *, labels=None, spec_change=None, pipeline=No
         data = dataclasses.replace(data, y=labels(data))
     model = pipeline or train.build_pipeline(used)
     model.fit(data.X, data.y)
-    trained = train.register_challenger(used, lake, registry, window, model, data)
+    trained = train.register_challenger(used, lake, registry, window, model, data, spec_hash=used.spec_hash)
     run = steps.Run(used, lake)
     report = steps.evaluate(run, trained.version, window.holdout, infra_check=infra_check)
     steps.promote(run, report.verdict)
@@ -172,3 +172,19 @@ def test_a_much_slower_model_is_rejected_for_its_latency_budget(spec, ingested, 
     assert report.infra_error == ""  # loaded and predicted in a fresh process
     assert report.budgets["predict_ms_per_1k_rows"] >= slow_step.SECONDS_PER_1K_ROWS * 1000  # measures its cost
     assert registry.alias_version(spec.name, CHAMPION) == champion
+
+
+def test_a_retrain_on_the_champions_own_data_and_spec_is_skipped_unless_forced(world, spec, registry, champion):
+    versions = len(registry.versions(spec.name))
+    with pytest.raises(steps.NothingToDo, match=f"not retrained: champion v{champion} was trained with this spec"):
+        steps.train(world, AS_OF)
+    assert len(registry.versions(spec.name)) == versions  # nothing was fitted or registered
+
+    window = train.plan_window(spec, world.lake, AS_OF)
+    assert train.repeats_champion(spec, world.lake, registry, window)
+    fewer_days = train.plan_window(spec, world.lake, AS_OF, train_days=len(window.train) - 1)
+    assert train.repeats_champion(spec, world.lake, registry, fewer_days) is None
+    changed = spec.model_copy(update={"model": spec.model.model_copy(update={"params": {"max_iter": 20}})})
+    assert train.repeats_champion(changed, world.lake, registry, window) is None
+
+    assert steps.train(world, AS_OF, force=True).version == str(versions + 1)
