@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 SEED = 20261202
 FIRST, LAST = dt.date(2013, 1, 1), dt.date(2013, 1, 28)
 INGEST = {"start": FIRST.isoformat(), "end": LAST.isoformat()}
-RETRAIN = {"as_of": LAST.isoformat()}
+RETRAIN = {"as_of": LAST.isoformat(), "force": True}  # each run trains, on the days the champion saw
 # Where a kill may land: a random moment up to this many seconds after the task is seen running
 # (process start-up included, as in life).
 KILL_WITHIN_S = {"ingest_raw": 4, "validate": 4, "train": 6, "promote": 2}
