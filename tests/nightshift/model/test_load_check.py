@@ -1,6 +1,7 @@
 """The load check before promotion: a registered version loads from the registry in a fresh Python
 process and predicts on a sample that matches its signature; otherwise the last line of what went
-wrong comes back. (A model the gate rejects for it: test_promotion.py.)"""
+wrong comes back. A service that does not answer is an outage to retry, never a verdict on the model.
+(A model the gate rejects for it: test_promotion.py.)"""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from nightshift import failures
+from nightshift.model import load_check
 from nightshift.model.load_check import check_in_fresh_process, main
 from nightshift.model.registry import Registry
 from nightshift.spec import load_spec
@@ -35,3 +38,20 @@ def test_in_a_fresh_process_a_sample_that_does_not_match_the_signature_says_what
     problem = check_in_fresh_process("flights_delay", version, sample.drop(columns=["dep_hour"]))
     assert "dep_hour" in problem and "missing" in problem.lower(), problem
     assert "\n" not in problem  # the last line of the traceback, not all of it
+
+
+def test_a_registry_that_does_not_answer_is_an_outage_to_retry_not_a_model_that_fails(version, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # the discard port: nothing answers
+    sample, _ = inputs(rows=30, seed=3)
+    with pytest.raises(failures.InfraError, match="could not reach a service") as error:
+        check_in_fresh_process("flights_delay", version, sample)
+    assert error.value.retryable and error.value.kind == "service_unreachable"
+    assert "127.0.0.1:9" in str(error.value), error.value
+
+
+def test_a_check_that_does_not_finish_is_an_outage_to_retry(version, monkeypatch):
+    monkeypatch.setattr(load_check, "TIMEOUT_S", 0.01)
+    sample, _ = inputs(rows=30, seed=3)
+    with pytest.raises(failures.InfraError, match=r"took more than 0\.01 s") as error:
+        check_in_fresh_process("flights_delay", version, sample)
+    assert error.value.kind == "timeout"
