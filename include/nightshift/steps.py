@@ -192,10 +192,10 @@ class Retrained:
     promotion: Promotion
 
 
-def retrain(run: Run, as_of: dt.date, train_days: int | None = None, *, tune: bool = False,
+def retrain(run: Run, as_of: dt.date, train_days: int | None = None, *, tune: bool = False, force: bool = False,
             infra_check: bool = True) -> Retrained:
     """The retrain DAG's sequence in one call: train, evaluate, promote if better."""
-    trained = train(run, as_of, train_days, tune=tune)
+    trained = train(run, as_of, train_days, tune=tune, force=force)
     report = evaluate(run, trained.version, trained.window.holdout, infra_check=infra_check)
     return Retrained(trained, report, promote(run, report.verdict))
 

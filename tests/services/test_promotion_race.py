@@ -69,7 +69,8 @@ def retrain(models_dir: str) -> dict:
     from nightshift.data.lake import Lake
     from nightshift.spec import load_spec
 
-    done = steps.retrain(steps.Run(load_spec(Path(models_dir) / "race.yaml"), Lake.from_env()), AS_OF)
+    # Forced: the baseline racer repeats the first champion's recipe and data on purpose.
+    done = steps.retrain(steps.Run(load_spec(Path(models_dir) / "race.yaml"), Lake.from_env()), AS_OF, force=True)
     final = done.promotion.verdict
     return {"version": done.trained.version, "decision": final.decision, "replaced": done.promotion.replaced,
             "failed": final.failed_checks, "auc": done.report.challenger["roc_auc"]}
@@ -132,3 +133,20 @@ def test_advisory_lock_serialises_holders(postgres_database):
         thread.join()
     assert len(events) == 6
     assert all(events[i].endswith("in") and events[i + 1] == events[i].replace("in", "out") for i in range(0, 6, 2))
+
+
+def test_first_runs_of_a_new_model_creating_its_experiment_at_once_share_one(mlflow_server, tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("NIGHTSHIFT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    registry, racers = Registry.from_env(), 4
+    start = threading.Barrier(racers)
+
+    def first_run(_: int) -> str:
+        start.wait()
+        return registry._experiment_id("brand_new_model")
+
+    with ThreadPoolExecutor(racers) as pool:
+        ids = set(pool.map(first_run, range(racers)))
+    assert ids == {registry.client.get_experiment_by_name("brand_new_model").experiment_id}

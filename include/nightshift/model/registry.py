@@ -247,6 +247,25 @@ class Registry:
         for key, value in model_tags.items():
             self.client.set_registered_model_tag(model, key, value)
 
+    def end_abandoned_runs(self, model: str, older_than: dt.timedelta) -> list[str]:
+        """Runs of the model's experiment still RUNNING though they started longer ago than a task may run:
+        the task that opened each died (killed, its machine lost). Each is marked KILLED, with a tag saying
+        when and why; returns their ids."""
+        experiment = self.client.get_experiment_by_name(model)
+        if experiment is None:
+            return []
+        now = dt.datetime.now(dt.UTC)
+        cutoff_ms = int((now - older_than).timestamp() * 1000)
+        abandoned = self.client.search_runs(
+            [experiment.experiment_id], f"attributes.status = 'RUNNING' and attributes.start_time < {cutoff_ms}")
+        for run in abandoned:
+            started = dt.datetime.fromtimestamp(run.info.start_time / 1000, dt.UTC)
+            self.client.set_tag(run.info.run_id, "nightshift.abandoned",
+                                f"still RUNNING at {now:%Y-%m-%d %H:%M} UTC, {now - started} after it started, longer "
+                                f"than a task may run ({older_than}): its task died; marked KILLED by a later retrain")
+            self.client.set_terminated(run.info.run_id, "KILLED")
+        return [run.info.run_id for run in abandoned]
+
     def leaderboard(self, model: str, version: str) -> list[dict]:
         """The trials of the search that chose `version`, best first; empty when none searched."""
         import mlflow

@@ -225,6 +225,9 @@ def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: Tr
     from nightshift.model import tuning
 
     spec_hash = spec.spec_hash  # of the spec as the retrain read it, before classes and a tuned model
+    task_limit = dt.timedelta(minutes=spec.schedule.task_timeout_minutes)
+    for run_id in registry.end_abandoned_runs(spec.name, older_than=task_limit):
+        log.warning("marked MLflow run %s KILLED: it was left RUNNING by a task that died", run_id)
     data = window_features(spec, lake, window.train)
     if data.y.nunique() < 2 and spec.task == "classification":
         raise DataError(f"training window {window.train[0]}..{window.train[-1]} has one class only",

@@ -187,4 +187,9 @@ def test_a_retrain_on_the_champions_own_data_and_spec_is_skipped_unless_forced(w
     changed = spec.model_copy(update={"model": spec.model.model_copy(update={"params": {"max_iter": 20}})})
     assert train.repeats_champion(changed, world.lake, registry, window) is None
 
+    # A train that died hours ago left its run RUNNING; the next one to train marks it KILLED.
+    experiment = registry.client.get_experiment_by_name(spec.name).experiment_id
+    hours_ago = int((dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)).timestamp() * 1000)
+    died = registry.client.create_run(experiment, start_time=hours_ago, run_name="a train that died")
     assert steps.train(world, AS_OF, force=True).version == str(versions + 1)
+    assert registry.client.get_run(died.info.run_id).info.status == "KILLED"

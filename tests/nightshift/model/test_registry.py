@@ -5,6 +5,7 @@ starts with no aliases."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -230,3 +231,20 @@ def test_the_checksum_covers_every_file_path_and_byte_but_not_what_the_client_wr
     assert artifact_checksum(tmp_path / "model") == original
     (tmp_path / "model" / "data" / "model.skops").rename(tmp_path / "model" / "data" / "other.skops")
     assert artifact_checksum(tmp_path / "model") != original
+
+
+def test_a_run_left_running_past_the_task_limit_is_marked_killed_and_says_why(world):
+    registry, spec, _, _ = world
+    experiment = registry.client.get_experiment_by_name(spec.name).experiment_id
+    two_hours_ago = int((dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).timestamp() * 1000)
+    died = registry.client.create_run(experiment, start_time=two_hours_ago, run_name="a train that died")
+    alive = registry.client.create_run(experiment, run_name="a train still fitting")
+
+    assert registry.end_abandoned_runs(spec.name, older_than=dt.timedelta(hours=1)) == [died.info.run_id]
+    killed = registry.client.get_run(died.info.run_id)
+    assert killed.info.status == "KILLED"
+    assert "its task died; marked KILLED by a later retrain" in killed.data.tags["nightshift.abandoned"]
+    assert registry.client.get_run(alive.info.run_id).info.status == "RUNNING"
+    assert registry.end_abandoned_runs(spec.name, older_than=dt.timedelta(hours=1)) == []
+    assert registry.end_abandoned_runs("no_such_model", older_than=dt.timedelta(hours=1)) == []
+    registry.client.set_terminated(alive.info.run_id)
