@@ -17,6 +17,13 @@ from nightshift.spec import ModelSpec
 MIN_REASON = 10
 
 
+def release_record(manifest: dict) -> dict | None:
+    """Who released a validated day, when and why, if its manifest is a release's."""
+    if manifest.get("verdict") != "released":
+        return None
+    return {key: manifest[key] for key in ("released_by", "released_at", "reason")}
+
+
 def release_day(spec: ModelSpec, lake: Lake, day: dt.date, *, reviewer: str, reason: str) -> dict:
     """Move a quarantined day into validated/; returns the release record."""
     dataset = spec.source.dataset

@@ -28,6 +28,7 @@ from nightshift.data.expectations import (
 from nightshift.data.history import History, deviations
 from nightshift.data.lake import Lake, content_checksum
 from nightshift.data.leakage import LEAK_SCORE, find_leaks
+from nightshift.data.release import release_record
 from nightshift.failures import DataError
 from nightshift.spec import ModelSpec
 
@@ -71,6 +72,11 @@ def validate_days(spec: ModelSpec, lake: Lake, days: list[dt.date], expectations
                                        partition_uri=lake.uri("validated", dataset, day)))
             continue
         verdict = DayVerdict(day=day, rows=len(frame))
+        judged_before = released or lake.manifest("quarantine", dataset, day) or {}
+        if released_before := release_record(judged_before) or judged_before.get("released_before"):
+            verdict.notes.append(f"released before by {released_before['released_by']} at "
+                                 f"{released_before['released_at']} ({released_before['reason']}); its raw rows "
+                                 "changed since, so it was judged afresh")
         result = runner.run(frame)
         findings = findings_of(result) + _leak_findings(spec, frame)
         if history:
@@ -81,7 +87,7 @@ def validate_days(spec: ModelSpec, lake: Lake, days: list[dt.date], expectations
         verdict.status = "quarantined" if verdict.failures else "validated"
         # A day with findings from the history or leak checks alone gets the detailed page too.
         details = (result if not result.success else runner.detailed(frame)) if findings else None
-        _commit(lake, dataset, day, frame, verdict, data_docs_html(details) if details else None)
+        _commit(lake, dataset, day, frame, verdict, data_docs_html(details) if details else None, released_before)
         if verdict.failures:
             validated.discard(day)
         else:
@@ -116,15 +122,18 @@ def _leak_findings(spec: ModelSpec, frame: pd.DataFrame) -> list[Finding]:
             for leak in find_leaks(spec, frame)]
 
 
-def _commit(lake: Lake, dataset: str, day: dt.date, frame, verdict: DayVerdict, data_docs: str | None) -> None:
-    """Write the day and its reports to validated/ or quarantine/, then take it out of the other zone."""
+def _commit(lake: Lake, dataset: str, day: dt.date, frame, verdict: DayVerdict, data_docs: str | None,
+            released_before: dict | None) -> None:
+    """Write the day and its reports to validated/ or quarantine/, then take it out of the other zone. A
+    day released before keeps that record in its manifest (`released_before`)."""
     zone, other = ("quarantine", "validated") if verdict.failures else ("validated", "quarantine")
     verdict.partition_uri = lake.uri(zone, dataset, day)
     attachments = {"report.json": verdict.to_json(), "report.txt": findings_table([verdict])}
     if data_docs:
         attachments[DATA_DOCS] = data_docs
+    history = {"released_before": released_before} if released_before else {}
     lake.write_partition(zone, dataset, day, frame, attachments=attachments, verdict=verdict.status,
-                         warnings=len(verdict.warnings))
+                         warnings=len(verdict.warnings), **history)
     if data_docs:
         verdict.data_docs_uri = lake.file_uri(zone, dataset, day, DATA_DOCS)
     lake.remove_partition(other, dataset, day)

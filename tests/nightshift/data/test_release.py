@@ -41,9 +41,23 @@ def test_a_released_day_stays_released_while_its_raw_rows_are_unchanged(spec, la
     (verdict,) = validate.validate_days(spec, lake, [DAY], EXPECTATIONS)
     assert verdict.status == "released" and verdict.notes == [f"released by ana: {REASON}"]
 
+
+
+def test_a_released_day_whose_rows_changed_is_judged_afresh_and_its_release_stays_on_record(spec, lake, quarantined):
+    record = release_day(spec, lake, DAY, reviewer="ana", reason=REASON)
     lake.write_partition("raw", "flights", DAY, flights_day(DAY, cancelled=0.7))  # upstream sent new rows
     (verdict,) = validate.validate_days(spec, lake, [DAY], EXPECTATIONS)
     assert verdict.status == "quarantined" and lake.days("validated", "flights") == []
+    said = f"released before by ana at {record['released_at']} ({REASON}); its raw rows changed since"
+    assert any(note.startswith(said) for note in verdict.notes), verdict.notes
+    before = {key: record[key] for key in ("released_by", "released_at", "reason")}
+    assert lake.manifest("quarantine", "flights", DAY)["released_before"] == before
+    report = json.loads(lake.read_attachment("quarantine", "flights", DAY, "report.json"))
+    assert any(note.startswith(said) for note in report["notes"])
+
+    (again,) = validate.validate_days(spec, lake, [DAY], EXPECTATIONS)  # and it stays on record after that
+    assert lake.manifest("quarantine", "flights", DAY)["released_before"] == before
+    assert any(note.startswith(said) for note in again.notes)
 
 
 def test_a_release_needs_a_reason(spec, lake, quarantined):
