@@ -74,7 +74,8 @@ def ingest_days(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> dict[dt.dat
         if rows.empty:
             empty.append(day.isoformat())
             continue
-        lake.write_partition("raw", source.dataset, day, rows.reset_index(drop=True), source=source.describe())
+        with lake.day_lock(source.dataset, day):  # not while the day is being judged
+            lake.write_partition("raw", source.dataset, day, rows.reset_index(drop=True), source=source.describe())
         committed[day] = len(rows)
     if empty:
         raise SourceNotReady(

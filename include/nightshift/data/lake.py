@@ -7,17 +7,25 @@ previous commit's files are deleted. A crash at any point leaves the old manifes
 old files, or the new manifest at the new ones; files of a commit that never got its manifest are
 invisible and are swept by the next write. Re-writing a day replaces it whole: same rows, same
 checksum, never duplicates.
+
+One writer per day: who writes a day's raw rows or moves it between `validated/` and `quarantine/`
+holds `day_lock` (a lock object created only if absent, on disk and on S3 alike). A judged day is
+committed to its new zone before it leaves the old one, and `verdicts` (which `days` and `coverage`
+read) finds it in exactly one zone whenever anyone looks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
 import io
 import json
+import random
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -29,6 +37,11 @@ from nightshift.failures import DataError, InfraError
 from nightshift.spec import check_name
 
 ZONES = ("raw", "validated", "quarantine", "features", "predictions")
+VERDICT_ZONES = ("validated", "quarantine")  # a judged day is in exactly one of them
+LOCKS = "_locks"
+LOCK_WAIT = dt.timedelta(minutes=5)
+# A lock held longer was left by a writer that died: writing or judging one day takes seconds.
+LOCK_STALE_AFTER = dt.timedelta(minutes=10)
 DATA_FILE = "data.parquet"
 MANIFEST = "_SUCCESS"
 # A commit folder without a manifest older than this is debris from a crashed write.
@@ -133,13 +146,61 @@ class Lake:
 
     @_storage_errors
     def days(self, zone: str, dataset: str) -> list[dt.date]:
-        """Committed days of a dataset in a zone, oldest first."""
+        """Committed days of a dataset in a zone, oldest first (validated/ and quarantine/: as `verdicts`
+        sees them)."""
+        if zone in VERDICT_ZONES:
+            return sorted(day for day, found in self.verdicts(dataset).items() if found == zone)
+        return sorted(self._committed_days(zone, dataset))
+
+    @_storage_errors
+    def verdicts(self, dataset: str) -> dict[dt.date, str]:
+        """The zone of every judged day, `validated` or `quarantine`, in one look. A day being moved is
+        committed to its new zone before it leaves the old one, so listing validated/, quarantine/ and
+        validated/ again finds it at least once; found in both, it is where its newer commit is."""
+        validated = self._committed_days("validated", dataset)
+        quarantined = self._committed_days("quarantine", dataset)
+        validated |= self._committed_days("validated", dataset)
+        zones = dict.fromkeys(validated, "validated") | dict.fromkeys(quarantined, "quarantine")
+        for day in validated & quarantined:
+            commits = {zone: (self.manifest(zone, dataset, day) or {}).get("commit", "") for zone in VERDICT_ZONES}
+            zones[day] = max(commits, key=commits.__getitem__)
+        return zones
+
+    def _committed_days(self, zone: str, dataset: str) -> set[dt.date]:
         suffix = f"/{MANIFEST}"
-        return sorted(
-            dt.date.fromisoformat(key.removesuffix(suffix).rsplit("date=", 1)[1])
-            for key in self.storage.list(f"{self._dataset_key(zone, dataset)}/")
-            if key.endswith(suffix) and key.count("/") == 3
-        )
+        return {dt.date.fromisoformat(key.removesuffix(suffix).rsplit("date=", 1)[1])
+                for key in self.storage.list(f"{self._dataset_key(zone, dataset)}/")
+                if key.endswith(suffix) and key.count("/") == 3}
+
+    @contextlib.contextmanager
+    def day_lock(self, dataset: str, day: dt.date) -> Iterator[None]:
+        """Hold the day's lock while writing its raw rows or judging it: one writer per day of a dataset,
+        across processes and machines. Waits up to LOCK_WAIT; breaks a lock older than LOCK_STALE_AFTER."""
+        key = f"{LOCKS}/{check_name(dataset, 'dataset')}/{day.isoformat()}"
+        mine = json.dumps({"holder": uuid.uuid4().hex, "since": dt.datetime.now(dt.UTC).isoformat()}).encode()
+        deadline = time.monotonic() + LOCK_WAIT.total_seconds()
+        while not self._put_new(key, mine):
+            try:
+                since = dt.datetime.fromisoformat(json.loads(self.storage.get(key))["since"])
+            except FileNotFoundError:
+                continue  # released meanwhile
+            if dt.datetime.now(dt.UTC) - since > LOCK_STALE_AFTER:
+                self.storage.delete([key])  # its writer died holding it
+            elif time.monotonic() > deadline:
+                raise InfraError(f"{self.storage.uri(key)}: the lock of {dataset} {day} is still held after "
+                                 f"{LOCK_WAIT} (by a writer since {since:%H:%M:%S} UTC)", kind="lock")
+            else:
+                time.sleep(random.uniform(0.02, 0.1))  # nosec B311  # jitter, not secrecy
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                if self.storage.get(key) == mine:
+                    self.storage.delete([key])
+
+    @_storage_errors
+    def _put_new(self, key: str, data: bytes) -> bool:
+        return self.storage.put_new(key, data)
 
     @_storage_errors
     def read_attachment(self, zone: str, dataset: str, day: dt.date, name: str) -> bytes:
@@ -177,10 +238,10 @@ class Lake:
     def coverage(self, dataset: str, first: dt.date, last: dt.date) -> Coverage:
         """Which days from `first` to `last` (inclusive) are validated, quarantined, or missing."""
         wanted = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-        validated, quarantined = set(self.days("validated", dataset)), set(self.days("quarantine", dataset))
-        return Coverage(validated=[d for d in wanted if d in validated],
-                        quarantined=[d for d in wanted if d in quarantined],
-                        missing=[d for d in wanted if d not in validated and d not in quarantined])
+        zones = self.verdicts(dataset)
+        return Coverage(validated=[d for d in wanted if zones.get(d) == "validated"],
+                        quarantined=[d for d in wanted if zones.get(d) == "quarantine"],
+                        missing=[d for d in wanted if d not in zones])
 
     @_storage_errors
     def keep_unreadable(self, dataset: str, source_uri: str, data: bytes, reason: str) -> str:

@@ -30,6 +30,11 @@ def release_day(spec: ModelSpec, lake: Lake, day: dt.date, *, reviewer: str, rea
     if len(reason.strip()) < MIN_REASON:
         raise DataError(f"releasing {dataset} {day}: give a reason of at least {MIN_REASON} characters",
                         kind="release", hint="Say what you reviewed and why the day is fit for training.")
+    with lake.day_lock(dataset, day):  # not while the day is written or judged again
+        return _release(lake, dataset, day, reviewer, reason.strip())
+
+
+def _release(lake: Lake, dataset: str, day: dt.date, reviewer: str, reason: str) -> dict:
     quarantined = lake.manifest("quarantine", dataset, day)
     if quarantined is None:
         days = ", ".join(map(str, lake.days("quarantine", dataset))) or "none"
@@ -37,7 +42,7 @@ def release_day(spec: ModelSpec, lake: Lake, day: dt.date, *, reviewer: str, rea
     frame = lake.read_partition("quarantine", dataset, day)
     attachments = {name: lake.read_attachment("quarantine", dataset, day, name)
                    for name in quarantined["files"] if name != DATA_FILE}
-    record = {"released_by": reviewer, "reason": reason.strip(),
+    record = {"released_by": reviewer, "reason": reason,
               "released_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
               "quarantine_commit": quarantined["commit"]}
     attachments["release.json"] = json.dumps(record, indent=2)

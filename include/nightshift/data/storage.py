@@ -2,8 +2,9 @@
 sources need, with the same meaning on both.
 
 `put` is atomic on both: a reader sees the old object or the new one, never a half-written one
-(a local temp file renamed into place; a single S3 PUT). Listing is recursive and returns keys
-relative to the root.
+(a local temp file renamed into place; a single S3 PUT). `put_new` creates an object only if there is
+none, as one atomic step (O_EXCL on disk; S3's conditional `If-None-Match: *`), which is what the lake's
+locks are made of. Listing is recursive and returns keys relative to the root.
 
 S3 settings come from the usual AWS environment (`AWS_ENDPOINT_URL`, credentials, region), or from
 an AWS connection named by `NIGHTSHIFT_AWS_CONN_ID` (its login and password, its `endpoint_url` and
@@ -57,6 +58,10 @@ class Storage(ABC):
     def put(self, key: str, data: bytes) -> None: ...
 
     @abstractmethod
+    def put_new(self, key: str, data: bytes) -> bool:
+        """Create `key` with `data` only if it does not exist, atomically; False when it already does."""
+
+    @abstractmethod
     def open(self, key: str) -> BinaryIO:
         """A readable binary stream; FileNotFoundError when the object does not exist."""
 
@@ -93,6 +98,17 @@ class LocalStorage(Storage):
             os.fsync(temp.fileno())
         os.replace(temp.name, target)
 
+    def put_new(self, key: str, data: bytes) -> bool:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(descriptor, "wb") as created:
+            created.write(data)
+        return True
+
     def open(self, key: str) -> BinaryIO:
         return self.path(key).open("rb")
 
@@ -100,11 +116,11 @@ class LocalStorage(Storage):
         return self.path(key).is_file()
 
     def list(self, prefix: str) -> list[str]:
-        base = self.path(prefix)
-        if not base.is_dir():
-            return []
-        return sorted(str(path.relative_to(self.root)) for path in base.rglob("*")
-                      if path.is_file() and not path.name.startswith("."))
+        keys = []
+        # os.walk skips a folder that a concurrent writer's sweep removes while it is being listed.
+        for folder, _, names in os.walk(self.path(prefix)):
+            keys += [str((Path(folder) / name).relative_to(self.root)) for name in names if not name.startswith(".")]
+        return sorted(keys)
 
     def delete(self, keys: list[str]) -> None:
         for key in keys:
@@ -135,6 +151,21 @@ class S3Storage(Storage):
     def put(self, key: str, data: bytes) -> None:
         with self._errors(key):
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def put_new(self, key: str, data: bytes) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            with self._errors(key):
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+        except OSError as err:
+            refused = err.__cause__
+            # 412: the object exists; 409: another conditional write of it is in flight.
+            if isinstance(refused, ClientError) and refused.response["Error"]["Code"] in (
+                    "PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
 
     def open(self, key: str) -> BinaryIO:
         with self._errors(key):

@@ -64,36 +64,43 @@ def validate_days(spec: ModelSpec, lake: Lake, days: list[dt.date], expectations
     validated = set(lake.days("validated", dataset))  # kept up to date as days are committed below
     verdicts = []
     for day in sorted(days):
-        frame = lake.read_partition("raw", dataset, day)
-        released = lake.manifest("validated", dataset, day) or {}
-        if released.get("verdict") == "released" and released["checksum"] == content_checksum(frame):
-            verdicts.append(DayVerdict(day=day, rows=len(frame), status="released",
-                                       notes=[f"released by {released['released_by']}: {released['reason']}"],
-                                       partition_uri=lake.uri("validated", dataset, day)))
-            continue
-        verdict = DayVerdict(day=day, rows=len(frame))
-        judged_before = released or lake.manifest("quarantine", dataset, day) or {}
-        if released_before := release_record(judged_before) or judged_before.get("released_before"):
-            verdict.notes.append(f"released before by {released_before['released_by']} at "
-                                 f"{released_before['released_at']} ({released_before['reason']}); its raw rows "
-                                 "changed since, so it was judged afresh")
-        result = runner.run(frame)
-        findings = findings_of(result) + _leak_findings(spec, frame)
-        if history:
-            findings += _history_findings(history, lake, dataset, day, frame, verdict, sorted(validated),
-                                          history_rows)
-        verdict.failures = [f for f in findings if f.severity == "block"]
-        verdict.warnings = [f for f in findings if f.severity == "warn"]
-        verdict.status = "quarantined" if verdict.failures else "validated"
-        # A day with findings from the history or leak checks alone gets the detailed page too.
-        details = (result if not result.success else runner.detailed(frame)) if findings else None
-        _commit(lake, dataset, day, frame, verdict, data_docs_html(details) if details else None, released_before)
+        with lake.day_lock(dataset, day):  # its rows read, judged and committed as one decision
+            verdict = _judge_day(spec, lake, day, runner, history, sorted(validated), history_rows)
         if verdict.failures:
             validated.discard(day)
         else:
             validated.add(day)
         verdicts.append(verdict)
     return verdicts
+
+
+def _judge_day(spec: ModelSpec, lake: Lake, day: dt.date, runner: SuiteRunner, history: History | None,
+               validated: list[dt.date], history_rows: dict[dt.date, pd.DataFrame]) -> DayVerdict:
+    """Check the day's raw rows and commit it to validated/ or quarantine/."""
+    dataset = spec.source.dataset
+    frame = lake.read_partition("raw", dataset, day)
+    released = lake.manifest("validated", dataset, day) or {}
+    if released.get("verdict") == "released" and released["checksum"] == content_checksum(frame):
+        return DayVerdict(day=day, rows=len(frame), status="released",
+                          notes=[f"released by {released['released_by']}: {released['reason']}"],
+                          partition_uri=lake.uri("validated", dataset, day))
+    verdict = DayVerdict(day=day, rows=len(frame))
+    judged_before = released or lake.manifest("quarantine", dataset, day) or {}
+    if released_before := release_record(judged_before) or judged_before.get("released_before"):
+        verdict.notes.append(f"released before by {released_before['released_by']} at "
+                             f"{released_before['released_at']} ({released_before['reason']}); its raw rows "
+                             "changed since, so it was judged afresh")
+    result = runner.run(frame)
+    findings = findings_of(result) + _leak_findings(spec, frame)
+    if history:
+        findings += _history_findings(history, lake, dataset, day, frame, verdict, validated, history_rows)
+    verdict.failures = [f for f in findings if f.severity == "block"]
+    verdict.warnings = [f for f in findings if f.severity == "warn"]
+    verdict.status = "quarantined" if verdict.failures else "validated"
+    # A day with findings from the history or leak checks alone gets the detailed page too.
+    details = (result if not result.success else runner.detailed(frame)) if findings else None
+    _commit(lake, dataset, day, frame, verdict, data_docs_html(details) if details else None, released_before)
+    return verdict
 
 
 def _history_findings(history: History, lake: Lake, dataset: str, day: dt.date, frame: pd.DataFrame,
