@@ -19,10 +19,14 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from nightshift.data.lake import Lake
 from nightshift.failures import ModelError
 from nightshift.spec import ModelSpec, Param
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +134,10 @@ def tune(spec: ModelSpec, lake: Lake, train: list[dt.date]) -> Tuning:
         started = time.perf_counter()
         try:
             model = build_pipeline(config.on(spec)).fit(fit.X, fit.y)
-            value = compute_metrics(spec.task, check.y, predict(model, spec.task, check.X))[metric]
+            predictions = predict(model, spec.task, check.X)
+            if spec.task == "multiclass":
+                predictions = on_window_classes(predictions, model.classes_, len(spec.target.classes))
+            value = compute_metrics(spec.task, check.y, predictions)[metric]
             error = "" if not math.isnan(value) else f"{metric} is NaN on the validation days"
         except Exception as err:  # noqa: BLE001 - a trial that fails is recorded, and the search goes on
             value, error = math.nan, f"{type(err).__name__}: {err}"
@@ -160,6 +167,17 @@ def tune(spec: ModelSpec, lake: Lake, train: list[dt.date]) -> Tuning:
                     trials=trials, metric=metric, validation=validation)
     log.info("\n%s", result.table(higher_is_better))
     return result
+
+
+def on_window_classes(probabilities: np.ndarray, fitted_codes: np.ndarray, classes: int) -> np.ndarray:
+    """A trial's multiclass probabilities over all the window's classes. The trial's fit days may lack a
+    class that only the validation days hold: its probability is 0, as the gate counts a class a version
+    never learned."""
+    import numpy as np
+
+    aligned = np.zeros((len(probabilities), classes))
+    aligned[:, np.asarray(fitted_codes, dtype="int64")] = probabilities
+    return aligned
 
 
 def _suggest(trial, name: str, space) -> Param:

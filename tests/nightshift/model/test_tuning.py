@@ -167,3 +167,21 @@ def test_a_search_starts_no_trial_once_its_budget_is_spent(world, tmp_path):
     assert 1 < len(found.trials) < 10_000
     # Trials run one after another: all but the last started within the budget.
     assert sum(t.fit_seconds for t in found.trials[:-1]) <= budget_s
+
+
+def test_a_multiclass_trial_whose_fit_days_lack_a_class_is_judged_with_that_class_at_probability_zero():
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from nightshift.model.metrics import compute_metrics
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, 2))
+    fit_codes = np.where(X[:, 0] > 0, 2, 0)  # the window's class 1 only appears on the validation days
+    model = LogisticRegression().fit(X, fit_codes)
+    check_codes = np.array([0, 1, 2, 2, 0, 1])
+    aligned = tuning.on_window_classes(model.predict_proba(X[:6]), model.classes_, classes=3)
+    assert aligned.shape == (6, 3) and (aligned[:, 1] == 0).all()
+    np.testing.assert_allclose(aligned[:, [0, 2]], model.predict_proba(X[:6]))
+    metrics = compute_metrics("multiclass", check_codes, aligned)
+    assert np.isfinite(metrics["accuracy"]) and metrics["accuracy"] <= 4 / 6  # class 1 is never predicted
