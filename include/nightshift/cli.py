@@ -60,7 +60,8 @@ def airflow(args: tuple[str, ...]) -> None:
 @click.argument("model", callback=model_name, required=False)
 def status(model: str | None) -> None:
     """Partitions, model versions, gate decisions and aliases of MODEL; without MODEL, every model of the
-    models folder with its champion, and each spec that does not load with its error."""
+    models folder (champion, last retrain, open quarantines, last monitoring) and each spec that does not
+    load, with its error."""
     from nightshift.operate.status import print_overview, print_status
     from nightshift.spec import SpecError
 

@@ -93,21 +93,35 @@ def model_status(settings: Settings, model: str) -> ModelStatus:
 
 
 def print_overview(settings: Settings) -> None:
-    """Every spec of the models folder: task, family, dataset and champion; a spec that does not load
-    with its error (its model has no DAGs until it is fixed)."""
+    """Every spec of the models folder: its champion, its last retrain and the gate's decision, open
+    quarantines and the last monitoring result; a spec that does not load, with its error (its model has
+    no DAGs until it is fixed)."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    folder, registry = load_models_folder(settings.models_dir), Registry.from_env()
+    folder = load_models_folder(settings.models_dir)
     table = Table(title=f"models in {settings.models_dir} (MLflow {settings.mlflow_tracking_uri})")
-    for column in ("model", "task", "estimator", "dataset", "champion"):
+    for column in ("model", "task / family", "champion", "last retrain", "open quarantines", "last monitoring"):
         table.add_column(column)
     for name, spec in folder.specs.items():
-        champion = registry.alias_version(name, CHAMPION)
-        table.add_row(name, spec.task, spec.model.builder, spec.source.dataset, f"v{champion}" if champion else "none")
+        try:
+            status = model_status(settings, name)
+        except Exception as error:  # noqa: BLE001 - one model that cannot be read must not hide the others
+            table.add_row(name, f"{spec.task} / {spec.model.builder}", f"[red]cannot read[/red]: {escape(str(error))}",
+                          "-", "-", "-")
+            continue
+        champion, last = status.aliased(CHAMPION), (status.versions or [None])[-1]
+        quarantined = sorted(status.quarantine_reports)
+        table.add_row(
+            name, f"{spec.task} / {spec.model.builder}",
+            f"v{champion.version} {champion.primary_metric}" if champion else "none",
+            f"v{last.version} {last.registered}: {last.decision}" if last else "never",
+            f"{len(quarantined)}: {', '.join(map(str, quarantined[:3]))}{' ...' if len(quarantined) > 3 else ''}"
+            if quarantined else "none",
+            escape(status.monitoring) if status.monitoring else "not yet")
     for name, error in folder.broken.items():
-        table.add_row(name, "[red]spec does not load[/red]", escape(str(error)), "-", "-")
+        table.add_row(name, "[red]spec does not load[/red]", escape(str(error)), "-", "-", "-")
     Console(width=200).print(table)
 
 
