@@ -249,7 +249,7 @@ def train(model: str) -> dict:
     as_of = _date(params.get("as_of")) or context["dag_run"].run_after.date()
     with _skip_when_nothing_to_do():  # the champion's own data and spec: the run ends green, untrained
         return steps.train(_run(model), as_of, params.get("train_days"), tune=bool(params.get("tune")),
-                           force=params["force"]).to_xcom()
+                           force=bool(params.get("force"))).to_xcom()
 
 
 @task
