@@ -142,6 +142,7 @@ class Registry:
             mlflow.log_params(trained.params)
             mlflow.log_metrics(trained.metrics)
             mlflow.log_dict(trained.window, WINDOW_ARTIFACT)
+            self._log_data_inputs(spec, trained.window)
             mlflow.log_dict(spec.model_dump(mode="json"), SPEC_ARTIFACT)
             with warnings.catch_warnings():
                 # skops looks up some objects in every loaded module; in a task, each lookup of one of
@@ -153,6 +154,23 @@ class Registry:
                     skops_trusted_types=trained.trusted_types, pip_requirements=trained.requirements,
                 )
         return LoggedModel(run_id=run.info.run_id, model_uri=info.model_uri)
+
+    def _log_data_inputs(self, spec: ModelSpec, window: dict) -> None:
+        """The training and holdout days as the active run's MLflow datasets, so that MLflow's UI and search
+        show what the version learned from and was judged on: the dataset's validated zone as the source,
+        the days in the name, and a digest of their partition checksums (equal digests, equal rows)."""
+        import mlflow
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+
+        dataset = spec.source.dataset
+        with warnings.catch_warnings():  # two equivalent file:// sources are registered; either is right
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(f"{self.settings.lake_uri.rstrip('/')}/validated/{dataset}")
+        for context, days in (("training", window["train"]), ("holdout", window["holdout"])):
+            digest = hashlib.sha256("\n".join(window["partitions"][day] for day in days).encode()).hexdigest()
+            mlflow.log_input(MetaDataset(source, name=f"{dataset} {days[0]}..{days[-1]}",
+                                         digest=digest[:16]), context=context)
 
     def log_to_run(self, model: str, version: str, *, texts: dict[str, str] | None = None,
                    dicts: dict[str, dict] | None = None, figures: dict[str, object] | None = None,

@@ -28,7 +28,8 @@ from nightshift.model.train import serving_requirements
 from nightshift.spec import ModelSpec, load_spec
 from tests.conftest import DEMO_SPEC, free_port, module_home
 
-WINDOW = {"as_of": "2013-01-21", "train": ["2013-01-01"], "holdout": ["2013-01-21"], "partitions": {}}
+WINDOW = {"as_of": "2013-01-21", "train": ["2013-01-01", "2013-01-02"], "holdout": ["2013-01-21"],
+          "partitions": {"2013-01-01": "sha256:01", "2013-01-02": "sha256:02", "2013-01-21": "sha256:21"}}
 
 
 def inputs(rows: int = 200, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -248,3 +249,17 @@ def test_a_run_left_running_past_the_task_limit_is_marked_killed_and_says_why(wo
     assert registry.end_abandoned_runs(spec.name, older_than=dt.timedelta(hours=1)) == []
     assert registry.end_abandoned_runs("no_such_model", older_than=dt.timedelta(hours=1)) == []
     registry.client.set_terminated(alive.info.run_id)
+
+
+def test_a_versions_run_shows_its_training_and_holdout_days_as_mlflow_datasets(world):
+    import hashlib
+
+    registry, spec, first, _ = world
+    run = registry.client.get_run(registry.run_id(spec.name, first))
+    logged = {next(tag.value for tag in item.tags if tag.key == "mlflow.data.context"): item.dataset
+              for item in run.inputs.dataset_inputs}
+    assert sorted(logged) == ["holdout", "training"]
+    assert logged["training"].name == "flights 2013-01-01..2013-01-02"
+    assert logged["training"].digest == hashlib.sha256(b"sha256:01\nsha256:02").hexdigest()[:16]
+    assert logged["holdout"].name == "flights 2013-01-21..2013-01-21"
+    assert f"{registry.settings.lake_uri}/validated/flights" in logged["training"].source
