@@ -96,6 +96,15 @@ def test_compressed_csv_and_parquet_files_of_one_glob_read_as_one_frame(tmp_path
     assert read.to_dict("list") == {"flight": [1, 2, 3], "carrier": ["UA", "AA", "UA"]}
 
 
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz", ".zst", ".zip"])
+def test_every_promised_compression_of_a_csv_reads(tmp_path, suffix):
+    frame = pd.read_csv(pd.io.common.StringIO(CSV))
+    path = tmp_path / f"flights.csv{suffix}"
+    frame.to_csv(path, index=False, compression={"method": sources.COMPRESSION[suffix]} | (
+        {"archive_name": "flights.csv"} if suffix == ".zip" else {}))
+    assert sources.read_table(str(path)).equals(frame)
+
+
 def test_a_byte_order_mark_does_not_end_up_in_the_first_column_name():
     assert sources.parse("flights.csv", b"\xef\xbb\xbf" + CSV.encode()).columns[0] == "year"
 
