@@ -1,8 +1,10 @@
 """A PostgreSQL table or query as a source, through an Airflow connection, against the real server."""
 
 import datetime as dt
+import json
 import signal
 import time
+from urllib.parse import urlparse
 
 import psycopg2
 import pytest
@@ -54,6 +56,32 @@ def test_a_query_error_names_the_source_and_the_database_message(spec, lake, fli
     with pytest.raises(DataError, match=r"postgres:flights_db/query: the query failed: .*carier.* does not exist"):
         ingest.ingest_days(postgres_spec(spec, query="SELECT flight_date, carier FROM ops.flights"), lake, [FEB_7])
     assert lake.days("raw", "flights") == []
+
+
+def connection_with_extras(database_uri: str, **extra) -> str:
+    """The database as an Airflow connection in JSON, with these extras."""
+    parsed = urlparse(database_uri)
+    return json.dumps({"conn_type": "postgres", "host": parsed.hostname, "port": parsed.port or 5432,
+                       "login": parsed.username, "schema": parsed.path.lstrip("/"), "extra": extra})
+
+
+def test_the_connections_libpq_options_reach_the_server_and_the_hooks_own_extras_do_not(spec, lake, flights_db,
+                                                                                         monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_FLIGHTS_DB", connection_with_extras(
+        flights_db, options="-c search_path=ops", application_name="nightshift-source", cursor="dictcursor"))
+    rows = ingest.ingest_days(postgres_spec(spec, table="flights"), lake, [FEB_7])  # found through search_path
+    assert rows == {FEB_7: 2}
+    query = "SELECT current_setting('application_name') AS name, now()::date AS flight_date"
+    named = ingest.read_source(postgres_spec(spec, query=query).source, lake, dt.date(2000, 1, 1), dt.date(2999, 1, 1))
+    assert named["name"].tolist() == ["nightshift-source"]
+
+
+def test_an_option_libpq_does_not_know_names_the_connection(spec, lake, flights_db, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_FLIGHTS_DB", connection_with_extras(flights_db, sslmodee="require"))
+    with pytest.raises(InfraError, match=r"connection 'flights_db': invalid dsn: invalid connection option "
+                                         r"\"sslmodee\"") as error:
+        ingest.ingest_days(postgres_spec(spec, table="ops.flights"), lake, [FEB_7])
+    assert "['sslmodee']" in error.value.hint
 
 
 def test_an_unreachable_server_is_retryable(spec, lake, monkeypatch):

@@ -145,6 +145,12 @@ def read_table(path: str, fmt: str = "", columns: list[str] | None = None) -> pd
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
+# Extras of an Airflow Postgres connection that are the hook's own, not libpq's.
+AIRFLOW_POSTGRES_EXTRAS = frozenset({
+    "cursor", "iam", "redshift", "redshift-serverless", "cluster-identifier", "workgroup-name", "aws_conn_id",
+    "sqlalchemy_scheme", "sqlalchemy_query", "azure_conn_id", "enable_log_db_messages"})
+
+
 def read_postgres(source: Source, first: dt.date, last: dt.date) -> pd.DataFrame:
     """Rows of the source table or query whose date column falls from `first` to `last` (inclusive),
     read through the connection `source.conn_id` (see `nightshift.connections`)."""
@@ -176,9 +182,18 @@ def _connect(conn_id: str):
     # would outlive the task's execution timeout (SIGALRM). Waiting in Python's select() lets it fire.
     psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
     connection = get_connection(conn_id)
-    connected = psycopg2.connect(host=connection.host, port=connection.port or 5432, user=connection.login,
-                                 password=connection.password or None, dbname=connection.schema, connect_timeout=10,
-                                 keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
+    # Every other extra is a libpq option (sslmode, sslrootcert, options, application_name, ...), as
+    # Airflow's PostgresHook passes them; the connection's own may replace the timeouts below.
+    libpq = {key: value for key, value in connection.extra.items() if key not in AIRFLOW_POSTGRES_EXTRAS}
+    try:
+        connected = psycopg2.connect(**{
+            "host": connection.host, "port": connection.port or 5432, "user": connection.login,
+            "password": connection.password or None, "dbname": connection.schema, "connect_timeout": 10,
+            "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3, **libpq})
+    except psycopg2.ProgrammingError as err:  # an option libpq does not know
+        raise InfraError(f"connection {conn_id!r}: {_shorten(str(err).strip())}", kind="connection",
+                         hint=f"Fix or remove the option in the connection's extras (given: {sorted(libpq)}).",
+                         ) from None
     # A source is only read: a query that writes (through a function, say) fails instead of running.
     connected.set_session(readonly=True)
     return connected
