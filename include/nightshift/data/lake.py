@@ -180,12 +180,10 @@ class Lake:
         mine = json.dumps({"holder": uuid.uuid4().hex, "since": dt.datetime.now(dt.UTC).isoformat()}).encode()
         deadline = time.monotonic() + LOCK_WAIT.total_seconds()
         while not self._put_new(key, mine):
-            try:
-                since = dt.datetime.fromisoformat(json.loads(self.storage.get(key))["since"])
-            except FileNotFoundError:
+            if (since := self._held_since(key)) is None:
                 continue  # released meanwhile
             if dt.datetime.now(dt.UTC) - since > LOCK_STALE_AFTER:
-                self.storage.delete([key])  # its writer died holding it
+                self._delete(key)  # its writer died holding it
             elif time.monotonic() > deadline:
                 raise InfraError(f"{self.storage.uri(key)}: the lock of {dataset} {day} is still held after "
                                  f"{LOCK_WAIT} (by a writer since {since:%H:%M:%S} UTC)", kind="lock")
@@ -194,13 +192,27 @@ class Lake:
         try:
             yield
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                if self.storage.get(key) == mine:
-                    self.storage.delete([key])
+            if self._held_by(key) == mine:
+                self._delete(key)
 
     @_storage_errors
     def _put_new(self, key: str, data: bytes) -> bool:
         return self.storage.put_new(key, data)
+
+    @_storage_errors
+    def _held_by(self, key: str) -> bytes | None:
+        try:
+            return self.storage.get(key)
+        except FileNotFoundError:
+            return None
+
+    def _held_since(self, key: str) -> dt.datetime | None:
+        holder = self._held_by(key)
+        return dt.datetime.fromisoformat(json.loads(holder)["since"]) if holder else None
+
+    @_storage_errors
+    def _delete(self, key: str) -> None:
+        self.storage.delete([key])
 
     @_storage_errors
     def read_attachment(self, zone: str, dataset: str, day: dt.date, name: str) -> bytes:
