@@ -115,7 +115,8 @@ class Lake:
     ) -> dict:
         """Commit `frame` (and attachments such as reports) as one day, replacing that day whole."""
         partition = self.partition_key(zone, dataset, day)
-        commit = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        # Commit ids sort by time to the microsecond: `verdicts` takes the newer of a day's two commits.
+        commit = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
         files = {DATA_FILE: _parquet_bytes(frame)}
         files.update({name: body.encode() if isinstance(body, str) else body
                       for name, body in (attachments or {}).items()})
