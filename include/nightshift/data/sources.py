@@ -37,12 +37,14 @@ def list_files(path: str) -> list[str]:
     if parsed.scheme == "s3":
         from nightshift.data.storage import S3Storage
 
-        folder = re.split(r"[*?\[]", parsed.path.lstrip("/"), maxsplit=1)[0].rpartition("/")[0]
+        # Not urlparse's path: a glob's `?` would start its query string.
+        bucket, _, pattern = path.removeprefix("s3://").partition("/")
+        folder = re.split(r"[*?\[]", pattern, maxsplit=1)[0].rpartition("/")[0]
         try:
-            keys = S3Storage(parsed.netloc).list(folder)
+            keys = S3Storage(bucket).list(folder)
         except OSError as err:
             raise InfraError(f"{path}: cannot list the files: {err}", kind="source_unreachable") from err
-        matches = [f"s3://{parsed.netloc}/{key}" for key in keys if _glob_matches(key, parsed.path.lstrip("/"))]
+        matches = [f"s3://{bucket}/{key}" for key in keys if _glob_matches(key, pattern)]
     else:
         if parsed.scheme == "package":
             found = importlib.util.find_spec(parsed.netloc)
@@ -50,7 +52,7 @@ def list_files(path: str) -> list[str]:
                 raise DataError(f"{path}: package {parsed.netloc!r} is not installed", kind="missing_source")
             pattern = str(Path(found.submodule_search_locations[0]) / parsed.path.lstrip("/"))
         elif parsed.scheme in ("", "file"):
-            pattern = parsed.path if parsed.scheme else path
+            pattern = path.removeprefix("file://")  # not urlparse's path: a `?` would end it
         else:
             raise DataError(f"{path}: unsupported scheme {parsed.scheme!r} (use a path, file://, s3:// or package://)",
                             kind="missing_source")

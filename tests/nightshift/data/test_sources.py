@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -62,6 +63,12 @@ def test_s3_globs_match_keys_under_the_bucket_part_by_part_as_local_globs_do(s3_
     assert sources.list_files(f"s3://{s3_bucket}/landing/flights/*.csv.gz") == [
         f"s3://{s3_bucket}/{key}" for key in expected]
     assert sources.list_files(str(tmp_path / "landing/flights/*.csv.gz")) == [str(tmp_path / key) for key in expected]
+    for pattern in ("landing/*/*.csv.gz", "landing/flights/2013-01-0[13].csv.gz", "landing/*/late/*",
+                    "landing/flights/2013-01-0?.csv.gz", "landing/**/*.gz"):  # the same files on both
+        on_s3 = [found.removeprefix(f"s3://{s3_bucket}/") for found in sources.list_files(f"s3://{s3_bucket}/{pattern}")]
+        on_disk, as_uri = ([str(Path(found).relative_to(tmp_path)) for found in sources.list_files(local)]
+                           for local in (str(tmp_path / pattern), f"file://{tmp_path}/{pattern}"))
+        assert on_s3 == on_disk == as_uri, pattern
 
 
 def test_an_s3_file_that_vanishes_mid_read_is_a_retryable_error(s3_bucket):
