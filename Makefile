@@ -24,7 +24,7 @@ WORKERS := -n 2 --dist loadgroup --no-loadscope-reorder
 
 # The e2e marker is on every test that runs Airflow or the production stack (tests/e2e, tests/stack, the
 # benchmarks' smoke run). The promotion race runs on the local PostgreSQL and MLflow, but takes minutes.
-check: install  ## the fast tier: ruff, then every test that runs no Airflow DAG and no production stack (about 2:45 on 2 idle cores)
+check: install  ## the fast tier: ruff, then every test that runs no Airflow DAG and no production stack (about 3 minutes on 2 cores)
 	$(BIN)/ruff check include dags plugins stack tests bench docs
 	$(BIN)/python -m pytest -m "not e2e" --ignore=tests/services/test_promotion_race.py $(WORKERS) --durations=15
 
