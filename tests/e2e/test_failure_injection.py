@@ -202,6 +202,8 @@ def test_the_failed_task_log_ends_with_its_summary(task_logs, case: Case):
     summary = next((event for event in reversed(events) if "NIGHTSHIFT FAILURE" in event), None)
     assert summary is not None, f"no summary in the log of {case.model}: ...{events[-5:]}"
     assert events[-1] == summary, f"the summary is not the last thing in the log: {events[-3:]}"
+    noise = [event for event in events[-30:] if "DeprecatedImportWarning" in event or "FutureWarning" in event]
+    assert not noise, f"library warnings in the last 30 lines of {case.model}'s log: {noise[:3]}"
     head = summary.strip().splitlines()[0]
     assert head.split()[2:4] == [case.says[0], case.model], head
     for fragment in case.says[1:]:

@@ -66,6 +66,16 @@ def _check_reachable(tracking_uri: str) -> None:
                          ) from err
 
 
+@contextlib.contextmanager
+def _quiet_module_scans() -> Iterator[None]:
+    """skops looks objects up in every loaded module when it saves or loads a model; in a task, each lookup
+    of one of Airflow's moved-module shims warns (FutureWarning), which would put tens to hundreds of lines
+    about `airflow.utils.*` names in the task's log, pushing its own lines out of the tail."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
 @dataclass(frozen=True)
 class TrainedModel:
     """A fitted pipeline and what its run records."""
@@ -144,10 +154,7 @@ class Registry:
             mlflow.log_dict(trained.window, WINDOW_ARTIFACT)
             self._log_data_inputs(spec, trained.window)
             mlflow.log_dict(spec.model_dump(mode="json"), SPEC_ARTIFACT)
-            with warnings.catch_warnings():
-                # skops looks up some objects in every loaded module; in a task, each lookup of one of
-                # Airflow's moved-module shims warns, which would put hundreds of lines in the task's log.
-                warnings.simplefilter("ignore", FutureWarning)
+            with _quiet_module_scans():
                 info = mlflow.sklearn.log_model(
                     trained.pipeline, name="model",
                     signature=infer_signature(sample, trained.pipeline.predict(sample)), input_example=sample.head(5),
@@ -359,14 +366,14 @@ class Registry:
         enforces the signature), checksum verified."""
         import mlflow
 
-        with self.verified_artifact(model, version) as folder:
+        with self.verified_artifact(model, version) as folder, _quiet_module_scans():
             return mlflow.pyfunc.load_model(str(folder)).predict(sample)
 
     def load_model(self, model: str, version: str):
         """The scikit-learn pipeline of one registered version, checksum verified."""
         import mlflow
 
-        with self.verified_artifact(model, version) as folder:
+        with self.verified_artifact(model, version) as folder, _quiet_module_scans():
             try:
                 return mlflow.sklearn.load_model(str(folder))
             except Exception as err:  # any failure to load means the version cannot serve
