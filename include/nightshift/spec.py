@@ -36,6 +36,13 @@ METRICS: dict[str, dict[str, bool]] = {
 
 
 
+def check_rule(value: str | None) -> str | None:
+    """A comparison that makes a label, such as '> 15'."""
+    if value is not None and not RULE.match(value):
+        raise ValueError(f"{value!r} is not '<op> <number>' with op one of > >= < <= == !=")
+    return value
+
+
 class SpecError(ModelError):
     """A model spec or expectation suite that cannot be used as written."""
 
@@ -113,11 +120,79 @@ class Source(_Strict):
         return f"postgres:{self.conn_id}/{self.table or 'query'}"
 
 
+DURATION = re.compile(r"^\s*(\d+)\s*(s|min|h|d)\s*$")
+DURATION_UNITS = {"s": "seconds", "min": "minutes", "h": "hours", "d": "days"}
+
+
+class AsOf(_Strict):
+    """Join each row to the lookup's latest row at or before the row's time (among rows with equal keys),
+    never a later one: what was known at the time."""
+
+    event_time: str = Field(min_length=1, description="the rows' time column")
+    lookup_time: str = Field(min_length=1, description="the lookup table's time column")
+    tolerance: str | None = Field(None, description="an older lookup row is no match: '30s', '90min', '3h', '2d'")
+
+    @field_validator("tolerance")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None and not DURATION.match(value):
+            raise ValueError("must be a duration such as '30s', '90min', '3h' or '2d'")
+        return value
+
+    @property
+    def max_age(self) -> dt.timedelta | None:
+        """The tolerance as a duration."""
+        if self.tolerance is None:
+            return None
+        found = DURATION.match(self.tolerance)
+        return dt.timedelta(**{DURATION_UNITS[found[2]]: int(found[1])})
+
+
 class Lookup(_Strict):
     name: str = Field(pattern=NAME)
     path: str = Field(min_length=1)
-    keys: list[str] = Field(min_length=1, description="join columns, equal names on both sides")
+    keys: list[str] = Field(description="join columns, equal names on both sides (as_of: besides the time)")
     columns: dict[str, str] = Field(min_length=1, description="lookup column -> feature column name")
+    as_of: AsOf | None = Field(None, description="join the latest row at or before the row's time")
+
+    @model_validator(mode="after")
+    def _joined_somehow(self) -> Lookup:
+        if not self.keys and self.as_of is None:
+            raise ValueError("keys: give at least one join column (or as_of, to join on time alone)")
+        return self
+
+
+AGGREGATIONS = ("count", "sum", "mean", "median", "std", "rate")
+
+
+class Aggregate(_Strict):
+    """A rolling aggregate over the dataset's own validated history: a row of day D gets the aggregation of
+    `column` over the rows of its group (`by`) in the `window_days` days that end `lag_days` before D.
+    The default lag of 1 reads only days strictly before the row's own day."""
+
+    by: list[str] = Field(min_length=1, description="group columns of the dataset")
+    agg: Literal[AGGREGATIONS]
+    column: str | None = Field(None, description="the aggregated column (count: rows with a value; "
+                                                 "without it, rows)")
+    rule: str | None = Field(None, description="rate: the comparison that counts a row, e.g. '> 15'; on the "
+                                               "target column, the target's own label without it")
+    window_days: int = Field(ge=1, le=366)
+    lag_days: int = Field(1, ge=0, le=366, description="days between the window's end and the row's day")
+    min_rows: int = Field(1, ge=1, description="fewer rows in the window and the value is missing")
+
+    _rule = field_validator("rule")(check_rule)
+
+    @model_validator(mode="after")
+    def _column_when_needed(self) -> Aggregate:
+        if self.column is None and self.agg != "count":
+            raise ValueError(f"column: a {self.agg} aggregates a column; only count can go without")
+        if self.rule is not None and self.agg != "rate":
+            raise ValueError(f"rule: only a rate takes a rule, this aggregation is {self.agg}")
+        return self
+
+    def history_days(self) -> tuple[int, int]:
+        """(first, last): the window as days before the row's day."""
+        return self.lag_days + self.window_days - 1, self.lag_days
 
 
 class Target(_Strict):
@@ -142,15 +217,12 @@ class Target(_Strict):
         whichever classes each version learned."""
         return self.model_dump(exclude={"classes", "min_class_rows"})
 
-    @field_validator("rule")
-    @classmethod
-    def _parse_rule(cls, value: str | None) -> str | None:
-        if value is not None and not RULE.match(value):
-            raise ValueError(f"{value!r} is not '<op> <number>' with op one of > >= < <= == !=")
-        return value
+    _rule = field_validator("rule")(check_rule)
 
 
 class Features(_Strict):
+    aggregates: dict[str, Aggregate] = Field(default_factory=dict, description="name -> rolling aggregate; each "
+                                             "also gives `<name>_rows`, the rows its window held")
     derived: dict[str, str] = Field(default_factory=dict, description="name -> pandas expression")
     numeric: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
@@ -168,6 +240,19 @@ class Features(_Strict):
     @property
     def columns(self) -> list[str]:
         return [*self.numeric, *self.categorical]
+
+    @property
+    def aggregate_groups(self) -> dict[str, list[str]]:
+        """The aggregates' names by their `by` columns, comma-joined: those with the same ones share a table."""
+        found: dict[str, list[str]] = {}
+        for name, aggregate in self.aggregates.items():
+            found.setdefault(",".join(aggregate.by), []).append(name)
+        return found
+
+
+def rows_column(aggregate: str) -> str:
+    """The column that says how many history rows an aggregate's window held for a row."""
+    return f"{aggregate}_rows"
 
 
 Param = int | float | str | bool | None
@@ -368,6 +453,7 @@ class ModelSpec(_Strict):
         for name, expression in self.features.derived.items():
             if leaks := sorted(set(IDENTIFIER.findall(expression)) & forbidden):
                 raise ValueError(f"features.derived.{name}: uses {leaks}, which are never_features or the target")
+        self._aggregates_cannot_leak(forbidden)
         if self.task == "classification" and self.target.rule is None:
             raise ValueError("target.rule: a classification target needs a rule such as '> 15'")
         if self.task != "classification" and self.target.missing != "drop":
@@ -398,6 +484,27 @@ class ModelSpec(_Strict):
             raise ValueError(f"windows.validation_days: tuning cuts it from the training window, so it must be below "
                              f"train_days ({self.windows.train_days}), got {self.windows.validation_days}")
         return self
+
+    def _aggregates_cannot_leak(self, forbidden: set[str]) -> None:
+        """An aggregate of an outcome (the target, a never_features column) reads only days whose outcomes
+        are known when a row is scored: strictly before its day, and past the label delay."""
+        known_after = max(1, self.monitoring.label_delay_days)
+        for name, aggregate in self.features.aggregates.items():
+            if name in forbidden or rows_column(name) in forbidden:
+                raise ValueError(f"features.aggregates.{name}: the name is the target or in never_features")
+            if self.target.column in aggregate.by:
+                raise ValueError(f"features.aggregates.{name}.by: groups by the target {self.target.column!r}, so a "
+                                 "row's own outcome would choose its group")
+            if aggregate.column in forbidden and aggregate.lag_days < known_after:
+                raise ValueError(
+                    f"features.aggregates.{name}: aggregates {aggregate.column!r} (an outcome: the target or in "
+                    f"never_features) with lag_days {aggregate.lag_days}, so its window holds outcomes not known "
+                    f"when a row is scored; lag_days must be >= {known_after} (a day's own outcomes are unknown, "
+                    f"and monitoring.label_delay_days is {self.monitoring.label_delay_days})")
+            own_label = aggregate.column == self.target.column and self.task == "classification"
+            if aggregate.agg == "rate" and aggregate.rule is None and not own_label:
+                raise ValueError(f"features.aggregates.{name}.rule: a rate of {aggregate.column!r} needs a rule "
+                                 f"such as '> 15' (only a classification target's column has one of its own)")
 
     @property
     def spec_hash(self) -> str:

@@ -21,6 +21,7 @@ from nightshift.spec import ModelSpec, load_spec, spec_path
 
 if TYPE_CHECKING:
     from nightshift.data.validate import DayStatus
+    from nightshift.model.aggregates import DayTables
     from nightshift.model.gate import Approval, GateReport, Verdict
     from nightshift.model.registry import Registry
     from nightshift.model.train import TrainResult
@@ -101,6 +102,22 @@ def validate(run: Run, days: list[dt.date]) -> dict[dt.date, DayStatus]:
         log.info("findings:\n%s", validation.findings_table(verdicts))
     validation.raise_if_quarantined(run.spec, verdicts)
     return {v.day: v.status for v in verdicts}
+
+
+def features(run: Run, days: list[dt.date]) -> DayTables:
+    """The rolling aggregates' tables of those of `days` that are validated, and of the later validated days
+    whose history they are part of, materialised in features/ (fresh ones are left as they are)."""
+    from nightshift.model.aggregates import materialise
+
+    if not run.spec.features.aggregates:
+        raise NothingToDo(f"{run.spec.name} declares no rolling aggregates (features.aggregates): nothing to "
+                          "materialise")
+    validated = set(run.lake.days("validated", run.spec.source.dataset))
+    if not (days := sorted(day for day in days if day in validated)):
+        raise NothingToDo("no day of this run is validated: no aggregates to materialise")
+    tables = materialise(run.spec, run.lake, days)
+    log.info("features/%s: %s", run.spec.name, tables.summary())
+    return tables
 
 
 def validated_days(run: Run, days: list[dt.date]) -> list[dt.date]:

@@ -91,6 +91,9 @@ def multiclass_spec(tmp_path, name: str = "flights_origin", **target):
     data = yaml.safe_load(DEMO_SPEC.read_text())
     data.update(name=name, task="multiclass", target={"column": "origin", "missing": "drop", **target})
     data["features"]["categorical"] = ["carrier", "dest"]
+    aggregated = {c for name in data["features"].pop("aggregates") for c in (name, f"{name}_rows")}  # of the delay
+    data["features"]["numeric"] = [c for c in data["features"]["numeric"] if c not in aggregated]
+    data["monitoring"]["expected_drift"] = [c for c in data["monitoring"]["expected_drift"] if c not in aggregated]
     data["windows"] = {"train_days": 14, "holdout_days": 7}
     data["model"]["params"] = {"max_iter": 30}
     data["gate"] = {**data["gate"], "thresholds": {"roc_auc": {"min": 0.6}}, "slices": None}

@@ -112,3 +112,58 @@ def test_a_zero_window_or_timeout_is_refused_naming_the_key(tmp_path, key, refus
 def test_an_empty_slice_list_is_refused(tmp_path):
     with pytest.raises(SpecError, match=r"gate.slices.columns: List should have at least 1 item.*, got \[\]"):
         load_spec(write_spec(tmp_path, gate__slices={"columns": [], "max_drop": 0.03}))
+
+
+def aggregate(name: str = "carrier_late_rate_7d", **changes) -> dict:
+    """The demo's aggregates with `name` changed (a key given None is removed)."""
+    aggregates = yaml.safe_load(DEMO_SPEC.read_text())["features"]["aggregates"]
+    aggregates[name] = {key: value for key, value in {**aggregates[name], **changes}.items() if value is not None}
+    return aggregates
+
+
+def test_an_aggregate_whose_window_holds_the_rows_own_target_is_refused(tmp_path):
+    # lag 0: the window is the row's own day, whose arrivals (the target) are not known when it is scored.
+    path = write_spec(tmp_path, features__aggregates=aggregate(lag_days=0))
+    with pytest.raises(SpecError, match=r"features.aggregates.carrier_late_rate_7d: aggregates 'arr_delay' \(an "
+                                        r"outcome.*with lag_days 0.*lag_days must be >= 1"):
+        load_spec(path)
+
+
+def test_a_target_aggregate_must_wait_out_the_label_delay(tmp_path):
+    path = write_spec(tmp_path, features__aggregates=aggregate(lag_days=2), monitoring__label_delay_days=3)
+    with pytest.raises(SpecError, match=r"lag_days must be >= 3 .*monitoring.label_delay_days is 3"):
+        load_spec(path)
+    lagged = {name: {**declared, "lag_days": 3} for name, declared in aggregate().items()}
+    spec = load_spec(write_spec(tmp_path, features__aggregates=lagged, monitoring__label_delay_days=3))
+    assert {declared.lag_days for declared in spec.features.aggregates.values()} == {3}
+
+
+def test_an_aggregate_of_a_never_feature_is_refused_unless_lagged(tmp_path):
+    refused = aggregate("origin_late_rate_1d", agg="mean", column="dep_delay", lag_days=0)
+    with pytest.raises(SpecError, match=r"origin_late_rate_1d: aggregates 'dep_delay'"):
+        load_spec(write_spec(tmp_path, features__aggregates=refused))
+    lagged = aggregate("origin_late_rate_1d", agg="mean", column="dep_delay", lag_days=1)
+    assert load_spec(write_spec(tmp_path, features__aggregates=lagged))
+
+
+@pytest.mark.parametrize(("changes", "says"), [
+    ({"window_days": 0}, r"features.aggregates.carrier_late_rate_7d.window_days: must be >= 1, got 0"),
+    ({"agg": "mode"}, r"agg: must be 'count', 'sum', 'mean', 'median', 'std' or 'rate', got 'mode'"),
+    ({"agg": "mean", "column": None}, r"column: a mean aggregates a column; only count can go without"),
+    ({"agg": "mean", "rule": "> 1"}, r"rule: only a rate takes a rule, this aggregation is mean"),
+    ({"column": "distance"}, r"a rate of 'distance' needs a rule such as '> 15'"),
+    ({"rule": "over 15"}, r"rule: .*'over 15' is not '<op> <number>'"),
+    ({"lag_days": -1}, r"lag_days: must be >= 0, got -1"),
+])
+def test_a_bad_aggregate_is_refused_naming_the_key_and_what_is_allowed(tmp_path, changes, says):
+    with pytest.raises(SpecError, match=says):
+        load_spec(write_spec(tmp_path, features__aggregates=aggregate(**changes)))
+
+
+def test_an_as_of_lookup_takes_a_duration_as_its_tolerance(tmp_path):
+    lookups = yaml.safe_load(DEMO_SPEC.read_text())["lookups"]
+    lookups[0]["as_of"]["tolerance"] = "3 hours"
+    with pytest.raises(SpecError, match=r"lookups.0.as_of.tolerance: .*a duration such as '30s', '90min', '3h'"):
+        load_spec(write_spec(tmp_path, lookups=lookups))
+    lookups[0]["as_of"]["tolerance"] = "90min"
+    assert load_spec(write_spec(tmp_path, lookups=lookups)).lookups[0].as_of.max_age.total_seconds() == 5400

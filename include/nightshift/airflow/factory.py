@@ -222,6 +222,17 @@ def validate(model: str, chunks: list[list[str]]) -> dict[str, str]:
 
 
 @task(trigger_rule=TriggerRule.ALL_DONE)
+def build_features(model: str, chunks: list[list[str]]) -> dict[str, int]:
+    """Materialise the rolling aggregates of the run's validated days (and of the later days whose history
+    they are) in features/, even when another day was quarantined; skipped for a spec without aggregates."""
+    from nightshift import steps
+
+    with _skip_when_nothing_to_do():
+        tables = steps.features(_run(model), _chunked_days(chunks))
+    return {"read": len(tables.read), "computed": len(tables.computed)}
+
+
+@task(trigger_rule=TriggerRule.ALL_DONE)
 def publish(model: str, chunks: list[list[str]]) -> list[str]:
     """Announce the validated days (even when other days failed), so retraining can start."""
     from nightshift import steps
@@ -340,15 +351,16 @@ def ingest_dag(spec: ModelSpec) -> DAG:
         schedule=CronDataIntervalTimetable(spec.schedule.ingest, timezone="UTC"),
         max_active_runs=4,
         params=_day_range_params("Ingest", "the run's data interval"),
-        **_common(spec, "ingest: source -> raw -> GX validation -> validated/ or quarantine/"),
+        **_common(spec, "ingest: source -> raw -> GX validation -> validated/ or quarantine/ -> features/"),
     )
     def ingest():
         chunks = plan_days(model)
         ingested = ingest_raw.partial(model=model).expand(days=chunks)
         validated = validate(model, chunks)
+        featured = build_features(model, chunks)
         published = publish.override(outlets=[validated_asset(spec)])(model, chunks)
-        ingested >> validated >> published
-        [ingested, validated, published] >> fail_run_if_any_task_failed()
+        ingested >> validated >> featured >> published
+        [ingested, validated, featured, published] >> fail_run_if_any_task_failed()
 
     return ingest()
 

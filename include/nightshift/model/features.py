@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from nightshift.data.sources import read_table
 from nightshift.failures import DataError
-from nightshift.spec import IDENTIFIER, RULE, Lookup, ModelSpec
+from nightshift.spec import IDENTIFIER, RULE, Lookup, ModelSpec, rows_column
 
 log = logging.getLogger(__name__)
+AGGREGATE_GROUP = "group"  # in the aggregates' day tables: which group (its `by`, comma-joined) a row is of
 OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
              "==": operator.eq, "!=": operator.ne}
 
@@ -22,6 +24,8 @@ class FeatureFrame:
     X: pd.DataFrame
     y: pd.Series
     dropped_unknown_target: int
+    # History days the rolling aggregates could not read (quarantined or missing), for the lineage.
+    history_left_out: dict[dt.date, str] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -30,7 +34,9 @@ class FeatureFrame:
 
 def source_columns(spec: ModelSpec, available: list[str]) -> list[str]:
     """The columns of `available` that the features, lookups and target need; training reads only these."""
-    wanted = {*spec.features.columns, spec.target.column, *(k for lookup in spec.lookups for k in lookup.keys)}
+    wanted = {*spec.features.columns, spec.target.column, *(k for lookup in spec.lookups for k in lookup.keys),
+              *(lookup.as_of.event_time for lookup in spec.lookups if lookup.as_of),
+              *(k for aggregate in spec.features.aggregates.values() for k in aggregate.by)}
     for expression in spec.features.derived.values():
         wanted |= set(IDENTIFIER.findall(expression))
     return sorted(wanted & set(available))
@@ -42,11 +48,21 @@ def read_lookups(spec: ModelSpec) -> dict[str, pd.DataFrame]:
 
 
 def _read_lookup(lookup: Lookup) -> pd.DataFrame:
-    wanted = [*lookup.keys, *lookup.columns]
+    wanted = [*lookup.keys, *([lookup.as_of.lookup_time] if lookup.as_of else []), *lookup.columns]
     table = read_table(lookup.path)
     if missing := [c for c in wanted if c not in table.columns]:
-        raise DataError(f"lookup {lookup.name} ({lookup.path}): columns {missing} not found", kind="schema")
+        raise DataError(f"lookup {lookup.name} ({lookup.path}): columns {missing} not found; its columns are "
+                        f"{sorted(table.columns)}", kind="schema", hint=f"Fix lookups.{lookup.name} in the spec.")
     return table[wanted].rename(columns=lookup.columns)
+
+
+def _times(values: pd.Series, what: str) -> pd.Series:
+    """Timestamps in UTC (naive ones taken as UTC); a DataError showing values that are not times."""
+    try:
+        return pd.to_datetime(values, utc=True)
+    except (ValueError, TypeError) as err:
+        raise DataError(f"{what}: not a date or time column ({err}); first values {values.head(3).tolist()}",
+                        kind="schema") from err
 
 
 def _one_row_per_key(lookup: Lookup, table: pd.DataFrame) -> pd.DataFrame:
@@ -58,25 +74,34 @@ def _one_row_per_key(lookup: Lookup, table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def model_inputs(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def model_inputs(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFrame],
+                 aggregates: pd.DataFrame | None = None) -> pd.DataFrame:
     """The model's input columns for every row of `frame` (rows with a `date` column, as
-    `Lake.read_days` returns): lookups joined, derived features computed, types fixed."""
-    return _typed_inputs(spec, _enrich(spec, frame, lookups))
+    `Lake.read_days` returns): lookups joined, rolling aggregates joined from their days' tables
+    (`nightshift.model.aggregates.day_tables`), derived features computed, types fixed."""
+    return _typed_inputs(spec, _enrich(spec, frame, lookups, aggregates))
 
 
-def build_features(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFrame]) -> FeatureFrame:
+def build_features(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFrame],
+                   aggregates: pd.DataFrame | None = None) -> FeatureFrame:
     """Model inputs and target for `frame`. Rows whose target is unknown are dropped and counted,
     unless the spec's `target.missing` says how to label them."""
-    enriched = _enrich(spec, frame, lookups)
+    enriched = _enrich(spec, frame, lookups, aggregates)
     target, known = make_target(spec, enriched[spec.target.column])
     X = _typed_inputs(spec, enriched.loc[known].reset_index(drop=True))
     return FeatureFrame(X=X, y=target[known].reset_index(drop=True), dropped_unknown_target=int((~known).sum()))
 
 
-def _enrich(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def _enrich(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFrame],
+            aggregates: pd.DataFrame | None) -> pd.DataFrame:
     for lookup in spec.lookups:
-        table = _one_row_per_key(lookup, lookups[lookup.name])
-        frame = frame.merge(table, on=lookup.keys, how="left", validate="many_to_one")
+        if lookup.as_of:
+            frame = _join_as_of(lookup, frame, lookups[lookup.name])
+        else:
+            frame = frame.merge(_one_row_per_key(lookup, lookups[lookup.name]), on=lookup.keys, how="left",
+                                validate="many_to_one")
+    if spec.features.aggregates:
+        frame = join_aggregates(spec, frame, aggregates)
     for name, expression in spec.features.derived.items():
         try:
             frame[name] = frame.eval(expression, engine="python")
@@ -84,6 +109,43 @@ def _enrich(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFram
             raise DataError(f"features.derived.{name}: cannot evaluate {expression!r}: {err}", kind="schema") from err
     if missing := [c for c in spec.features.columns if c not in frame.columns]:
         raise DataError(f"features {missing} not in the data; columns are {sorted(frame.columns)}", kind="schema")
+    return frame
+
+
+def _join_as_of(lookup: Lookup, frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Each row joined to the lookup's latest row at or before its time, among rows of equal keys (none
+    older than the tolerance); rows without a time get no match. Row order is kept."""
+    event, time = lookup.as_of.event_time, lookup.as_of.lookup_time
+    if event not in frame.columns:
+        raise DataError(f"lookups.{lookup.name}.as_of.event_time: {event!r} is not a column of the rows; columns "
+                        f"are {sorted(frame.columns)}", kind="schema", hint="Fix the lookup's as_of in the spec.")
+    rows = frame.assign(_row=range(len(frame)), _at=_times(frame[event], f"as_of.event_time {event!r}"))
+    timed = rows["_at"].notna()
+    table = table.assign(**{time: _times(table[time], f"lookup {lookup.name} ({lookup.path}): as_of.lookup_time "
+                                                      f"{time!r}")}).dropna(subset=[time])
+    # Of two readings at one time the later in the table wins (merge_asof would pick either of equal times).
+    table = table.drop_duplicates([*lookup.keys, time], keep="last").sort_values(time)
+    tolerance = lookup.as_of.max_age
+    joined = pd.merge_asof(
+        rows[timed].sort_values("_at"), table.rename(columns={time: "_at"}), on="_at",
+        by=lookup.keys or None, direction="backward", tolerance=tolerance and pd.Timedelta(tolerance))
+    return (pd.concat([joined, rows[~timed]]).sort_values("_row").drop(columns=["_row", "_at"])
+            .reset_index(drop=True))
+
+
+def join_aggregates(spec: ModelSpec, frame: pd.DataFrame, tables: pd.DataFrame | None) -> pd.DataFrame:
+    """Each row joined to its day's aggregates by its group keys (`tables`: the days' tables stacked, with
+    their `date`); a key without history gets 0 rows and a missing value (0 for a count)."""
+    if tables is None:
+        raise ValueError(f"{spec.name} has rolling aggregates: pass their day tables")
+    for group, names in spec.features.aggregate_groups.items():
+        by = spec.features.aggregates[names[0]].by
+        counts = [rows_column(name) for name in names]
+        counts += [name for name in names if spec.features.aggregates[name].agg == "count"]
+        part = tables.loc[tables[AGGREGATE_GROUP] == group, ["date", *by, *names, *(rows_column(n) for n in names)]]
+        part = part.astype({"date": frame["date"].dtype, **{key: frame[key].dtype for key in by}})
+        frame = frame.merge(part, on=["date", *by], how="left", validate="many_to_one")
+        frame[counts] = frame[counts].fillna(0)
     return frame
 
 

@@ -246,7 +246,7 @@ def evaluate_challenger(spec: ModelSpec, lake: Lake, registry: Registry, version
 
     from nightshift.model.load_check import check_in_fresh_process
 
-    data = window_features(spec, lake, holdout)
+    data = window_features(spec, lake, holdout, materialise=True)  # the model's current spec
     with ThreadPoolExecutor(1) as background:
         # The fresh-process load check spends seconds importing: it runs while the champion is scored.
         load_check = background.submit(check_in_fresh_process, spec.name, version, data.X.head(100)) \
@@ -263,7 +263,7 @@ def _compare(spec: ModelSpec, lake: Lake, registry: Registry, version: str, hold
     """The challenger's holdout metrics and budgets, and the champion's on the same rows."""
     task, metric = spec.task, spec.gate.primary_metric
     higher_is_better = spec.metric_directions[metric]
-    challenger = VersionModel.load(registry, spec, version)
+    challenger = VersionModel.load(registry, lake, spec, version)
     new = challenger.predict_inputs(data.X)
     alone = judged_rows(task, data.y, [new], [challenger.classes])
     measured = compute_metrics(task, alone.y, alone.predictions[0])
@@ -286,7 +286,7 @@ def _compare(spec: ModelSpec, lake: Lake, registry: Registry, version: str, hold
     if report.champion_version is not None:
         # The holdout as the champion's own spec builds it (its features may differ from today's spec);
         # the rows are the same, since a champion trained for another dataset or target is refused.
-        champion = VersionModel.load(registry, spec, report.champion_version)
+        champion = VersionModel.load(registry, lake, spec, report.champion_version)
         same_inputs = (champion.spec.lookups, champion.spec.features) == (spec.lookups, spec.features)
         old = champion.predict_inputs(data.X if same_inputs else window_features(champion.spec, lake, holdout).X)
         both = judged_rows(task, data.y, [new, old], [challenger.classes, champion.classes])

@@ -11,7 +11,9 @@ predictions are judged against labels (`judged_spec`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,17 +22,27 @@ import pandas as pd
 
 from nightshift.data.lake import Lake
 from nightshift.failures import DataError, ModelError
+from nightshift.model.aggregates import day_tables
 from nightshift.model.features import FeatureFrame, build_features, model_inputs, read_lookups, source_columns
 from nightshift.model.registry import Registry
 from nightshift.spec import ModelSpec
 
+log = logging.getLogger(__name__)
 
-def window_features(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> FeatureFrame:
-    """Model inputs and target of these validated days, reading only the columns the spec needs."""
+
+def window_features(spec: ModelSpec, lake: Lake, days: list[dt.date], *, materialise: bool = False) -> FeatureFrame:
+    """Model inputs and target of these validated days, reading only the columns the spec needs. The
+    rolling aggregates' tables are read from features/ where fresh (and, with `materialise`, the others
+    written there: see `nightshift.model.aggregates.day_tables`)."""
     dataset = spec.source.dataset
     available = lake.manifest("validated", dataset, days[0])["columns"]
     frame = lake.read_days("validated", dataset, days, columns=source_columns(spec, available))
-    return build_features(spec, frame, read_lookups(spec))
+    if not spec.features.aggregates:
+        return build_features(spec, frame, read_lookups(spec))
+    tables = day_tables(spec, lake, days, materialise=materialise)
+    log.info("%s", tables.summary())
+    data = build_features(spec, frame, read_lookups(spec), tables.frame)
+    return dataclasses.replace(data, history_left_out=tables.left_out)
 
 
 def predict(model, task: str, X: pd.DataFrame) -> np.ndarray:
@@ -111,16 +123,18 @@ def judged_spec(current: ModelSpec, trained_with: ModelSpec, version: str) -> Mo
 
 @dataclass(frozen=True)
 class VersionModel:
-    """One registered version, ready to predict: the model (checksum verified) and its own spec."""
+    """One registered version, ready to predict: the model (checksum verified), its own spec, and the lake
+    its rolling aggregates are read from."""
 
     version: str
     model: object
     spec: ModelSpec  # the spec it was trained with: how its inputs are built
+    lake: Lake
 
     @classmethod
-    def load(cls, registry: Registry, current: ModelSpec, version: str) -> VersionModel:
+    def load(cls, registry: Registry, lake: Lake, current: ModelSpec, version: str) -> VersionModel:
         trained_with = judged_spec(current, registry.trained_spec(current.name, version), version)
-        return cls(version, registry.load_model(current.name, version), trained_with)
+        return cls(version, registry.load_model(current.name, version), trained_with, lake)
 
     @cached_property
     def lookups(self) -> dict[str, pd.DataFrame]:
@@ -129,7 +143,10 @@ class VersionModel:
 
     def inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
         """This version's model inputs for validated rows (with their `date` column)."""
-        return model_inputs(self.spec, frame, self.lookups)
+        if not self.spec.features.aggregates:
+            return model_inputs(self.spec, frame, self.lookups)
+        days = [day.date() for day in frame["date"].drop_duplicates()]
+        return model_inputs(self.spec, frame, self.lookups, day_tables(self.spec, self.lake, days).frame)
 
     @property
     def classes(self) -> list[str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -12,6 +13,7 @@ import pandas as pd
 
 from nightshift import __version__
 from nightshift.data.lake import Lake
+from nightshift.data.leakage import refuse_leaking_inputs
 from nightshift.failures import DataError, ModelError
 from nightshift.model.families import FAMILIES
 from nightshift.model.features import FeatureFrame
@@ -228,7 +230,8 @@ def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: Tr
     task_limit = dt.timedelta(minutes=spec.schedule.task_timeout_minutes)
     for run_id in registry.end_abandoned_runs(spec.name, older_than=task_limit):
         log.warning("marked MLflow run %s KILLED: it was left RUNNING by a task that died", run_id)
-    data = window_features(spec, lake, window.train)
+    data = window_features(spec, lake, window.train, materialise=True)
+    refuse_leaking_inputs(spec, data.X, data.y, f"training window {window.train[0]}..{window.train[-1]}")
     if data.y.nunique() < 2 and spec.task == "classification":
         raise DataError(f"training window {window.train[0]}..{window.train[-1]} has one class only",
                         kind="empty_window")
@@ -283,8 +286,8 @@ def fit_rows(spec: ModelSpec, data: FeatureFrame) -> FeatureFrame:
     if left_out := int((~kept).sum()):
         log.info("left out %s rows of labels not learned (rarer than %s rows, or not declared): %s", f"{left_out:,}",
                  spec.target.min_class_rows, data.y[~kept].value_counts().head(10).to_dict())
-    return FeatureFrame(X=data.X[kept].reset_index(drop=True), y=pd.Series(codes[kept]),
-                        dropped_unknown_target=data.dropped_unknown_target + left_out)
+    return dataclasses.replace(data, X=data.X[kept].reset_index(drop=True), y=pd.Series(codes[kept]),
+                               dropped_unknown_target=data.dropped_unknown_target + left_out)
 
 
 def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: TrainingWindow, pipeline,
@@ -308,6 +311,9 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
         "holdout_window": f"{window.holdout[0]}..{window.holdout[-1]}",
         "quarantined_days": _days(window.quarantined),
         "missing_days": _days(window.missing),
+        **({"aggregates_history_left_out": ", ".join(f"{day} ({why})" for day, why in
+                                                     sorted(data.history_left_out.items())) or "none"}
+           if spec.features.aggregates else {}),
         "spec_hash": spec_hash,
         "estimator": spec.model.builder,
         **({"classes": ",".join(spec.target.classes)} if spec.task == "multiclass" else {}),

@@ -39,11 +39,14 @@ class Config:
     params: dict[str, Param]
 
     def on(self, spec: ModelSpec) -> ModelSpec:
-        """`spec` building this configuration; its candidates and search stay as they are."""
+        """`spec` building this configuration; its candidates and search stay as they are, except that a
+        candidate of another family drops the search, whose space is the spec's family's parameters (the spec
+        would not load again: a version's spec is validated when it is read back)."""
         if spec.model.custom:
             return spec.model_copy(update={"model": spec.model.model_copy(update={"params": self.params})})
-        return spec.model_copy(update={"model": spec.model.model_copy(update={"estimator": self.estimator,
-                                                                              "params": self.params})})
+        search = spec.model.search if self.estimator == spec.model.estimator else None
+        return spec.model_copy(update={"model": spec.model.model_copy(update={
+            "estimator": self.estimator, "params": self.params, "search": search})})
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ def monitor(spec: ModelSpec, lake: Lake, registry: Registry, as_of: dt.date) -> 
     if not recent_days:
         raise DataError(f"no validated days of {dataset} in the {rules.window_days} days up to {as_of}",
                         kind="empty_window", hint="Ingest the recent days first.")
-    champion = VersionModel.load(registry, spec, version)
+    champion = VersionModel.load(registry, lake, spec, version)
     reference_days = [dt.date.fromisoformat(d) for d in registry.training_window(spec.name, version)["train"]]
     reference, recent = (lake.read_days("validated", dataset, days) for days in (reference_days, recent_days))
     before, now = champion.inputs(reference), champion.inputs(recent)

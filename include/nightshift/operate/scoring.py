@@ -36,9 +36,9 @@ def score_days(spec: ModelSpec, lake: Lake, registry: Registry, days: list[dt.da
     if champion_version is None:
         raise ModelError(f"{spec.name} has no champion to score with", kind="no_champion",
                          hint="Run the retrain DAG until a model is promoted; scoring starts then.")
-    champion = VersionModel.load(registry, spec, champion_version)
+    champion = VersionModel.load(registry, lake, spec, champion_version)
     challenger_version = registry.alias_version(spec.name, CHALLENGER)
-    challenger = VersionModel.load(registry, spec, challenger_version) if challenger_version else None
+    challenger = VersionModel.load(registry, lake, spec, challenger_version) if challenger_version else None
     scores = []
     for day in sorted(days):
         frame = lake.read_days("validated", spec.source.dataset, [day])

@@ -3,6 +3,7 @@ import pytest
 
 from nightshift.failures import DataError
 from nightshift.model.features import build_features, make_target, source_columns
+from nightshift.spec import ModelSpec, load_spec
 
 
 def raw_rows() -> pd.DataFrame:
@@ -10,17 +11,34 @@ def raw_rows() -> pd.DataFrame:
         "date": pd.to_datetime(["2013-02-04", "2013-02-05", "2013-02-05"]),
         "month": [2, 2, 2], "sched_dep_time": [515, 1340, 2359], "distance": [1400, 200, 800],
         "carrier": ["UA", "AA", "B6"], "origin": ["EWR", "JFK", "LGA"], "dest": ["IAH", "BOS", "MIA"],
-        "tailnum": ["N1", "N2", "N9"], "time_hour": ["t1", "t2", "t3"], "arr_delay": [30.0, 3.0, None],
+        "tailnum": ["N1", "N2", "N9"], "arr_delay": [30.0, 3.0, None],
+        "time_hour": ["2013-02-04T10:00:00Z", "2013-02-05T18:00:00Z", "2013-02-06T04:00:00Z"],
     })
 
 
 @pytest.fixture
 def lookups() -> dict[str, pd.DataFrame]:
-    weather = pd.DataFrame({"origin": ["EWR", "JFK", "JFK"], "time_hour": ["t1", "t2", "t2"],
-                            "temp": [30.0, 40.0, 99.0], "humid": 50.0, "wind_speed": 5.0, "precip": 0.0,
-                            "visib": 10.0, "pressure": 1012.0})
+    weather = pd.DataFrame({
+        "origin": ["EWR", "EWR", "JFK", "JFK", "JFK", "LGA"],
+        "time_hour": ["2013-02-04T09:00:00Z", "2013-02-04T11:00:00Z",     # EWR: an hour before and after
+                      "2013-02-05T18:00:00Z", "2013-02-05T18:00:00Z",     # JFK: the hour itself, twice
+                      "2013-02-05T19:00:00Z",
+                      "2013-02-05T23:00:00Z"],                            # LGA: 5 hours before, past 3h
+        "temp": [30.0, 31.0, 40.0, 41.0, 99.0, 20.0], "humid": 50.0, "wind_speed": 5.0, "precip": 0.0,
+        "visib": 10.0, "pressure": 1012.0})
     planes = pd.DataFrame({"tailnum": ["N1", "N2"], "plane_year": [2003, 2010], "seats": [180, 50]})
     return {"weather": weather, "planes": planes}
+
+
+@pytest.fixture
+def spec() -> ModelSpec:
+    """The demo spec without its rolling aggregates (tests/nightshift/model/test_aggregates.py has them)."""
+    from tests.conftest import DEMO_SPEC
+
+    data = load_spec(DEMO_SPEC).model_dump()
+    aggregated = {column for name in data["features"].pop("aggregates") for column in (name, f"{name}_rows")}
+    data["features"]["numeric"] = [c for c in data["features"]["numeric"] if c not in aggregated]
+    return ModelSpec.model_validate(data)
 
 
 def test_features_join_lookups_and_derive_columns(spec, lookups):
@@ -29,8 +47,33 @@ def test_features_join_lookups_and_derive_columns(spec, lookups):
     assert data.X["dep_hour"].tolist() == [5, 13, 23]
     assert data.X["day_of_week"].tolist() == [0, 1, 1]           # Monday, Tuesday
     assert data.X["plane_age"].tolist()[:2] == [10, 3]
-    assert data.X["temp"].tolist()[:2] == [30.0, 40.0]          # first reading of a repeated key
-    assert pd.isna(data.X.loc[2, "temp"]) and pd.isna(data.X.loc[2, "seats"])  # no match: missing, row kept
+    assert pd.isna(data.X.loc[2, "seats"])                       # no plane: missing, row kept
+
+
+def test_an_as_of_lookup_takes_the_latest_row_at_or_before_the_time_never_a_later_one(spec, lookups):
+    data = build_features(spec, raw_rows(), lookups)
+    assert data.X["temp"].tolist()[:2] == [30.0, 41.0]  # EWR: the 09:00 reading, not 11:00; JFK: the hour's last
+    assert pd.isna(data.X.loc[2, "temp"])  # LGA's reading is 5 hours old, beyond the 3-hour tolerance
+    assert data.rows == 3
+
+
+def test_a_row_without_a_time_gets_no_as_of_match_and_keeps_its_place(spec, lookups):
+    rows = raw_rows()
+    rows.loc[0, "time_hour"] = None
+    data = build_features(spec, rows, lookups)
+    assert pd.isna(data.X.loc[0, "temp"]) and data.X["temp"].tolist()[1] == 41.0
+    assert data.X["dep_hour"].tolist() == [5, 13, 23]
+
+
+def test_an_as_of_lookup_time_that_is_no_time_names_the_lookup(spec, lookups):
+    lookups["weather"]["time_hour"] = "yesterday-ish"
+    with pytest.raises(DataError, match=r"lookup weather .*as_of.lookup_time 'time_hour': not a date or time"):
+        build_features(spec, raw_rows(), lookups)
+
+
+def test_an_as_of_event_time_missing_from_the_rows_names_the_spec_key(spec, lookups):
+    with pytest.raises(DataError, match=r"lookups.weather.as_of.event_time: 'time_hour' is not a column"):
+        build_features(spec, raw_rows().drop(columns="time_hour"), lookups)
 
 
 def test_cancelled_flights_count_as_late(spec, lookups):

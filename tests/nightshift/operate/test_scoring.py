@@ -66,6 +66,38 @@ def test_a_challenger_is_scored_in_shadow_and_compared_on_its_version(world):
     assert registry.alias_version(spec.name, CHALLENGER) is None
 
 
+def test_training_the_gate_scoring_and_monitoring_get_the_same_feature_values_row_by_row(world):
+    """One code path: a day's inputs as training and the gate build them (window_features, which materialises
+    the rolling aggregates), as scoring, shadow scoring and monitoring build them (a version's `inputs`,
+    reading features/), and computed afresh with features/ emptied, are the same values; and the scored
+    predictions are the champion's predictions on the training path's inputs."""
+    import numpy as np
+    import pandas as pd
+
+    from nightshift.model.inputs import VersionModel, window_features
+    from nightshift.model.registry import CHAMPION
+
+    spec, lake, registry = world
+    assert spec.features.aggregates, "the demo spec's rolling aggregates are what this test is about"
+    days = DAYS[-3:]
+    trained = window_features(spec, lake, days, materialise=True)
+    champion = VersionModel.load(registry, lake, spec, registry.alias_version(spec.name, CHAMPION))
+    rows = lake.read_days("validated", spec.source.dataset, days)
+    scored = champion.inputs(rows)
+    for day in days:
+        lake.remove_partition("features", spec.name, day)
+    computed = champion.inputs(rows)
+
+    known = rows[spec.target.column].notna() | (spec.target.missing != "drop")  # rows training keeps
+    for inputs in (scored, computed):
+        pd.testing.assert_frame_equal(inputs[known.to_numpy()].reset_index(drop=True), trained.X)
+    assert trained.X[list(spec.features.aggregates)].notna().mean().min() > 0.5  # real values, not all missing
+    scoring.score_days(spec, lake, registry, [DAY])
+    predictions = lake.read_partition("predictions", spec.name, DAY)["prediction"].to_numpy()
+    on_training_inputs = champion.predict_inputs(window_features(spec, lake, [DAY]).X)
+    np.testing.assert_array_equal(predictions, on_training_inputs)
+
+
 def test_without_a_champion_scoring_says_so(spec, lake):
     with pytest.raises(ModelError, match="flights_delay has no champion to score with"):
         scoring.score_days(spec, lake, Registry.from_env(), [DAY])
