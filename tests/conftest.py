@@ -265,6 +265,16 @@ def any_lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
     return Lake.from_uri(f"s3://{request.getfixturevalue('s3_bucket')}/lake")
 
 
+def without_aggregates(data: dict) -> dict:
+    """A spec's data (as read from YAML) without its rolling aggregates, nor the features and drift
+    expectations that name them: for a twin of the demo spec with another target."""
+    added = {column for name in data["features"].pop("aggregates", {}) for column in (name, f"{name}_rows")}
+    data["features"]["numeric"] = [column for column in data["features"]["numeric"] if column not in added]
+    monitoring = data.get("monitoring", {})
+    monitoring["expected_drift"] = [column for column in monitoring.get("expected_drift", []) if column not in added]
+    return data
+
+
 def models_folder_with_a_broken_spec(folder: Path) -> Path:
     """The shipped specs and `team_b.yaml`, a copy of the demo's with one bad value; its path."""
     for shipped in DEMO_SPEC.parent.glob("*.yaml"):

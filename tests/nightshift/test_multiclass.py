@@ -20,7 +20,7 @@ from nightshift.model.inputs import judged_rows, learned_classes, window_feature
 from nightshift.model.metrics import compute_metrics, paired_bootstrap, poisson_weights, weighted_metric
 from nightshift.model.registry import CHAMPION
 from nightshift.spec import SpecError, load_spec
-from tests.conftest import DEMO_SPEC, validated_world
+from tests.conftest import DEMO_SPEC, validated_world, without_aggregates
 
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
 AIRPORTS = ["EWR", "JFK", "LGA"]
@@ -91,9 +91,7 @@ def multiclass_spec(tmp_path, name: str = "flights_origin", **target):
     data = yaml.safe_load(DEMO_SPEC.read_text())
     data.update(name=name, task="multiclass", target={"column": "origin", "missing": "drop", **target})
     data["features"]["categorical"] = ["carrier", "dest"]
-    aggregated = {c for name in data["features"].pop("aggregates") for c in (name, f"{name}_rows")}  # of the delay
-    data["features"]["numeric"] = [c for c in data["features"]["numeric"] if c not in aggregated]
-    data["monitoring"]["expected_drift"] = [c for c in data["monitoring"]["expected_drift"] if c not in aggregated]
+    without_aggregates(data)  # they are rates of the delay
     data["windows"] = {"train_days": 14, "holdout_days": 7}
     data["model"]["params"] = {"max_iter": 30}
     data["gate"] = {**data["gate"], "thresholds": {"roc_auc": {"min": 0.6}}, "slices": None}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from nightshift.data.lake import Lake
 from nightshift.model.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from nightshift.settings import Settings
-from nightshift.spec import load_models_folder, load_spec, spec_path
+from nightshift.spec import ModelSpec, load_models_folder, load_spec, spec_path
 
 ALIASES = (CHAMPION, CHALLENGER, PREVIOUS)
 
@@ -31,6 +31,35 @@ class VersionStatus:
 
 
 @dataclass(frozen=True)
+class FeaturesStatus:
+    """What features/<model>/ holds: the days materialised, those of the spec's current aggregates (a spec
+    whose aggregates changed has them computed again), and the history days they could not read."""
+
+    days: list[dt.date]
+    current: list[dt.date]
+    left_out: dict[str, str]  # ISO day -> quarantined or missing
+
+    def summary(self) -> str:
+        span = f" ({self.days[0]}..{self.days[-1]})" if self.days else ""
+        gaps = ", ".join(f"{day} ({why})" for day, why in sorted(self.left_out.items())) or "none"
+        return (f"{len(self.days)} days materialised{span}, {len(self.current)} of the spec's current aggregates; "
+                f"history days left out: {gaps}")
+
+
+def features_status(spec: ModelSpec, lake: Lake) -> FeaturesStatus | None:
+    from nightshift.model.aggregates import ZONE, definition
+
+    if not spec.features.aggregates:
+        return None
+    manifests = {day: lake.manifest(ZONE, spec.name, day) or {} for day in lake.days(ZONE, spec.name)}
+    current = definition(spec)
+    return FeaturesStatus(days=sorted(manifests),
+                          current=[day for day, manifest in manifests.items() if manifest.get("definition") == current],
+                          left_out={day: why for manifest in manifests.values()
+                                    for day, why in manifest.get("left_out", {}).items()})
+
+
+@dataclass(frozen=True)
 class ModelStatus:
     model: str
     dataset: str
@@ -38,6 +67,7 @@ class ModelStatus:
     tracking_uri: str
     validated: list[dt.date]
     quarantine_reports: dict[dt.date, str]   # open quarantines: day -> its report
+    features: FeaturesStatus | None          # the rolling aggregates' tables, for a spec that has aggregates
     scored: list[dt.date]
     scored_by: str | None                    # the version that scored the last day
     monitoring: str | None                   # the champion's last monitoring result
@@ -85,6 +115,7 @@ def model_status(settings: Settings, model: str) -> ModelStatus:
         validated=lake.days("validated", dataset),
         quarantine_reports={day: lake.file_uri("quarantine", dataset, day, "report.txt")
                             for day in lake.days("quarantine", dataset)},
+        features=features_status(spec, lake),
         scored=scored,
         scored_by=lake.manifest("predictions", model, scored[-1])["model_version"] if scored else None,
         monitoring=monitoring,
@@ -137,6 +168,8 @@ def print_status(settings: Settings, model: str) -> None:
                   f"{', '.join(map(str, quarantined)) or 'none'}")
     for report in quarantined.values():
         console.print(f"    report: {report}")
+    if status.features:
+        console.print(f"  features/{model}: {status.features.summary()}")
     console.print(f"  predictions: {len(status.scored)} days scored" + (
         f", the last {status.scored[-1]} by champion v{status.scored_by}" if status.scored else ""))
     if status.monitoring:

@@ -17,7 +17,7 @@ def version(number: str, *aliases: str) -> VersionStatus:
 
 def status(tracking_uri: str = "sqlite:///mlflow.db", **facts) -> ModelStatus:
     defaults = {"validated": [dt.date(2013, 1, 1), dt.date(2013, 2, 28)], "scored": [dt.date(2013, 2, 28)],
-                "scored_by": "2", "quarantine_reports": {}, "monitoring": None,
+                "scored_by": "2", "quarantine_reports": {}, "monitoring": None, "features": None,
                 "versions": [version("1", "previous"), version("2", "champion")]}
     return ModelStatus("flights_delay", "flights", "file:///lake", tracking_uri, **(defaults | facts))
 

@@ -4,6 +4,7 @@ import pytest
 from nightshift.failures import DataError
 from nightshift.model.features import build_features, make_target, source_columns
 from nightshift.spec import ModelSpec, load_spec
+from tests.conftest import DEMO_SPEC, without_aggregates
 
 
 def raw_rows() -> pd.DataFrame:
@@ -33,12 +34,7 @@ def lookups() -> dict[str, pd.DataFrame]:
 @pytest.fixture
 def spec() -> ModelSpec:
     """The demo spec without its rolling aggregates (tests/nightshift/model/test_aggregates.py has them)."""
-    from tests.conftest import DEMO_SPEC
-
-    data = load_spec(DEMO_SPEC).model_dump()
-    aggregated = {column for name in data["features"].pop("aggregates") for column in (name, f"{name}_rows")}
-    data["features"]["numeric"] = [c for c in data["features"]["numeric"] if c not in aggregated]
-    return ModelSpec.model_validate(data)
+    return ModelSpec.model_validate(without_aggregates(load_spec(DEMO_SPEC).model_dump()))
 
 
 def test_features_join_lookups_and_derive_columns(spec, lookups):

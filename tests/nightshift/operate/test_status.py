@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from nightshift.data.lake import Lake
+from nightshift.model.aggregates import definition
 from nightshift.model.registry import CHAMPION, PREVIOUS, Registry
 from nightshift.operate.status import ModelStatus, model_status, print_status
 from nightshift.settings import Settings
@@ -27,7 +28,8 @@ GATED = {"train_window": "2013-01-01..2013-01-31", "train_rows": "24000", "gate.
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Iterator[Settings]:
-    """Three validated days, one quarantined, one scored by v2; v1 previous, v2 champion and monitored."""
+    """Three validated days, one quarantined, one scored by v2, two with aggregates (one of an older spec);
+    v1 previous, v2 champion and monitored."""
     with module_home(tmp_path_factory, "status") as settings:
         lake, rows = Lake.from_uri(settings.lake_uri), pd.DataFrame({"flight": [1, 2]})
         for day in (FEB[0], FEB[1], FEB[3]):
@@ -35,6 +37,10 @@ def world(tmp_path_factory) -> Iterator[Settings]:
         lake.write_partition("quarantine", "flights", FEB[2], rows, attachments={"report.txt": "a storm"})
         lake.write_partition("predictions", "flights_delay", FEB[3], rows.assign(prediction=0.3), model_version="2")
         registry, spec = Registry.from_env(), load_spec(DEMO_SPEC)
+        # The rolling aggregates of one day as the spec defines them, of another as an older spec did.
+        lake.write_partition("features", spec.name, FEB[3], rows, definition=definition(spec),
+                             left_out={FEB[2].isoformat(): "quarantined"})
+        lake.write_partition("features", spec.name, FEB[1], rows, definition="an-older-one", left_out={})
         first, second = register(registry, spec, seed=0), register(registry, spec, seed=1, **GATED)
         registry.set_alias(spec.name, PREVIOUS, first)
         registry.set_alias(spec.name, CHAMPION, second)
@@ -81,6 +87,8 @@ def test_status_prints_the_days_the_reports_and_the_versions(world, capsys):
     assert "flights: 3 days validated (2013-02-06..2013-02-09), 1 quarantined: 2013-02-08" in printed
     assert "report.txt" in printed
     assert "predictions: 1 days scored, the last 2013-02-09 by champion v2" in printed
+    assert ("features/flights_delay: 2 days materialised (2013-02-07..2013-02-09), 1 of the spec's current "
+            "aggregates; history days left out: 2013-02-08 (quarantined)") in printed
     assert "monitoring of champion v2 up to 2013-02-09" in printed
     assert "roc_auc 0.712" in printed and "not evaluated" in printed
 
@@ -88,4 +96,5 @@ def test_status_prints_the_days_the_reports_and_the_versions(world, capsys):
 def test_a_model_with_nothing_yet_has_empty_facts(home):
     status = model_status(home, "flights_delay")
     assert (status.validated, status.quarantine_reports, status.scored, status.versions) == ([], {}, [], [])
+    assert (status.features.days, status.features.left_out) == ([], {})
     assert status.scored_by is None and status.monitoring is None
