@@ -17,7 +17,7 @@ from nightshift.model.families import FAMILIES, EstimatorName
 from nightshift.model.inputs import window_features
 from nightshift.model.registry import CHAMPION
 from nightshift.spec import SpecError, load_spec
-from tests.conftest import DEMO_SPEC, without_aggregates, validated_world
+from tests.conftest import DEMO_SPEC, validated_world, without_aggregates
 
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
 PAIRS = [(family.name, task) for family in FAMILIES.values() for task in family.by_task]
