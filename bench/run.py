@@ -22,7 +22,8 @@ from common import ROOT, Outcome, machine
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "RESULTS.md"
 PLOTS = BENCH / "plots"
-ORDER = ("parse", "pipeline", "validation", "freshness", "families")  # pipeline: scaling, overhead and scoring
+# pipeline: scaling, overhead and scoring
+ORDER = ("parse", "pipeline", "validation", "freshness", "families", "features")
 
 
 def results_markdown(outcomes: list[Outcome], minutes: float, folder: Path) -> str:

@@ -58,6 +58,11 @@ def test_ingest_train_gate_promote_and_reject_through_airflow(home, monkeypatch)
     ingest_log = (logs / "ingest.log").read_text()
     assert "NIGHTSHIFT FAILURE  data/expectations  flights_delay" in ingest_log
     assert "announced" in ingest_log  # publish ran for the validated days despite the failure
+    # The rolling aggregates of every validated day are materialised; a later day's record the blizzard's gap.
+    assert lake.days("features", "flights_delay") == lake.days("validated", "flights")
+    left_out = lake.manifest("features", "flights_delay", dt.date(2013, 2, 12))["left_out"]
+    assert {day: why for day, why in left_out.items() if why == "quarantined"} == {
+        day.isoformat(): "quarantined" for day in BLIZZARD}
 
     assert run_dag(home, "flights_delay__retrain", "2013-02-13", {"as_of": "2013-02-12"}, logs / "first.log") == 0
     registry = Registry.from_env()
