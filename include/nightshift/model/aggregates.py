@@ -83,36 +83,28 @@ def aggregated_values(spec: ModelSpec, aggregate: Aggregate, history: pd.DataFra
     return numbers.astype("float64")
 
 
-@dataclass(frozen=True)
-class History:
-    """The validated history rows the aggregates read, sorted by day, with each aggregate's values."""
-
-    frame: pd.DataFrame           # `date`, the group columns and one values column per aggregate
-    validated: dict[dt.date, str]  # day -> checksum of the validated partition read
-    left_out: dict[dt.date, str]   # quarantined or missing days of the span -> which
-
-    @classmethod
-    def read(cls, spec: ModelSpec, lake: Lake, first: dt.date, last: dt.date) -> History:
-        dataset = spec.source.dataset
-        coverage = lake.coverage(dataset, first, last)
-        validated = {day: lake.manifest("validated", dataset, day)["checksum"] for day in coverage.validated}
-        left_out = _left_out(spec, coverage)
-        by = sorted({c for a in spec.features.aggregates.values() for c in a.by})
-        if not validated:
-            return cls(pd.DataFrame(columns=["date", *by, *spec.features.aggregates]), validated, left_out)
-        check_columns(spec, lake.manifest("validated", dataset, coverage.validated[-1])["columns"],
-                      f"validated/{dataset}")
-        rows = lake.read_days("validated", dataset, list(validated), columns=history_columns(spec))
-        frame = rows[["date", *by]].assign(**{name: aggregated_values(spec, a, rows)
-                                               for name, a in spec.features.aggregates.items()})
-        return cls(frame, validated, left_out)
-
-    def between(self, first: dt.date, last: dt.date) -> pd.DataFrame:
-        dates = self.frame["date"]
-        return self.frame[(dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last))]
+def read_history(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> pd.DataFrame:
+    """The rows of these validated days the aggregates read, oldest day first: `date`, the group columns and
+    one column of values per aggregate. Columns the dataset does not have fail first, naming the spec key."""
+    dataset = spec.source.dataset
+    by = sorted({column for aggregate in spec.features.aggregates.values() for column in aggregate.by})
+    if not days:
+        return pd.DataFrame(columns=["date", *by, *spec.features.aggregates])
+    check_columns(spec, lake.manifest("validated", dataset, days[-1])["columns"], f"validated/{dataset}")
+    rows = lake.read_days("validated", dataset, days, columns=history_columns(spec))
+    return rows[["date", *by]].assign(**{name: aggregated_values(spec, aggregate, rows)
+                                         for name, aggregate in spec.features.aggregates.items()})
 
 
-def day_table(spec: ModelSpec, history: History, day: dt.date) -> pd.DataFrame:
+def _between(history: pd.DataFrame, first: dt.date, last: dt.date) -> pd.DataFrame:
+    """The history rows from `first` to `last`, inclusive (a slice: the rows are in day order)."""
+    dates = history["date"].to_numpy()
+    start, end = dates.searchsorted(pd.Timestamp(first).to_datetime64(), "left"), dates.searchsorted(
+        pd.Timestamp(last).to_datetime64(), "right")
+    return history.iloc[start:end]
+
+
+def day_table(spec: ModelSpec, history: pd.DataFrame, day: dt.date) -> pd.DataFrame:
     """What rows of `day` get: per group key, each aggregate's value and rows (groups stacked, marked by
     GROUP). A group key with no row in any of its aggregates' windows has no row here."""
     tables = [_group_table(spec, history, day, names).assign(**{GROUP: group})
@@ -120,12 +112,12 @@ def day_table(spec: ModelSpec, history: History, day: dt.date) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
-def _group_table(spec: ModelSpec, history: History, day: dt.date, names: list[str]) -> pd.DataFrame:
+def _group_table(spec: ModelSpec, history: pd.DataFrame, day: dt.date, names: list[str]) -> pd.DataFrame:
     columns = {}
     for name in names:
         aggregate = spec.features.aggregates[name]
         before, after = aggregate.history_days()
-        window = history.between(day - dt.timedelta(days=before), day - dt.timedelta(days=after))
+        window = _between(history, day - dt.timedelta(days=before), day - dt.timedelta(days=after))
         grouped = window.groupby(aggregate.by, sort=False)[name]
         columns[name] = grouped.count().astype("float64") if aggregate.agg == "count" else getattr(
             grouped, "mean" if aggregate.agg == "rate" else aggregate.agg)().astype("float64")
@@ -175,13 +167,13 @@ def day_tables(spec: ModelSpec, lake: Lake, days: list[dt.date], *, materialise:
         else:
             stale.append(day)
     if stale:
-        history = History.read(spec, lake, history_span(spec, stale[0])[0], history_span(spec, stale[-1])[1])
+        span = history_span(spec, stale[0])[0], history_span(spec, stale[-1])[1]
+        history = read_history(spec, lake, [day for day in checksums if span[0] <= day <= span[1]])
         for day in stale:
             tables[day] = day_table(spec, history, day)
             if materialise:
                 lake.write_partition(ZONE, spec.name, day, tables[day], definition=wanted,
-                                     history=_in_span(spec, day, history.validated),
-                                     left_out=_in_span(spec, day, history.left_out))
+                                     history=_in_span(spec, day, checksums), left_out=_in_span(spec, day, left_out))
     frame = pd.concat([table.assign(date=pd.Timestamp(day)) for day, table in sorted(tables.items())],
                       ignore_index=True)
     return DayTables(frame, read, stale, {day: why for day, why in left_out.items()

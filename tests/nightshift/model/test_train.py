@@ -207,3 +207,24 @@ def test_serving_requirements_pin_the_packages_the_stored_types_come_from():
     with_boosters = pinned(["xgboost.core.Booster", "lightgbm.basic.Booster"])
     assert with_boosters == {**base, "xgboost-cpu": importlib.metadata.version("xgboost-cpu"),
                              "lightgbm": importlib.metadata.version("lightgbm")}
+
+
+def test_an_aggregate_that_reads_the_rows_own_outcome_is_refused_before_any_fit(world, tmp_path):
+    """The spec refuses aggregates of the outcomes it is told of; the data-level check catches the others: here
+    an upstream copy of the arrival delay the spec does not list, averaged over each flight on its own day."""
+    spec, _, registry = world
+    lake = Lake.from_uri((tmp_path / "lake").as_uri())
+    for day in VALIDATED:
+        frame = flights_day(day, rows=300)
+        lake.write_partition("validated", "flights", day, frame.assign(delay_copy=frame["arr_delay"]))
+    data = spec.model_dump()
+    data["features"]["aggregates"]["own_delay"] = {"by": ["carrier", "flight", "sched_dep_time"], "agg": "mean",
+                                                   "column": "delay_copy", "window_days": 1, "lag_days": 0}
+    data["features"]["numeric"].append("own_delay")
+    leaking = ModelSpec.model_validate(data)
+    versions = len(registry.versions(spec.name))
+    with pytest.raises(DataError, match=r"model inputs that alone predict the target 'arr_delay'.*own_delay "
+                                        r"\(ROC AUC (0\.9[89]\d|1\.000)\)") as error:
+        train.train_challenger(leaking, lake, registry, train.plan_window(leaking, lake, JAN[7]))
+    assert error.value.kind == "leak"
+    assert len(registry.versions(spec.name)) == versions  # nothing was trained or registered
