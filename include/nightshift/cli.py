@@ -120,8 +120,8 @@ def release(model: str, day: dt.datetime, reason: str) -> None:
 def reproduce(model: str, step: str, day: dt.datetime) -> None:
     """Rerun one STEP of MODEL for DAY outside Airflow, against the same storage; raises the same error.
 
-    ingest_raw and validate take the day itself; train and evaluate use validated data up to DAY
-    (evaluate judges the current challenger on that window's holdout).
+    ingest_raw, validate and build_features (the rolling aggregates) take the day itself; train and evaluate
+    use validated data up to DAY (evaluate judges the current challenger on that window's holdout).
     """
     from nightshift import steps
     from nightshift.model.registry import CHALLENGER
@@ -135,6 +135,8 @@ def reproduce(model: str, step: str, day: dt.datetime) -> None:
         elif step == "validate":
             for checked, status in steps.validate(run, [day]).items():
                 click.echo(f"{checked}: {status}")
+        elif step == "build_features":
+            click.echo(f"features/{model}: {steps.features(run, [day]).summary()}")
         elif step == "train":
             click.echo(steps.train(run, day, force=True).to_xcom())  # reproducing means fitting again
         elif (version := run.registry.alias_version(model, CHALLENGER)) is None:

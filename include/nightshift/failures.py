@@ -10,7 +10,7 @@ import traceback
 
 RUNBOOKS = "docs/runbooks.md"
 # Task ids that `nightshift reproduce` can rerun outside Airflow.
-REPRODUCIBLE_STEPS = ("ingest_raw", "validate", "train", "evaluate")
+REPRODUCIBLE_STEPS = ("ingest_raw", "validate", "build_features", "train", "evaluate")
 
 
 class NightshiftError(Exception):

@@ -23,6 +23,11 @@ def test_reproduce_ingests_and_validates_a_day_as_the_tasks_do(home, lake):
     assert validated.exit_code == 0, validated.output
     assert "validated" in validated.output and lake.days("validated", "flights") == [DAY]
 
+    featured = runner.invoke(main, ["reproduce", "flights_delay", "build_features", DAY.isoformat()])
+    assert featured.exit_code == 0, featured.output
+    assert "features/flights_delay: aggregates of 1 days: 0 read from features/, 1 computed" in featured.output
+    assert lake.days("features", "flights_delay") == [DAY]
+
 
 def test_reproducing_validation_of_a_day_not_ingested_says_so(home):
     result = CliRunner().invoke(main, ["reproduce", "flights_delay", "validate", DAY.isoformat()])

@@ -123,8 +123,9 @@ def _join_as_of(lookup: Lookup, frame: pd.DataFrame, table: pd.DataFrame) -> pd.
     timed = rows["_at"].notna()
     table = table.assign(**{time: _times(table[time], f"lookup {lookup.name} ({lookup.path}): as_of.lookup_time "
                                                       f"{time!r}")}).dropna(subset=[time])
-    # Of two readings at one time the later in the table wins (merge_asof would pick either of equal times).
-    table = table.drop_duplicates([*lookup.keys, time], keep="last").sort_values(time)
+    # Of two readings of one key at one time the first is kept, as by an exact lookup (merge_asof would
+    # pick either).
+    table = table.drop_duplicates([*lookup.keys, time]).sort_values(time)
     tolerance = lookup.as_of.max_age
     joined = pd.merge_asof(
         rows[timed].sort_values("_at"), table.rename(columns={time: "_at"}), on="_at",

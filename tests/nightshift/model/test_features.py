@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from nightshift.failures import DataError
-from nightshift.model.features import build_features, make_target, source_columns
+from nightshift.model.features import build_features, make_target, read_lookups, source_columns
 from nightshift.spec import ModelSpec, load_spec
 from tests.conftest import DEMO_SPEC, without_aggregates
 
@@ -48,7 +48,7 @@ def test_features_join_lookups_and_derive_columns(spec, lookups):
 
 def test_an_as_of_lookup_takes_the_latest_row_at_or_before_the_time_never_a_later_one(spec, lookups):
     data = build_features(spec, raw_rows(), lookups)
-    assert data.X["temp"].tolist()[:2] == [30.0, 41.0]  # EWR: the 09:00 reading, not 11:00; JFK: the hour's last
+    assert data.X["temp"].tolist()[:2] == [30.0, 40.0]  # EWR: the 09:00 reading, not 11:00; JFK: the hour's first
     assert pd.isna(data.X.loc[2, "temp"])  # LGA's reading is 5 hours old, beyond the 3-hour tolerance
     assert data.rows == 3
 
@@ -57,7 +57,7 @@ def test_a_row_without_a_time_gets_no_as_of_match_and_keeps_its_place(spec, look
     rows = raw_rows()
     rows.loc[0, "time_hour"] = None
     data = build_features(spec, rows, lookups)
-    assert pd.isna(data.X.loc[0, "temp"]) and data.X["temp"].tolist()[1] == 41.0
+    assert pd.isna(data.X.loc[0, "temp"]) and data.X["temp"].tolist()[1] == 40.0
     assert data.X["dep_hour"].tolist() == [5, 13, 23]
 
 
@@ -97,3 +97,12 @@ def test_training_reads_only_the_columns_it_needs(spec):
     needed = source_columns(spec, available)
     assert "dep_delay" not in needed and "air_time" not in needed
     assert {"sched_dep_time", "tailnum", "time_hour", "origin", "arr_delay", "month"} <= set(needed)
+
+
+def test_an_as_of_lookup_without_its_time_column_names_the_lookup_and_its_columns(spec, lookups, tmp_path):
+    path = tmp_path / "weather.csv"
+    lookups["weather"].drop(columns="time_hour").to_csv(path, index=False)
+    weather = spec.lookups[0].model_copy(update={"path": str(path)})
+    with pytest.raises(DataError, match=r"lookup weather .*columns \['time_hour'\] not found; its columns are "
+                                        r"\['humid', 'origin', 'precip'"):
+        read_lookups(spec.model_copy(update={"lookups": [weather]}))
