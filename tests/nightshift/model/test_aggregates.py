@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from nightshift.data.lake import Lake
+from nightshift.failures import DataError
 from nightshift.model import aggregates
 from nightshift.model.features import join_aggregates
 from nightshift.spec import ModelSpec, rows_column
@@ -154,3 +155,12 @@ def test_another_definition_never_reads_a_table_it_did_not_write(aggregated, his
     aggregates.materialise(aggregated, history_lake, [DAYS[9]])
     changed = with_aggregates(aggregated, {**AGGREGATES, "mean_5d": {**AGGREGATES["mean_5d"], "window_days": 6}})
     assert aggregates.day_tables(changed, history_lake, [DAYS[9]]).computed == [DAYS[9]]
+
+
+def test_an_aggregate_of_a_column_the_dataset_lacks_fails_before_anything_is_written(aggregated, history_lake):
+    misspelled = with_aggregates(aggregated, {**AGGREGATES,
+                                              "mean_5d": {**AGGREGATES["mean_5d"], "column": "dep_dealy"}})
+    with pytest.raises(DataError, match=r"features.aggregates.mean_5d.column: 'dep_dealy' is not a column of "
+                                        r"validated/flights; its columns are \['arr_delay', 'carrier'"):
+        aggregates.materialise(misspelled, history_lake, [DAYS[9]])
+    assert history_lake.days("features", aggregated.name) == []

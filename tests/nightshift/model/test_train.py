@@ -107,6 +107,8 @@ def test_version_lineage_is_recorded(world, trained):
     assert tags["params"] == "learning_rate=0.1 max_iter=20 max_leaf_nodes=31"
     assert (tags["train_window"], tags["holdout_window"]) == ("2013-01-01..2013-01-06", "2013-01-07..2013-01-08")
     assert (tags["quarantined_days"], tags["missing_days"]) == ("2013-01-03", "2013-01-04")
+    # the rolling aggregates' history had the same gaps (before the source's start there is none to miss)
+    assert tags["aggregates_history_left_out"] == "2013-01-03 (quarantined), 2013-01-04 (missing)"
     window = registry.training_window(spec.name, trained.version)
     assert set(window["partitions"]) == {*window["train"], *window["holdout"]}
     assert all(checksum.startswith("sha256:") for checksum in window["partitions"].values())
