@@ -2,7 +2,8 @@
 
 It does the same work as the retrain DAG, without what Nightshift adds around it: it reads the
 window's upstream parquet files directly (no lake, manifests or validation records), builds the same
-features and the same scikit-learn pipeline (Nightshift's functions, so the model work is identical),
+features (the rolling aggregates computed from those files, nothing materialised) and the same
+scikit-learn pipeline (Nightshift's functions, so the model work is identical),
 scores the holdout, compares with the champion on ROC AUC alone, logs and registers the model in
 MLflow and moves the `champion` alias when it is at least as good. No bootstrap, slices, budgets,
 lineage, fresh-process load check, checksums or locks.
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 
+from nightshift.model.aggregates import history_columns, history_frame, stacked_tables
 from nightshift.model.features import build_features, read_lookups, source_columns
 from nightshift.model.train import build_pipeline, trusted_types
 from nightshift.spec import load_spec
@@ -37,8 +39,10 @@ def main(landing: Path, as_of: dt.date, model: str, champion_of: str, spec_path:
     train = [holdout[0] - dt.timedelta(days=i) for i in reversed(range(1, spec.windows.train_days + 1))]
     columns = source_columns(spec, list(pd.read_parquet(landing / f"flights_{as_of}.parquet").columns))
     lookups = read_lookups(spec)
-    fit_on = build_features(spec, read_window(landing, train, columns), lookups)
-    judge_on = build_features(spec, read_window(landing, holdout, columns), lookups)
+    upstream = [day for day in [*train, *holdout] if (landing / f"flights_{day.isoformat()}.parquet").exists()]
+    history = history_frame(spec, read_window(landing, upstream, history_columns(spec)))
+    fit_on, judge_on = (build_features(spec, read_window(landing, days, columns), lookups,
+                                       stacked_tables(spec, history, days)) for days in (train, holdout))
     pipeline = build_pipeline(spec).fit(fit_on.X, fit_on.y)
     scores = pipeline.predict_proba(judge_on.X)[:, 1]
     auc = roc_auc_score(judge_on.y, scores)

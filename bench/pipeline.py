@@ -209,6 +209,7 @@ def score_throughput(home: BenchHome, repeats: int) -> dict[str, float]:
         import pandas as pd
 
         from nightshift.data.lake import Lake
+        from nightshift.model.aggregates import day_tables
         from nightshift.model.features import model_inputs, read_lookups
         from nightshift.model.registry import CHAMPION, Registry
         from nightshift.operate import scoring
@@ -216,8 +217,10 @@ def score_throughput(home: BenchHome, repeats: int) -> dict[str, float]:
 
         spec, lake, registry = home.spec(), Lake.from_uri(Settings.from_env().lake_uri), Registry.from_env()
         day = home.days[-1]
-        parquet = home.root / "day.parquet"  # the validated day's rows as a plain file, for the bare side
+        # The validated day's rows, and the table of its rolling aggregates, as plain files for the bare side.
+        parquet, aggregates = home.root / "day.parquet", home.root / "day-aggregates.parquet"
         lake.read_partition("validated", spec.source.dataset, day).to_parquet(parquet, index=False)
+        day_tables(spec, lake, [day]).frame.to_parquet(aggregates, index=False)
         out = home.root / "bare-predictions.parquet"
 
         def nightshift() -> int:
@@ -226,7 +229,8 @@ def score_throughput(home: BenchHome, repeats: int) -> dict[str, float]:
         def bare() -> int:
             model = mlflow.sklearn.load_model(f"models:/{MODEL}@{CHAMPION}")
             frame = pd.read_parquet(parquet).assign(date=pd.Timestamp(day))
-            predictions = model.predict_proba(model_inputs(spec, frame, read_lookups(spec)))[:, 1]
+            inputs = model_inputs(spec, frame, read_lookups(spec), pd.read_parquet(aggregates))
+            predictions = model.predict_proba(inputs)[:, 1]
             frame[spec.scoring.id_columns].assign(prediction=predictions).to_parquet(out, index=False)
             return len(frame)
 

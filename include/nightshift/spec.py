@@ -454,6 +454,7 @@ class ModelSpec(_Strict):
             if leaks := sorted(set(IDENTIFIER.findall(expression)) & forbidden):
                 raise ValueError(f"features.derived.{name}: uses {leaks}, which are never_features or the target")
         self._aggregates_cannot_leak(forbidden)
+        self._one_name_one_column()
         if self.task == "classification" and self.target.rule is None:
             raise ValueError("target.rule: a classification target needs a rule such as '> 15'")
         if self.task != "classification" and self.target.missing != "drop":
@@ -505,6 +506,19 @@ class ModelSpec(_Strict):
             if aggregate.agg == "rate" and aggregate.rule is None and not own_label:
                 raise ValueError(f"features.aggregates.{name}.rule: a rate of {aggregate.column!r} needs a rule "
                                  f"such as '> 15' (only a classification target's column has one of its own)")
+
+    def _one_name_one_column(self) -> None:
+        """Lookup columns, aggregates (and their `_rows`) and derived features each name a new column: two of
+        one name would overwrite or suffix each other. `date` and `group` are the platform's own."""
+        made = [*(("lookups." + lookup.name, column) for lookup in self.lookups for column in lookup.columns.values()),
+                *((f"features.aggregates.{name}", column) for name in self.features.aggregates
+                  for column in (name, rows_column(name))),
+                *((f"features.derived.{name}", name) for name in self.features.derived)]
+        seen: dict[str, str] = {"date": "the partition's date", "group": "the aggregates' tables"}
+        for key, column in made:
+            if column in seen:
+                raise ValueError(f"{key}: makes the column {column!r}, which {seen[column]} already names")
+            seen[column] = key
 
     @property
     def spec_hash(self) -> str:

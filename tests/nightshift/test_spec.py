@@ -167,3 +167,14 @@ def test_an_as_of_lookup_takes_a_duration_as_its_tolerance(tmp_path):
         load_spec(write_spec(tmp_path, lookups=lookups))
     lookups[0]["as_of"]["tolerance"] = "90min"
     assert load_spec(write_spec(tmp_path, lookups=lookups)).lookups[0].as_of.max_age.total_seconds() == 5400
+
+
+def test_two_features_of_one_name_are_refused(tmp_path):
+    features = yaml.safe_load(DEMO_SPEC.read_text())["features"]
+    features["derived"]["carrier_late_rate_7d_rows"] = "dep_hour * 2"
+    with pytest.raises(SpecError, match=r"features.derived.carrier_late_rate_7d_rows: makes the column "
+                                        r"'carrier_late_rate_7d_rows', which features.aggregates.carrier_late_rate_7d"):
+        load_spec(write_spec(tmp_path, features=features))
+    dated = write_spec(tmp_path, features__aggregates={**aggregate(), "date": aggregate()["carrier_late_rate_7d"]})
+    with pytest.raises(SpecError, match=r"features.aggregates.date: makes the column 'date', which the partition"):
+        load_spec(dated)

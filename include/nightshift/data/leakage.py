@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from nightshift.model.features import make_target
-from nightshift.spec import ModelSpec
+from nightshift.spec import ModelSpec, rows_column
 
 # A single feature with a ROC AUC (classification) or |correlation| (regression) this high is a leak.
 LEAK_SCORE = 0.98
@@ -79,7 +79,8 @@ def refuse_leaking_inputs(spec: ModelSpec, X: pd.DataFrame, y: pd.Series, where:
     features), on a seeded sample of a training window's rows: a DataError naming each leak, before any fit."""
     from nightshift.failures import DataError
 
-    built = {*spec.features.derived, *spec.features.aggregates,
+    built = {*spec.features.derived, *(column for name in spec.features.aggregates for column in
+                                       (name, rows_column(name))),
              *(feature for lookup in spec.lookups for feature in lookup.columns.values())}
     columns = [column for column in spec.features.columns if column in built]
     if not columns:

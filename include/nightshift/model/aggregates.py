@@ -29,6 +29,9 @@ from nightshift.spec import RULE, Aggregate, ModelSpec, rows_column
 
 log = logging.getLogger(__name__)
 ZONE = "features"
+# Part of every table's definition: raise it when how an aggregate is computed changes, so that tables
+# materialised by the old code are computed again.
+ALGORITHM = 1
 
 
 def history_columns(spec: ModelSpec) -> list[str]:
@@ -41,7 +44,7 @@ def definition(spec: ModelSpec) -> str:
     """A hash of what the aggregates compute (with the target's label, which a target rate uses): a
     materialised table is used only by a spec of the same definition."""
     described = {"aggregates": {name: a.model_dump() for name, a in spec.features.aggregates.items()},
-                 "label": spec.target.label}
+                 "label": spec.target.label, "algorithm": ALGORITHM}
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -83,17 +86,24 @@ def aggregated_values(spec: ModelSpec, aggregate: Aggregate, history: pd.DataFra
     return numbers.astype("float64")
 
 
-def read_history(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> pd.DataFrame:
-    """The rows of these validated days the aggregates read, oldest day first: `date`, the group columns and
-    one column of values per aggregate. Columns the dataset does not have fail first, naming the spec key."""
-    dataset = spec.source.dataset
+def history_frame(spec: ModelSpec, rows: pd.DataFrame) -> pd.DataFrame:
+    """What the aggregates read of validated `rows` (with their `date`, oldest day first): `date`, the group
+    columns and one column of values per aggregate."""
     by = sorted({column for aggregate in spec.features.aggregates.values() for column in aggregate.by})
-    if not days:
+    if rows.empty:
         return pd.DataFrame(columns=["date", *by, *spec.features.aggregates])
-    check_columns(spec, lake.manifest("validated", dataset, days[-1])["columns"], f"validated/{dataset}")
-    rows = lake.read_days("validated", dataset, days, columns=history_columns(spec))
     return rows[["date", *by]].assign(**{name: aggregated_values(spec, aggregate, rows)
                                          for name, aggregate in spec.features.aggregates.items()})
+
+
+def stacked_tables(spec: ModelSpec, history: pd.DataFrame, days: list[dt.date]) -> pd.DataFrame:
+    """The tables of `days` computed from `history` (a `history_frame`), stacked with their `date`."""
+    return _stacked({day: day_table(spec, history, day) for day in days})
+
+
+def _stacked(tables: dict[dt.date, pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat([table.assign(date=pd.Timestamp(day)) for day, table in sorted(tables.items())],
+                     ignore_index=True)
 
 
 def _between(history: pd.DataFrame, first: dt.date, last: dt.date) -> pd.DataFrame:
@@ -109,7 +119,10 @@ def day_table(spec: ModelSpec, history: pd.DataFrame, day: dt.date) -> pd.DataFr
     GROUP). A group key with no row in any of its aggregates' windows has no row here."""
     tables = [_group_table(spec, history, day, names).assign(**{GROUP: group})
               for group, names in spec.features.aggregate_groups.items()]
-    return pd.concat(tables, ignore_index=True)
+    # Groups are stacked, each without the others' columns: integers (keys, counts) stay integers, nullable,
+    # instead of becoming floats (a key past 2**53 would change).
+    return pd.concat([table.astype({column: "Int64" for column, kind in table.dtypes.items()
+                                    if pd.api.types.is_integer_dtype(kind)}) for table in tables], ignore_index=True)
 
 
 def _group_table(spec: ModelSpec, history: pd.DataFrame, day: dt.date, names: list[str]) -> pd.DataFrame:
@@ -143,9 +156,8 @@ class DayTables:
     left_out: dict[dt.date, str]       # history days the aggregates could not read: quarantined or missing
 
     def summary(self) -> str:
-        gaps = ", ".join(f"{day} ({why})" for day, why in sorted(self.left_out.items())) or "none"
         return (f"aggregates of {len(self.read) + len(self.computed)} days: {len(self.read)} read from features/, "
-                f"{len(self.computed)} computed; history days left out: {gaps}")
+                f"{len(self.computed)} computed; history days left out: {describe_gaps(self.left_out)}")
 
 
 def day_tables(spec: ModelSpec, lake: Lake, days: list[dt.date], *, materialise: bool = False) -> DayTables:
@@ -153,9 +165,12 @@ def day_tables(spec: ModelSpec, lake: Lake, days: list[dt.date], *, materialise:
     history has not changed since, computed from the history otherwise (and written, with `materialise`:
     the features step, and training, which runs the model's current spec)."""
     days = sorted(set(days))
+    if not days:
+        return DayTables(pd.DataFrame(columns=["date", GROUP]), [], [], {})
+    dataset = spec.source.dataset
     first, last = history_span(spec, days[0])[0], history_span(spec, days[-1])[1]
-    coverage = lake.coverage(spec.source.dataset, first, last)
-    checksums = {day: lake.manifest("validated", spec.source.dataset, day)["checksum"] for day in coverage.validated}
+    coverage = lake.coverage(dataset, first, last)
+    checksums = {day: lake.manifest("validated", dataset, day)["checksum"] for day in coverage.validated}
     left_out = _left_out(spec, coverage)
     wanted = definition(spec)
     tables, read, stale = {}, [], []
@@ -167,17 +182,26 @@ def day_tables(spec: ModelSpec, lake: Lake, days: list[dt.date], *, materialise:
         else:
             stale.append(day)
     if stale:
+        if known := lake.manifest("validated", dataset, stale[-1]):  # before any work, nothing written yet
+            check_columns(spec, known["columns"], f"validated/{dataset}")
         span = history_span(spec, stale[0])[0], history_span(spec, stale[-1])[1]
-        history = read_history(spec, lake, [day for day in checksums if span[0] <= day <= span[1]])
+        in_span = [day for day in checksums if span[0] <= day <= span[1]]
+        rows = lake.read_days("validated", dataset, in_span, columns=history_columns(spec)) if in_span else \
+            pd.DataFrame()
+        history = history_frame(spec, rows)
         for day in stale:
             tables[day] = day_table(spec, history, day)
             if materialise:
                 lake.write_partition(ZONE, spec.name, day, tables[day], definition=wanted,
                                      history=_in_span(spec, day, checksums), left_out=_in_span(spec, day, left_out))
-    frame = pd.concat([table.assign(date=pd.Timestamp(day)) for day, table in sorted(tables.items())],
-                      ignore_index=True)
-    return DayTables(frame, read, stale, {day: why for day, why in left_out.items()
-                                         if any(_reads(spec, d, day) for d in days)})
+    spans = [history_span(spec, day) for day in days]
+    return DayTables(_stacked(tables), read, stale, {day: why for day, why in left_out.items()
+                                                     if any(first <= day <= last for first, last in spans)})
+
+
+def describe_gaps(left_out: dict) -> str:
+    """History days left out, as `2013-02-08 (quarantined), ...`, or `none`."""
+    return ", ".join(f"{day} ({why})" for day, why in sorted(left_out.items())) or "none"
 
 
 def _left_out(spec: ModelSpec, coverage: Coverage) -> dict[dt.date, str]:
@@ -191,11 +215,6 @@ def _in_span(spec: ModelSpec, day: dt.date, by_day: dict[dt.date, str]) -> dict[
     """The entries of `by_day` in the history span of `day`, by ISO day: what a manifest records."""
     first, last = history_span(spec, day)
     return {d.isoformat(): value for d, value in sorted(by_day.items()) if first <= d <= last}
-
-
-def _reads(spec: ModelSpec, day: dt.date, history_day: dt.date) -> bool:
-    first, last = history_span(spec, day)
-    return first <= history_day <= last
 
 
 def materialise(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> DayTables:

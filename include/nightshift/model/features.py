@@ -57,9 +57,10 @@ def _read_lookup(lookup: Lookup) -> pd.DataFrame:
 
 
 def _times(values: pd.Series, what: str) -> pd.Series:
-    """Timestamps in UTC (naive ones taken as UTC); a DataError showing values that are not times."""
-    try:
-        return pd.to_datetime(values, utc=True)
+    """Timestamps in UTC, in nanoseconds (naive ones taken as UTC); a DataError showing values that are not
+    times."""
+    try:  # in one unit: merge_asof refuses to compare nanoseconds with microseconds
+        return pd.to_datetime(values, utc=True).dt.as_unit("ns")
     except (ValueError, TypeError) as err:
         raise DataError(f"{what}: not a date or time column ({err}); first values {values.head(3).tolist()}",
                         kind="schema") from err
@@ -119,17 +120,23 @@ def _join_as_of(lookup: Lookup, frame: pd.DataFrame, table: pd.DataFrame) -> pd.
     if event not in frame.columns:
         raise DataError(f"lookups.{lookup.name}.as_of.event_time: {event!r} is not a column of the rows; columns "
                         f"are {sorted(frame.columns)}", kind="schema", hint="Fix the lookup's as_of in the spec.")
-    rows = frame.assign(_row=range(len(frame)), _at=_times(frame[event], f"as_of.event_time {event!r}"))
-    timed = rows["_at"].notna()
+    rows = frame.assign(_row=range(len(frame)),
+                        _at=_times(frame[event], f"lookups.{lookup.name}.as_of.event_time {event!r}"))
+    timed = rows["_at"].notna() & rows[lookup.keys].notna().all(axis=1)
     table = table.assign(**{time: _times(table[time], f"lookup {lookup.name} ({lookup.path}): as_of.lookup_time "
-                                                      f"{time!r}")}).dropna(subset=[time])
-    # Of two readings of one key at one time the first is kept, as by an exact lookup (merge_asof would
-    # pick either).
+                                                      f"{time!r}")}).dropna(subset=[time, *lookup.keys])
+    # merge_asof wants the keys' dtypes equal, as they are in the rows. Of two readings of one key at one
+    # time the first is kept, as by an exact lookup (merge_asof would pick either).
+    try:
+        table = table.astype({key: rows[key].dtype for key in lookup.keys})
+    except (ValueError, TypeError) as err:
+        raise DataError(f"lookups.{lookup.name}.keys: the lookup's {lookup.keys} cannot be read as the rows' "
+                        f"({err})", kind="schema", hint="Make the key columns the same type on both sides.") from err
     table = table.drop_duplicates([*lookup.keys, time]).sort_values(time)
     tolerance = lookup.as_of.max_age
     joined = pd.merge_asof(
         rows[timed].sort_values("_at"), table.rename(columns={time: "_at"}), on="_at",
-        by=lookup.keys or None, direction="backward", tolerance=tolerance and pd.Timedelta(tolerance))
+        by=lookup.keys or None, direction="backward", tolerance=None if tolerance is None else pd.Timedelta(tolerance))
     return (pd.concat([joined, rows[~timed]]).sort_values("_row").drop(columns=["_row", "_at"])
             .reset_index(drop=True))
 

@@ -15,6 +15,7 @@ from nightshift import __version__
 from nightshift.data.lake import Lake
 from nightshift.data.leakage import refuse_leaking_inputs
 from nightshift.failures import DataError, ModelError
+from nightshift.model.aggregates import describe_gaps
 from nightshift.model.families import FAMILIES
 from nightshift.model.features import FeatureFrame
 from nightshift.model.inputs import class_codes, learned_classes, window_features
@@ -311,9 +312,7 @@ def register_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window:
         "holdout_window": f"{window.holdout[0]}..{window.holdout[-1]}",
         "quarantined_days": _days(window.quarantined),
         "missing_days": _days(window.missing),
-        **({"aggregates_history_left_out": ", ".join(f"{day} ({why})" for day, why in
-                                                     sorted(data.history_left_out.items())) or "none"}
-           if spec.features.aggregates else {}),
+        **({"aggregates_history_left_out": describe_gaps(data.history_left_out)} if spec.features.aggregates else {}),
         "spec_hash": spec_hash,
         "estimator": spec.model.builder,
         **({"classes": ",".join(spec.target.classes)} if spec.task == "multiclass" else {}),

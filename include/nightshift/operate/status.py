@@ -8,6 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from nightshift.data.lake import Lake
+from nightshift.model.aggregates import ZONE, definition, describe_gaps
 from nightshift.model.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from nightshift.settings import Settings
 from nightshift.spec import ModelSpec, load_models_folder, load_spec, spec_path
@@ -33,7 +34,8 @@ class VersionStatus:
 @dataclass(frozen=True)
 class FeaturesStatus:
     """What features/<model>/ holds: the days materialised, those of the spec's current aggregates (a spec
-    whose aggregates changed has them computed again), and the history days they could not read."""
+    whose aggregates changed has them computed again), and the history days they could not read. Whether a
+    table's history changed since it was written is judged when it is read, not here."""
 
     days: list[dt.date]
     current: list[dt.date]
@@ -41,13 +43,11 @@ class FeaturesStatus:
 
     def summary(self) -> str:
         span = f" ({self.days[0]}..{self.days[-1]})" if self.days else ""
-        gaps = ", ".join(f"{day} ({why})" for day, why in sorted(self.left_out.items())) or "none"
         return (f"{len(self.days)} days materialised{span}, {len(self.current)} of the spec's current aggregates; "
-                f"history days left out: {gaps}")
+                f"history days left out: {describe_gaps(self.left_out)}")
 
 
 def features_status(spec: ModelSpec, lake: Lake) -> FeaturesStatus | None:
-    from nightshift.model.aggregates import ZONE, definition
 
     if not spec.features.aggregates:
         return None
