@@ -178,7 +178,8 @@ class Aggregate(_Strict):
                                                "target column, the target's own label without it")
     window_days: int = Field(ge=1, le=366)
     lag_days: int = Field(1, ge=0, le=366, description="days between the window's end and the row's day")
-    min_rows: int = Field(1, ge=1, description="fewer rows in the window and the value is missing")
+    min_rows: int = Field(1, ge=1, description="fewer values in the window and the value is missing (not a "
+                                               "count's)")
 
     _rule = field_validator("rule")(check_rule)
 
@@ -222,7 +223,7 @@ class Target(_Strict):
 
 class Features(_Strict):
     aggregates: dict[str, Aggregate] = Field(default_factory=dict, description="name -> rolling aggregate; each "
-                                             "also gives `<name>_rows`, the rows its window held")
+                                             "also gives `<name>_rows`, how many values its window held")
     derived: dict[str, str] = Field(default_factory=dict, description="name -> pandas expression")
     numeric: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
@@ -251,7 +252,7 @@ class Features(_Strict):
 
 
 def rows_column(aggregate: str) -> str:
-    """The column that says how many history rows an aggregate's window held for a row."""
+    """The column that says how many values (history rows with one) an aggregate's window held for a row."""
     return f"{aggregate}_rows"
 
 

@@ -132,14 +132,14 @@ def _group_table(spec: ModelSpec, history: pd.DataFrame, day: dt.date, names: li
         before, after = aggregate.history_days()
         window = _between(history, day - dt.timedelta(days=before), day - dt.timedelta(days=after))
         grouped = window.groupby(aggregate.by, sort=False)[name]
-        columns[name] = grouped.count().astype("float64") if aggregate.agg == "count" else getattr(
-            grouped, "mean" if aggregate.agg == "rate" else aggregate.agg)().astype("float64")
-        columns[rows_column(name)] = grouped.count()
-    table = pd.DataFrame(columns)  # keys of every aggregate's window; 0 rows where one window has none
+        columns[rows_column(name)] = grouped.count()  # the values its window held; a count is just that
+        if aggregate.agg != "count":
+            columns[name] = getattr(grouped, "mean" if aggregate.agg == "rate" else aggregate.agg)()
+    table = pd.DataFrame(columns)  # the keys of every aggregate's window: 0 values where one window has none
     for name in names:
         aggregate = spec.features.aggregates[name]
         rows = table[rows_column(name)] = table[rows_column(name)].fillna(0).astype("int64")
-        table[name] = rows.astype("float64") if aggregate.agg == "count" else table[name].where(
+        table[name] = rows.astype("float64") if aggregate.agg == "count" else table[name].astype("float64").where(
             rows >= aggregate.min_rows)
     return table.reset_index()
 
