@@ -70,6 +70,9 @@ def variant(home: BenchHome, folder: Path, task: str, estimator: str, search: di
     data = yaml.safe_load(home.spec_path.read_text())
     if task == "regression":
         arrival = yaml.safe_load(ARRIVAL_SPEC.read_text())
+        for aggregate in data["features"].get("aggregates", {}).values():  # the same late rates, said outright
+            if aggregate["agg"] == "rate" and "rule" not in aggregate:
+                aggregate["rule"] = data["target"]["rule"]
         data.update({key: arrival[key] for key in ("task", "target", "gate", "monitoring")})
     data["model"] = {"estimator": estimator, "params": STARTING_PARAMS[estimator], "seed": 13,
                      **({"search": search} if search else {})}
