@@ -46,3 +46,15 @@ def test_too_few_rows_or_no_target_column_say_nothing(spec):
     day["distance"] = day["arr_delay"]
     assert find_leaks(spec, day.head(MIN_ROWS - 1)) == []
     assert find_leaks(spec, day.drop(columns="arr_delay")) == []
+
+
+def test_a_handful_of_positives_is_not_judged(spec):
+    """Three late flights among 400 are told apart perfectly by many columns, by chance: too few to judge."""
+    day = a_day()
+    day["arr_delay"] = 0.0
+    day.loc[day.index[:3], "arr_delay"] = 60.0
+    day["distance"] = day["arr_delay"] * 3 + 7
+    assert find_leaks(spec, day) == []
+    day.loc[day.index[:MIN_ROWS], "arr_delay"] = 60.0   # with MIN_ROWS of them, the same copy is a leak
+    day["distance"] = day["arr_delay"] * 3 + 7
+    assert [leak.column for leak in find_leaks(spec, day)] == ["distance"]
