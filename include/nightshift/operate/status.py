@@ -48,7 +48,7 @@ class FeaturesStatus:
 
 
 def features_status(spec: ModelSpec, lake: Lake) -> FeaturesStatus | None:
-
+    """What features/<model>/ holds, for a spec with rolling aggregates (one manifest read per day)."""
     if not spec.features.aggregates:
         return None
     manifests = {day: lake.manifest(ZONE, spec.name, day) or {} for day in lake.days(ZONE, spec.name)}
