@@ -1,4 +1,4 @@
-"""The `nightshift` command: demo, status, rollback, release, reproduce."""
+"""The `nightshift` command: demo, status, serve, rollback, release, reproduce."""
 
 from __future__ import annotations
 
@@ -111,6 +111,42 @@ def release(model: str, day: dt.datetime, reason: str) -> None:
         raise click.ClickException(f"{err}{chr(10) + err.hint if err.hint else ''}") from None
     click.echo(f"{spec.source.dataset} {day.date()}: released to validated/ by {record['released_by']} "
                f"at {record['released_at']}")
+
+
+def model_names(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    return [model_name(ctx, param, value) for value in values]
+
+
+@main.command()
+@click.argument("models", nargs=-1, required=True, callback=model_names)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5050, show_default=True, type=click.IntRange(1, 65535))
+def serve(models: list[str], host: str, port: int) -> None:
+    """Serve MODELS online: MLflow's scoring protocol on /invocations, /v1/models/<model>/predict, /ready,
+    /metrics. Follows each model's champion in the registry and swaps new versions in without a failed
+    request; canary and shadow as the spec's `serving` says; predictions logged to the lake.
+
+    Set NIGHTSHIFT_SERVE_TOKEN (or NIGHTSHIFT_SERVE_TOKEN_FILE) to require a bearer token; a server on
+    an address other than loopback refuses to start without one.
+    """
+    import uvicorn
+
+    from nightshift.operate.serving.app import LOOPBACK, bearer_token, create_app, load_models
+    from nightshift.operate.serving.metrics import ServingMetrics
+    from nightshift.spec import SpecError
+
+    token = bearer_token()
+    if token is None and host not in LOOPBACK:
+        raise click.ClickException(f"--host {host} is reachable from other machines: set NIGHTSHIFT_SERVE_TOKEN "
+                                   "(or NIGHTSHIFT_SERVE_TOKEN_FILE) so that only clients with the token are answered")
+    metrics = ServingMetrics()
+    try:
+        app = create_app(load_models(Settings.from_env(), models, metrics), metrics, token)
+    except SpecError as err:
+        raise click.ClickException(str(err)) from None
+    access = "bearer token required" if token else "no token"
+    click.echo(f"serving {', '.join(models)} on http://{host}:{port} ({access})")
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
 
 
 @main.command()

@@ -354,6 +354,33 @@ class Scoring(_Strict):
                                   description="source columns that identify a row; kept beside each prediction")
 
 
+class CanaryBudget(_Strict):
+    """When the canary stops itself: over its last `window` requests, once it has served `min_requests`."""
+
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="share of canary requests whose prediction failed")
+    max_p99_ms: float = Field(100, gt=0, description="99th percentile of the challenger's predict time, in ms")
+    min_requests: int = Field(100, ge=1, description="canary requests before the budget is judged")
+    window: int = Field(1000, ge=10, le=100_000, description="the most recent canary requests judged")
+
+
+class Serving(_Strict):
+    """`nightshift serve`: how the online server routes requests and logs them for monitoring."""
+
+    canary_percent: float = Field(0, ge=0, le=100, description="share of request rows the challenger answers")
+    canary_key: list[str] = Field(default_factory=list, description="columns whose hash picks the canary rows, so "
+                                  "one entity sees one model; default scoring.id_columns")
+    shadow: bool = Field(False, description="the challenger also scores every request, off the request path")
+    canary_budget: CanaryBudget = CanaryBudget()
+    poll_seconds: float = Field(10, gt=0, le=3600, description="how often the registry's aliases are read")
+    max_batch_rows: int = Field(1000, ge=1, le=1_000_000, description="larger requests get 413")
+    log_flush_seconds: float = Field(10, gt=0, le=3600, description="logged predictions reach the lake this often")
+    log_flush_rows: int = Field(10_000, ge=1, description="...or once this many rows wait")
+
+    @property
+    def follows_challenger(self) -> bool:
+        return self.canary_percent > 0 or self.shadow
+
+
 class Schedule(_Strict):
     ingest: str = "0 4 * * *"
     retrain: str = "0 2 * * *"
@@ -441,6 +468,7 @@ class ModelSpec(_Strict):
     windows: Windows
     schedule: Schedule = Schedule()
     scoring: Scoring = Scoring()
+    serving: Serving = Serving()
     monitoring: Monitoring = Monitoring()
     gate: Gate
 
@@ -456,6 +484,9 @@ class ModelSpec(_Strict):
                 raise ValueError(f"features.derived.{name}: uses {leaks}, which are never_features or the target")
         self._aggregates_cannot_leak(forbidden)
         self._one_name_one_column()
+        if self.serving.canary_percent and not self.canary_key:
+            raise ValueError("serving.canary_key: a canary needs columns that identify an entity (canary_key or "
+                             "scoring.id_columns), so that one entity always sees one model")
         if self.task == "classification" and self.target.rule is None:
             raise ValueError("target.rule: a classification target needs a rule such as '> 15'")
         if self.task != "classification" and self.target.missing != "drop":
@@ -520,6 +551,11 @@ class ModelSpec(_Strict):
             if column in seen:
                 raise ValueError(f"{key}: makes the column {column!r}, which {seen[column]} already names")
             seen[column] = key
+
+    @property
+    def canary_key(self) -> list[str]:
+        """The columns whose hash picks a request row's model while a canary runs."""
+        return self.serving.canary_key or self.scoring.id_columns
 
     @property
     def spec_hash(self) -> str:

@@ -48,7 +48,7 @@ MANIFEST = "_SUCCESS"
 ABANDONED_AFTER = dt.timedelta(hours=1)
 
 
-def _storage_errors(method):
+def storage_errors(method):
     """Storage failures (disk, S3 endpoint, permissions) become retryable InfraErrors naming the lake."""
     @functools.wraps(method)
     def wrapper(self: Lake, *args, **kwargs):
@@ -102,7 +102,7 @@ class Lake:
         """Where a committed file of the partition (the data, a report) lives."""
         return self.storage.uri(self._committed_key(zone, dataset, day, name))
 
-    @_storage_errors
+    @storage_errors
     def write_partition(
         self,
         zone: str,
@@ -117,7 +117,7 @@ class Lake:
         partition = self.partition_key(zone, dataset, day)
         # Commit ids sort by time to the microsecond: `verdicts` takes the newer of a day's two commits.
         commit = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
-        files = {DATA_FILE: _parquet_bytes(frame)}
+        files = {DATA_FILE: parquet_bytes(frame)}
         files.update({name: body.encode() if isinstance(body, str) else body
                       for name, body in (attachments or {}).items()})
         manifest = {
@@ -138,14 +138,14 @@ class Lake:
         self._sweep(partition, commit, previous)
         return manifest
 
-    @_storage_errors
+    @storage_errors
     def manifest(self, zone: str, dataset: str, day: dt.date) -> dict | None:
         try:
             return json.loads(self.storage.get(f"{self.partition_key(zone, dataset, day)}/{MANIFEST}"))
         except FileNotFoundError:
             return None
 
-    @_storage_errors
+    @storage_errors
     def days(self, zone: str, dataset: str) -> list[dt.date]:
         """Committed days of a dataset in a zone, oldest first (validated/ and quarantine/: as `verdicts`
         sees them)."""
@@ -153,7 +153,7 @@ class Lake:
             return sorted(day for day, found in self.verdicts(dataset).items() if found == zone)
         return sorted(self._committed_days(zone, dataset))
 
-    @_storage_errors
+    @storage_errors
     def verdicts(self, dataset: str) -> dict[dt.date, str]:
         """The zone of every judged day, `validated` or `quarantine`, in one look. A day being moved is
         committed to its new zone before it leaves the old one, so listing validated/, quarantine/ and
@@ -196,11 +196,11 @@ class Lake:
             if self._held_by(key) == mine:
                 self._delete(key)
 
-    @_storage_errors
+    @storage_errors
     def _put_new(self, key: str, data: bytes) -> bool:
         return self.storage.put_new(key, data)
 
-    @_storage_errors
+    @storage_errors
     def _held_by(self, key: str) -> bytes | None:
         try:
             return self.storage.get(key)
@@ -211,15 +211,15 @@ class Lake:
         holder = self._held_by(key)
         return dt.datetime.fromisoformat(json.loads(holder)["since"]) if holder else None
 
-    @_storage_errors
+    @storage_errors
     def _delete(self, key: str) -> None:
         self.storage.delete([key])
 
-    @_storage_errors
+    @storage_errors
     def read_attachment(self, zone: str, dataset: str, day: dt.date, name: str) -> bytes:
         return self.storage.get(self._committed_key(zone, dataset, day, name))
 
-    @_storage_errors
+    @storage_errors
     def read_partition(self, zone: str, dataset: str, day: dt.date, columns: list[str] | None = None) -> pd.DataFrame:
         """The committed rows of one day (only `columns`, if given). If a newer commit replaces the day
         while it is being read, the newer one is read."""
@@ -233,9 +233,7 @@ class Lake:
                                  kind="storage") from None
 
     def _read_data(self, zone: str, dataset: str, day: dt.date, columns: list[str] | None) -> pd.DataFrame:
-        with self.storage.open(self._committed_key(zone, dataset, day, DATA_FILE)) as f:
-            # A local file is seekable: pyarrow reads only the wanted columns' chunks.
-            return pd.read_parquet(f if f.seekable() else io.BytesIO(f.read()), columns=columns)
+        return read_parquet(self.storage, self._committed_key(zone, dataset, day, DATA_FILE), columns)
 
     def read_days(
         self, zone: str, dataset: str, days: Iterable[dt.date], columns: list[str] | None = None
@@ -256,7 +254,7 @@ class Lake:
                         quarantined=[d for d in wanted if zones.get(d) == "quarantine"],
                         missing=[d for d in wanted if d not in zones])
 
-    @_storage_errors
+    @storage_errors
     def keep_unreadable(self, dataset: str, source_uri: str, data: bytes, reason: str) -> str:
         """Keep a source file that could not be parsed, byte for byte, in quarantine/<dataset>/unreadable/
         with why; returns where."""
@@ -268,7 +266,7 @@ class Lake:
              "kept_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}, indent=2).encode())
         return self.storage.uri(key)
 
-    @_storage_errors
+    @storage_errors
     def remove_partition(self, zone: str, dataset: str, day: dt.date) -> bool:
         """Make a day invisible (its manifest goes first), then delete its files."""
         partition = self.partition_key(zone, dataset, day)
@@ -303,7 +301,13 @@ def content_checksum(frame: pd.DataFrame) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+def read_parquet(storage: Storage, key: str, columns: list[str] | None = None) -> pd.DataFrame:
+    with storage.open(key) as f:
+        # A local file is seekable: pyarrow reads only the wanted columns' chunks.
+        return pd.read_parquet(f if f.seekable() else io.BytesIO(f.read()), columns=columns)
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     return buffer.getvalue()

@@ -1,1 +1,1 @@
-"""Operating models: batch scoring, monitoring, status."""
+"""Operating models: batch scoring, online serving, monitoring, status."""
