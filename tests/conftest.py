@@ -283,3 +283,14 @@ def models_folder_with_a_broken_spec(folder: Path) -> Path:
     data["name"], data["windows"]["train_days"] = "team_b", -3
     (folder / "team_b.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return folder / "team_b.yaml"
+
+
+def tamper_artifact(registry, model: str, version: str) -> tuple[Path, bytes]:
+    """Change a version's stored model file (on the embedded default's artifact store); returns the file
+    and its original bytes."""
+    source = registry.client.get_model_version(model, version).source
+    (stored,) = [p for p in registry.settings.home.glob("mlartifacts/**/model.skops")
+                 if source.split("/")[-1] in str(p)]
+    original = stored.read_bytes()
+    stored.write_bytes(original + b"tampered")
+    return stored, original

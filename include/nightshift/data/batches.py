@@ -40,7 +40,7 @@ def append_batch(lake: Lake, zone: str, dataset: str, day: dt.date, source: str,
                 "schema": {str(column): str(dtype) for column, dtype in frame.dtypes.items()},
                 "checksum": content_checksum(frame),
                 "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                **manifest_extra, "batch": batch}
+                **manifest_extra, "source": source, "batch": batch}
     lake.storage.put(f"{folder}/{DATA_FILE}", parquet_bytes(frame))
     lake.storage.put(f"{folder}/{MANIFEST}", json.dumps(manifest, indent=2, default=str).encode())
     return manifest

@@ -26,7 +26,7 @@ from nightshift.model.registry import (
 )
 from nightshift.model.train import serving_requirements
 from nightshift.spec import ModelSpec, load_spec
-from tests.conftest import DEMO_SPEC, free_port, module_home
+from tests.conftest import DEMO_SPEC, free_port, module_home, tamper_artifact
 
 WINDOW = {"as_of": "2013-01-21", "train": ["2013-01-01", "2013-01-02"], "holdout": ["2013-01-21"],
           "partitions": {"2013-01-01": "sha256:01", "2013-01-02": "sha256:02", "2013-01-21": "sha256:21"}}
@@ -68,16 +68,6 @@ def registered(world) -> tuple[Registry, str, str, str]:
         if registry.alias_version(spec.name, alias) is not None:
             registry.client.delete_registered_model_alias(spec.name, alias)
     return registry, spec.name, first, second
-
-
-def _tamper(registry, model: str, version: str) -> tuple[Path, bytes]:
-    """Change a version's stored model file; returns it and its original bytes."""
-    source = registry.client.get_model_version(model, version).source
-    (stored,) = [p for p in registry.settings.home.glob("mlartifacts/**/model.skops")
-                 if source.split("/")[-1] in str(p)]
-    original = stored.read_bytes()
-    stored.write_bytes(original + b"tampered")
-    return stored, original
 
 
 def test_versions_are_listed_oldest_first_with_their_tags_and_checksum(registered):
@@ -143,7 +133,7 @@ def test_a_retired_challenger_loses_the_alias_only_if_it_still_holds_it(register
 
 def test_a_tampered_artifact_is_refused(registered):
     registry, model, first, _ = registered
-    stored, original = _tamper(registry, model, first)
+    stored, original = tamper_artifact(registry, model, first)
     try:
         with pytest.raises(ModelError, match="does not match the recorded"):
             registry.load_model(model, first)
@@ -155,7 +145,7 @@ def test_a_tampered_artifact_is_refused(registered):
 def test_a_challenger_tampered_with_after_the_gate_is_never_promoted(registered):
     registry, model, first, second = registered
     registry.promote(model, first, expected_champion=None)
-    stored, original = _tamper(registry, model, second)
+    stored, original = tamper_artifact(registry, model, second)
     try:
         with pytest.raises(ModelError, match="does not match the recorded"):
             registry.promote(model, second, expected_champion=first)  # as if it passed

@@ -9,6 +9,8 @@ costs logged rows, never requests or the server's memory.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 
 import pandas as pd
@@ -19,6 +21,7 @@ from nightshift.data.lake import Lake
 log = logging.getLogger(__name__)
 ONLINE = "online"  # the source of the rows the server logs, beside batch scoring's day partitions
 MAX_BUFFERED_ROWS = 1_000_000
+WRITER = f"{socket.gethostname()}:{os.getpid()}"  # which server process wrote a batch
 
 
 class PredictionLog:
@@ -70,7 +73,7 @@ class PredictionLog:
         for day, part in rows.groupby(rows["date"].dt.date, sort=True):
             try:
                 append_batch(self.lake, "predictions", self.model, day, ONLINE, part.drop(columns="date"),
-                             source=ONLINE)
+                             writer=WRITER)
             except Exception:  # the lake is down or refuses: keep the rows, never fail a request
                 log.exception("%s: cannot write %d logged predictions of %s to the lake; kept for the next try",
                               self.model, len(part), day)
