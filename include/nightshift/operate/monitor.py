@@ -5,6 +5,8 @@ announces the Asset that triggers a retrain.
 Drift per feature: PSI (numeric on the training window's deciles, categorical on shares) and, for
 numeric features, the Kolmogorov-Smirnov statistic. Realized performance: the primary metric on the
 recent days whose labels are known (`label_delay_days`), against the champion's own holdout metric.
+Online traffic (rows `nightshift serve` answered on the recent days) is judged the same way, apart:
+see `nightshift.operate.online_monitor`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from nightshift.model.features import make_target
 from nightshift.model.inputs import VersionModel, judged_rows
 from nightshift.model.metrics import category_psi, compute_metrics, psi
 from nightshift.model.registry import CHAMPION, Registry
+from nightshift.operate.online_monitor import champion_traffic, online_rows, record_challenger_evidence
 from nightshift.spec import ModelSpec
 
 
@@ -32,6 +35,17 @@ class Drift:
     ks: float | None  # numeric features only
     beyond_limits: bool
     expected: bool    # listed in monitoring.expected_drift: reported, no decay signal
+
+
+@dataclass(frozen=True)
+class Online:
+    """The champion's online traffic: live inputs against its training window, realized once labelled."""
+
+    rows: int
+    drift: list[Drift]
+    prediction_psi: float
+    realized: float | None
+    labelled_rows: int
 
 
 @dataclass
@@ -46,6 +60,8 @@ class MonitorReport:
     realized: float | None = None   # primary metric on the labelled recent days
     expected: float | None = None   # the champion's holdout metric at its gate
     breaches: list[str] = field(default_factory=list)
+    online: Online | None = None    # what `nightshift serve` answered on the recent days
+    challenger_online: dict[str, float] = field(default_factory=dict)  # its canary and shadow evidence
 
     def to_dict(self) -> dict:
         """JSON-ready: days as ISO strings."""
@@ -61,8 +77,17 @@ class MonitorReport:
             flag = ("  (expected)" if d.expected else "  BREACH") if d.beyond_limits else ""
             lines.append(f"{d.feature:<16} {d.psi:>7.3f} {ks:>7}{flag}")
         lines.append(f"{'prediction':<16} {self.prediction_psi:>7.3f}")
+        holdout = "" if self.expected is None else f" vs holdout {self.expected:.4f}"
         if self.realized is not None:
-            lines.append(f"realized {self.realized:.4f} vs holdout {self.expected:.4f}")
+            lines.append(f"realized {self.realized:.4f}{holdout}")
+        if online := self.online:
+            drifted = [f"{d.feature} (PSI {d.psi:.3f})" for d in online.drift if d.beyond_limits and not d.expected]
+            lines.append(f"online: {online.rows} rows answered; prediction PSI {online.prediction_psi:.3f}; drifted: "
+                         f"{', '.join(drifted) or 'none'}")
+            if online.realized is not None:
+                lines.append(f"online realized {online.realized:.4f}{holdout} on {online.labelled_rows} labelled rows")
+        if self.challenger_online:
+            lines.append("challenger online: " + ", ".join(f"{k} {v:.4g}" for k, v in self.challenger_online.items()))
         return "\n".join(lines)
 
 
@@ -88,11 +113,29 @@ def monitor(spec: ModelSpec, lake: Lake, registry: Registry, as_of: dt.date) -> 
     report.drift = [_drift(feature, before[feature], now[feature], champion.spec, rules)
                     for feature in champion.spec.features.columns]
     labelled = recent[recent["date"].dt.date <= as_of - dt.timedelta(days=rules.label_delay_days)]
+    report.expected = _holdout_metric(registry, spec, version)
     if not labelled.empty:
-        report.realized, report.expected = _realized(spec, champion, labelled), _holdout_metric(registry, spec, version)
+        report.realized = _realized(spec, champion, labelled)
+    logged = online_rows(spec, lake, recent_days)
+    if len(logged):
+        report.online = _online(spec, champion, before, logged, labelled, rules)
+        report.challenger_online = record_challenger_evidence(spec, registry, logged, labelled, as_of)
     report.breaches = _breaches(spec, report)
     _record(registry, report)
     return report
+
+
+def _online(spec: ModelSpec, champion: VersionModel, before: pd.DataFrame, logged: pd.DataFrame,
+            labelled: pd.DataFrame, rules) -> Online | None:
+    features = champion.spec.features.columns
+    traffic = champion_traffic(spec, logged, champion.version, labelled, features)
+    if traffic is None:
+        return None
+    drift = [_drift(feature, before[feature], traffic.inputs[feature], champion.spec, rules) for feature in features]
+    reference = champion.predict_inputs(before)
+    prediction_psi = psi(reference, traffic.predictions) if champion.classes is None else category_psi(
+        champion.labels(reference), traffic.predictions)
+    return Online(len(traffic.inputs), drift, prediction_psi, traffic.realized, traffic.labelled_rows)
 
 
 def _drift(feature: str, before: pd.Series, now: pd.Series, trained_with: ModelSpec, rules) -> Drift:
@@ -133,11 +176,23 @@ def _breaches(spec: ModelSpec, report: MonitorReport) -> list[str]:
     breaches = [f"drift:{d.feature}" for d in report.drift if d.beyond_limits and not d.expected]
     if report.prediction_psi > rules.max_psi:
         breaches.append("drift:prediction")
-    if report.realized is not None and report.expected is not None:
-        sign = 1 if spec.metric_directions[spec.gate.primary_metric] else -1
-        if sign * (report.expected - report.realized) > rules.max_metric_drop:
-            breaches.append(f"decay:{spec.gate.primary_metric}")
+    if _decayed(spec, report.expected, report.realized):
+        breaches.append(f"decay:{spec.gate.primary_metric}")
+    if online := report.online:
+        breaches += [f"online_drift:{d.feature}" for d in online.drift if d.beyond_limits and not d.expected]
+        if online.prediction_psi > rules.max_psi:
+            breaches.append("online_drift:prediction")
+        if _decayed(spec, report.expected, online.realized):
+            breaches.append(f"online_decay:{spec.gate.primary_metric}")
     return breaches
+
+
+def _decayed(spec: ModelSpec, expected: float | None, realized: float | None) -> bool:
+    """The realized primary metric is worse than the holdout's by more than monitoring.max_metric_drop."""
+    if expected is None or realized is None:
+        return False
+    sign = 1 if spec.metric_directions[spec.gate.primary_metric] else -1
+    return sign * (expected - realized) > spec.monitoring.max_metric_drop
 
 
 def _holdout_metric(registry: Registry, spec: ModelSpec, version: str) -> float | None:

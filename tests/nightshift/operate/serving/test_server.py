@@ -22,6 +22,7 @@ from nightshift.data.batches import read_batches
 from nightshift.model import train
 from nightshift.model.inputs import VersionModel
 from nightshift.model.registry import CHALLENGER, CHAMPION
+from nightshift.operate.monitor import monitor
 from nightshift.operate.serving.models import CANARY_STOPPED
 from nightshift.operate.serving.prediction_log import ONLINE
 from tests.conftest import DEMO_SPEC, free_port, serving, tamper_artifact, validated_world
@@ -236,8 +237,22 @@ def test_the_canary_is_sticky_stops_itself_over_budget_and_shadow_and_canary_row
                 "latency_ms", "served_at", "date"} <= set(logged.columns)
         shadow = logged[logged["route"] == "shadow"].set_index(["request_id", "row"])
         canary = requests_served[requests_served["route"] == "canary"].set_index(["request_id", "row"])
-        both = canary.join(shadow["prediction"], rsuffix="_shadow", how="inner")
+        both = canary.join(shadow["prediction"].rename("prediction_shadow"), how="inner")
         assert len(both) and np.allclose(both["prediction"], both["prediction_shadow"])  # one model, one answer
+
+        # The monitor reads them: the champion's live traffic, and the challenger's evidence on its version.
+        report = monitor(world.spec, world.lake, world.registry, DAY + dt.timedelta(days=1))
+        answered = logged[(logged["route"] == "champion") & (logged["model_version"] == champion)]
+        assert report.online.rows >= len(answered) and report.online.labelled_rows > 0.9 * report.online.rows
+        assert {d.feature for d in report.online.drift} == set(world.spec.features.columns)
+        assert 0.5 < report.online.realized < 1
+        evidence = report.challenger_online
+        assert evidence["canary_rows"] >= (logged["route"] == "canary").sum()
+        assert 0.5 < evidence["shadow_agreement"] <= 1
+        assert 0.5 < evidence["shadow_challenger_roc_auc"] < 1 and 0.5 < evidence["canary_champion_roc_auc"] < 1
+        tags = world.registry.version_tags(world.spec.name, challenger)
+        assert tags["online.shadow_agreement"] == f"{evidence['shadow_agreement']:.4g}"
+        assert "online:" in report.table() and "challenger online: shadow_rows" in report.table()
     finally:
         world.registry.retire_challenger(world.spec.name, challenger)
     assert world.registry.alias_version(world.spec.name, CHALLENGER) is None
