@@ -48,12 +48,23 @@ def read_lookups(spec: ModelSpec) -> dict[str, pd.DataFrame]:
 
 
 def _read_lookup(lookup: Lookup) -> pd.DataFrame:
+    return prepare_lookup(lookup, read_table(lookup.path))
+
+
+def prepare_lookup(lookup: Lookup, table: pd.DataFrame) -> pd.DataFrame:
+    """The lookup's keys and columns; an as-of lookup's also its times (UTC nanoseconds), in time order, with
+    rows lacking a time or key left out and, of two readings of one key at one time, the first kept (as an
+    exact lookup keeps it; merge_asof would pick either). Done once per read: every join reuses it."""
     wanted = [*lookup.keys, *([lookup.as_of.lookup_time] if lookup.as_of else []), *lookup.columns]
-    table = read_table(lookup.path)
     if missing := [c for c in wanted if c not in table.columns]:
         raise DataError(f"lookup {lookup.name} ({lookup.path}): columns {missing} not found; its columns are "
                         f"{sorted(table.columns)}", kind="schema", hint=f"Fix lookups.{lookup.name} in the spec.")
-    return table[wanted].rename(columns=lookup.columns)
+    table = table[wanted].rename(columns=lookup.columns)
+    if lookup.as_of is None:
+        return table
+    time = lookup.as_of.lookup_time
+    table[time] = _times(table[time], f"lookup {lookup.name} ({lookup.path}): as_of.lookup_time {time!r}")
+    return table.dropna(subset=[time, *lookup.keys]).drop_duplicates([*lookup.keys, time]).sort_values(time)
 
 
 def _times(values: pd.Series, what: str) -> pd.Series:
@@ -76,7 +87,7 @@ def _one_row_per_key(lookup: Lookup, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def model_inputs(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFrame],
-                 aggregates: pd.DataFrame | None = None) -> pd.DataFrame:
+                 aggregates: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """The model's input columns for every row of `frame` (rows with a `date` column, as
     `Lake.read_days` returns): lookups joined, rolling aggregates joined from their days' tables
     (`nightshift.model.aggregates.day_tables`), derived features computed, types fixed."""
@@ -84,7 +95,7 @@ def model_inputs(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.Dat
 
 
 def build_features(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFrame],
-                   aggregates: pd.DataFrame | None = None) -> FeatureFrame:
+                   aggregates: dict[str, pd.DataFrame] | None = None) -> FeatureFrame:
     """Model inputs and target for `frame`. Rows whose target is unknown are dropped and counted,
     unless the spec's `target.missing` says how to label them."""
     enriched = _enrich(spec, frame, lookups, aggregates)
@@ -94,7 +105,7 @@ def build_features(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.D
 
 
 def _enrich(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFrame],
-            aggregates: pd.DataFrame | None) -> pd.DataFrame:
+            aggregates: dict[str, pd.DataFrame] | None) -> pd.DataFrame:
     for lookup in spec.lookups:
         if lookup.as_of:
             frame = _join_as_of(lookup, frame, lookups[lookup.name])
@@ -123,16 +134,14 @@ def _join_as_of(lookup: Lookup, frame: pd.DataFrame, table: pd.DataFrame) -> pd.
     rows = frame.assign(_row=range(len(frame)),
                         _at=_times(frame[event], f"lookups.{lookup.name}.as_of.event_time {event!r}"))
     timed = rows["_at"].notna() & rows[lookup.keys].notna().all(axis=1)
-    table = table.assign(**{time: _times(table[time], f"lookup {lookup.name} ({lookup.path}): as_of.lookup_time "
-                                                      f"{time!r}")}).dropna(subset=[time, *lookup.keys])
-    # merge_asof wants the keys' dtypes equal, as they are in the rows. Of two readings of one key at one
-    # time the first is kept, as by an exact lookup (merge_asof would pick either).
-    try:
-        table = table.astype({key: rows[key].dtype for key in lookup.keys})
-    except (ValueError, TypeError) as err:
-        raise DataError(f"lookups.{lookup.name}.keys: the lookup's {lookup.keys} cannot be read as the rows' "
-                        f"({err})", kind="schema", hint="Make the key columns the same type on both sides.") from err
-    table = table.drop_duplicates([*lookup.keys, time]).sort_values(time)
+    # merge_asof wants the keys' dtypes equal, as they are in the rows.
+    if cast := {key: rows[key].dtype for key in lookup.keys if table[key].dtype != rows[key].dtype}:
+        try:
+            table = table.astype(cast)
+        except (ValueError, TypeError) as err:
+            raise DataError(f"lookups.{lookup.name}.keys: the lookup's {lookup.keys} cannot be read as the rows' "
+                            f"({err})", kind="schema",
+                            hint="Make the key columns the same type on both sides.") from err
     tolerance = lookup.as_of.max_age
     joined = pd.merge_asof(
         rows[timed].sort_values("_at"), table.rename(columns={time: "_at"}), on="_at",
@@ -141,20 +150,35 @@ def _join_as_of(lookup: Lookup, frame: pd.DataFrame, table: pd.DataFrame) -> pd.
             .reset_index(drop=True))
 
 
-def join_aggregates(spec: ModelSpec, frame: pd.DataFrame, tables: pd.DataFrame | None) -> pd.DataFrame:
-    """Each row joined to its day's aggregates by its group keys (`tables`: the days' tables stacked, with
-    their `date`); a key without history gets 0 rows and a missing value (0 for a count)."""
-    if tables is None:
-        raise ValueError(f"{spec.name} has rolling aggregates: pass their day tables")
+def aggregate_parts(spec: ModelSpec, tables: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The days' aggregate tables (stacked, with their `date`: `nightshift.model.aggregates.day_tables`) as
+    `join_aggregates` takes them: one table per group of aggregates, indexed by the day and the group's keys."""
+    parts = {}
     for group, names in spec.features.aggregate_groups.items():
-        by = spec.features.aggregates[names[0]].by
-        counts = [rows_column(name) for name in names]
-        counts += [name for name in names if spec.features.aggregates[name].agg == "count"]
-        part = tables.loc[tables[AGGREGATE_GROUP] == group, ["date", *by, *names, *(rows_column(n) for n in names)]]
-        part = part.astype({"date": frame["date"].dtype, **{key: frame[key].dtype for key in by}})
-        frame = frame.merge(part, on=["date", *by], how="left", validate="many_to_one")
-        frame[counts] = frame[counts].fillna(0)
-    return frame
+        keys = ["date", *spec.features.aggregates[names[0]].by]
+        columns = [*names, *(rows_column(name) for name in names)]
+        parts[group] = tables.loc[tables[AGGREGATE_GROUP] == group, [*keys, *columns]].set_index(keys)
+    return parts
+
+
+def join_aggregates(spec: ModelSpec, frame: pd.DataFrame, parts: dict[str, pd.DataFrame] | None) -> pd.DataFrame:
+    """Each row given its day's aggregates by its group keys (`parts`: from `aggregate_parts`); a key without
+    history gets 0 rows and a missing value (0 for a count)."""
+    if parts is None:
+        raise ValueError(f"{spec.name} has rolling aggregates: pass their day tables")
+    found = {}
+    for group, names in spec.features.aggregate_groups.items():
+        part = parts[group]
+        # The rows' keys in the tables' types (a date's unit, a string dtype), then a lookup by index: a key
+        # repeated in a table is an error (reindex refuses it), a key missing from it gets NaN.
+        levels = {name: part.index.levels[i].dtype for i, name in enumerate(part.index.names)}
+        wanted = pd.MultiIndex.from_frame(frame[list(levels)].astype(levels))
+        values = part.reindex(wanted)
+        counts = [*(rows_column(name) for name in names),
+                  *(name for name in names if spec.features.aggregates[name].agg == "count")]
+        values[counts] = values[counts].fillna(0)
+        found |= {column: values[column].to_numpy() for column in values.columns}
+    return frame.assign(**found)
 
 
 def _typed_inputs(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:

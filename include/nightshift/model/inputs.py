@@ -23,7 +23,14 @@ import pandas as pd
 from nightshift.data.lake import Lake
 from nightshift.failures import DataError, ModelError
 from nightshift.model.aggregates import day_tables
-from nightshift.model.features import FeatureFrame, build_features, model_inputs, read_lookups, source_columns
+from nightshift.model.features import (
+    FeatureFrame,
+    aggregate_parts,
+    build_features,
+    model_inputs,
+    read_lookups,
+    source_columns,
+)
 from nightshift.model.registry import Registry
 from nightshift.spec import ModelSpec
 
@@ -41,7 +48,7 @@ def window_features(spec: ModelSpec, lake: Lake, days: list[dt.date], *, materia
         return build_features(spec, frame, read_lookups(spec))
     tables = day_tables(spec, lake, days, materialise=materialise)
     log.info("%s", tables.summary())
-    data = build_features(spec, frame, read_lookups(spec), tables.frame)
+    data = build_features(spec, frame, read_lookups(spec), aggregate_parts(spec, tables.frame))
     return dataclasses.replace(data, history_left_out=tables.left_out)
 
 
@@ -146,7 +153,8 @@ class VersionModel:
         if not self.spec.features.aggregates:
             return model_inputs(self.spec, frame, self.lookups)
         days = [day.date() for day in frame["date"].drop_duplicates()]
-        return model_inputs(self.spec, frame, self.lookups, day_tables(self.spec, self.lake, days).frame)
+        tables = day_tables(self.spec, self.lake, days).frame
+        return model_inputs(self.spec, frame, self.lookups, aggregate_parts(self.spec, tables))
 
     @property
     def classes(self) -> list[str] | None:

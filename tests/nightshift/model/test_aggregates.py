@@ -10,7 +10,7 @@ import pytest
 from nightshift.data.lake import Lake
 from nightshift.failures import DataError
 from nightshift.model import aggregates
-from nightshift.model.features import join_aggregates
+from nightshift.model.features import aggregate_parts, join_aggregates
 from nightshift.spec import ModelSpec, rows_column
 
 START = dt.date(2013, 3, 1)
@@ -94,7 +94,7 @@ def test_each_aggregation_equals_a_brute_force_computation_per_row(aggregated, h
     history = history_lake.read_days("validated", "flights", validated)
     scored = history_lake.read_days("validated", "flights", validated[3:])
     tables = aggregates.day_tables(aggregated, history_lake, validated[3:])
-    joined = join_aggregates(aggregated, scored, tables.frame)
+    joined = join_aggregates(aggregated, scored, aggregate_parts(aggregated, tables.frame))
     assert len(joined) == len(scored)
     checked = 0
     for _, row in joined.iterrows():
@@ -115,7 +115,7 @@ def test_gaps_are_left_out_and_reported_and_a_cold_start_gets_missing_values(agg
     first = aggregates.day_tables(aggregated, history_lake, [DAYS[0]])
     assert first.left_out == {}  # before the source's start there is nothing to miss
     scored = history_lake.read_days("validated", "flights", [DAYS[0]])
-    joined = join_aggregates(aggregated, scored, first.frame)
+    joined = join_aggregates(aggregated, scored, aggregate_parts(aggregated, first.frame))
     assert joined["mean_5d"].isna().all() and (joined["mean_5d_rows"] == 0).all()
     assert (joined["rows_3d"] == 0).all()  # a count of no history is 0, not missing
     assert joined["std_2d"].notna().any()  # lag 0 reads the row's own day

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from nightshift.failures import DataError
-from nightshift.model.features import build_features, make_target, read_lookups, source_columns
+from nightshift.model.features import build_features, make_target, prepare_lookup, read_lookups, source_columns
 from nightshift.spec import ModelSpec, load_spec
 from tests.conftest import DEMO_SPEC, without_aggregates
 
@@ -17,8 +17,7 @@ def raw_rows() -> pd.DataFrame:
     })
 
 
-@pytest.fixture
-def lookups() -> dict[str, pd.DataFrame]:
+def raw_lookups() -> dict[str, pd.DataFrame]:
     weather = pd.DataFrame({
         "origin": ["EWR", "EWR", "JFK", "JFK", "JFK", "LGA"],
         "time_hour": ["2013-02-04T09:00:00Z", "2013-02-04T11:00:00Z",     # EWR: an hour before and after
@@ -27,7 +26,7 @@ def lookups() -> dict[str, pd.DataFrame]:
                       "2013-02-05T23:00:00Z"],                            # LGA: 5 hours before, past 3h
         "temp": [30.0, 31.0, 40.0, 41.0, 99.0, 20.0], "humid": 50.0, "wind_speed": 5.0, "precip": 0.0,
         "visib": 10.0, "pressure": 1012.0})
-    planes = pd.DataFrame({"tailnum": ["N1", "N2"], "plane_year": [2003, 2010], "seats": [180, 50]})
+    planes = pd.DataFrame({"tailnum": ["N1", "N2"], "year": [2003, 2010], "seats": [180, 50]})
     return {"weather": weather, "planes": planes}
 
 
@@ -35,6 +34,13 @@ def lookups() -> dict[str, pd.DataFrame]:
 def spec() -> ModelSpec:
     """The demo spec without its rolling aggregates (tests/nightshift/model/test_aggregates.py has them)."""
     return ModelSpec.model_validate(without_aggregates(load_spec(DEMO_SPEC).model_dump()))
+
+
+@pytest.fixture
+def lookups(spec) -> dict[str, pd.DataFrame]:
+    """The lookup tables as read_lookups gives them."""
+    tables = raw_lookups()
+    return {lookup.name: prepare_lookup(lookup, tables[lookup.name]) for lookup in spec.lookups}
 
 
 def test_features_join_lookups_and_derive_columns(spec, lookups):
@@ -61,10 +67,10 @@ def test_a_row_without_a_time_gets_no_as_of_match_and_keeps_its_place(spec, look
     assert data.X["dep_hour"].tolist() == [5, 13, 23]
 
 
-def test_an_as_of_lookup_time_that_is_no_time_names_the_lookup(spec, lookups):
-    lookups["weather"]["time_hour"] = "yesterday-ish"
+def test_an_as_of_lookup_time_that_is_no_time_names_the_lookup(spec):
+    weather = raw_lookups()["weather"].assign(time_hour="yesterday-ish")
     with pytest.raises(DataError, match=r"lookup weather .*as_of.lookup_time 'time_hour': not a date or time"):
-        build_features(spec, raw_rows(), lookups)
+        prepare_lookup(spec.lookups[0], weather)
 
 
 def test_an_as_of_event_time_missing_from_the_rows_names_the_spec_key(spec, lookups):
@@ -99,9 +105,9 @@ def test_training_reads_only_the_columns_it_needs(spec):
     assert {"sched_dep_time", "tailnum", "time_hour", "origin", "arr_delay", "month"} <= set(needed)
 
 
-def test_an_as_of_lookup_without_its_time_column_names_the_lookup_and_its_columns(spec, lookups, tmp_path):
+def test_an_as_of_lookup_without_its_time_column_names_the_lookup_and_its_columns(spec, tmp_path):
     path = tmp_path / "weather.csv"
-    lookups["weather"].drop(columns="time_hour").to_csv(path, index=False)
+    raw_lookups()["weather"].drop(columns="time_hour").to_csv(path, index=False)
     weather = spec.lookups[0].model_copy(update={"path": str(path)})
     with pytest.raises(DataError, match=r"lookup weather .*columns \['time_hour'\] not found; its columns are "
                                         r"\['humid', 'origin', 'precip'"):

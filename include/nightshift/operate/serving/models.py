@@ -23,7 +23,7 @@ import pandas as pd
 from nightshift.data.lake import Lake
 from nightshift.failures import DataError, InfraError, ModelError
 from nightshift.model.aggregates import day_tables
-from nightshift.model.features import model_inputs
+from nightshift.model.features import aggregate_parts, model_inputs
 from nightshift.model.inputs import VersionModel
 from nightshift.model.registry import CHALLENGER, CHAMPION, Registry
 from nightshift.operate.scoring import prediction_columns
@@ -40,12 +40,19 @@ TABLES_KEPT = 8                            # days of aggregates held per version
 CANARY_STOPPED = "serving.canary_stopped"  # version tag: why its canary was stopped, and when
 
 
+@dataclass(frozen=True)
+class DayAggregates:
+    frame: pd.DataFrame                # the day's table, as day_tables gives it
+    parts: dict[str, pd.DataFrame]     # the same, as join_aggregates takes it
+    at: float                          # when it was read (monotonic seconds)
+
+
 class ServedVersion:
     """A loaded, verified version, with the aggregates' tables of the days it was asked about."""
 
     def __init__(self, model: VersionModel, schema: RequestSchema, canary_stopped: str | None = None) -> None:
         self.model, self.schema, self.canary_stopped = model, schema, canary_stopped
-        self._tables: dict[dt.date, tuple[pd.DataFrame, float]] = {}
+        self._tables: dict[dt.date, DayAggregates] = {}
         self._lock = threading.Lock()
 
     @property
@@ -60,25 +67,28 @@ class ServedVersion:
         """Its model inputs for checked request rows, and its predictions on them."""
         spec = self.spec
         if spec.features.aggregates:
-            X = model_inputs(spec, rows, self.model.lookups, self._day_tables(rows["date"].dt.date.unique()))
+            X = model_inputs(spec, rows, self.model.lookups, self._aggregates(rows["date"].dt.date.unique()))
         else:
             X = model_inputs(spec, rows, self.model.lookups)
         return X, self.model.predict_inputs(X)
 
-    def _day_tables(self, days) -> pd.DataFrame:
+    def _aggregates(self, days) -> dict[str, pd.DataFrame]:
+        """The aggregates of these days, as `join_aggregates` takes them (one day's: ready-made)."""
         if missing := [day for day in days if day not in self._tables]:
             with self._lock:  # one computation of a new day, however many requests ask for it
                 if missing := [day for day in missing if day not in self._tables]:
                     self._compute_tables(missing)
-        tables = [self._tables[day][0] for day in days]
-        return tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
+        if len(days) == 1:
+            return self._tables[days[0]].parts
+        return aggregate_parts(self.spec, pd.concat([self._tables[day].frame for day in days], ignore_index=True))
 
     def _compute_tables(self, days: list[dt.date]) -> None:
         """Read (or compute from the validated history) the aggregates of these days; keeps the newest
         TABLES_KEPT days."""
         frame = day_tables(self.spec, self.model.lake, sorted(days)).frame
         for day in days:
-            self._tables[day] = frame[frame["date"] == pd.Timestamp(day)], time.monotonic()
+            table = frame[frame["date"] == pd.Timestamp(day)]
+            self._tables[day] = DayAggregates(table, aggregate_parts(self.spec, table), time.monotonic())
         for day in sorted(self._tables)[:-TABLES_KEPT]:
             del self._tables[day]
 
@@ -86,7 +96,7 @@ class ServedVersion:
         """Re-read the days whose aggregates are older than TABLES_FRESH_FOR (a day validated since, a
         history day released), off the request path."""
         cutoff = time.monotonic() - TABLES_FRESH_FOR.total_seconds()
-        if stale := [day for day, (_, at) in list(self._tables.items()) if at < cutoff]:
+        if stale := [day for day, held in list(self._tables.items()) if held.at < cutoff]:
             with self._lock:
                 self._compute_tables(stale)
 

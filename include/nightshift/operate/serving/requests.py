@@ -118,4 +118,4 @@ def _typed(values: pd.Series, column: str, kind: str) -> pd.Series:
         value = values.iloc[row]
         raise RequestError(400, f"column {column!r}: expected a {kind}, got {value!r} ({type(value).__name__}) "
                                 f"in row {row}")
-    return values.astype("float64") if kind == "number" else values.astype("object")
+    return values.astype({"number": "float64", "boolean": "boolean", "string": "str"}[kind])  # as a day's rows
