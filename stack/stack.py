@@ -8,8 +8,8 @@
 Parts: PostgreSQL (a dedicated role and two databases: Airflow's metadata, MLflow's store) and Redis
 (Celery's broker) are the machine's own servers; the stack starts moto's S3 server (a real HTTP S3
 API; it keeps objects in memory), an MLflow tracking server (store on PostgreSQL, artifacts on S3),
-and Airflow's api-server, scheduler, dag-processor, triggerer and two Celery workers. The lake is on
-the same S3 endpoint.
+`nightshift serve` for every model (behind a generated bearer token), and Airflow's api-server,
+scheduler, dag-processor, triggerer and two Celery workers. The lake is on the same S3 endpoint.
 
 Everything the stack writes lives under one folder (NIGHTSHIFT_STACK_DIR, default `.stack/`):
 `pids/`, `logs/`, the Airflow home, `stack.json` (ports, names) and `credentials.env` (mode 0600:
@@ -18,7 +18,8 @@ environment to talk to the stack from a shell: `set -a; . .stack/stack.env; set 
 
 Settings (environment, read at the first `up` and kept in stack.json): NIGHTSHIFT_STACK_NAME (role,
 databases and bucket; default `nightshift`), NIGHTSHIFT_STACK_AIRFLOW_PORT (8080),
-NIGHTSHIFT_STACK_MLFLOW_PORT (5000), NIGHTSHIFT_STACK_S3_PORT (9000), NIGHTSHIFT_STACK_REDIS_DB (0).
+NIGHTSHIFT_STACK_MLFLOW_PORT (5000), NIGHTSHIFT_STACK_S3_PORT (9000), NIGHTSHIFT_STACK_REDIS_DB (0),
+NIGHTSHIFT_STACK_SERVE_PORT (5050).
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
 WORKERS = ("worker1", "worker2")
 # The secrets, by the names docker-compose.yaml reads from `.env`: the environment wins, else generated once.
 SECRETS = ("POSTGRES_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY",
-           "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+           "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "NIGHTSHIFT_SERVE_TOKEN")
+# Started before Airflow, in this order; every other part is Airflow's.
+SERVICES = ("s3", "mlflow", "serve")
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Layout:
     mlflow_port: int
     s3_port: int
     redis_db: int
+    serve_port: int = 5050  # a stack made before serving has none in its stack.json
 
     @classmethod
     def from_env(cls) -> Layout:
@@ -68,6 +72,7 @@ class Layout:
             mlflow_port=int(os.environ.get("NIGHTSHIFT_STACK_MLFLOW_PORT", "5000")),
             s3_port=int(os.environ.get("NIGHTSHIFT_STACK_S3_PORT", "9000")),
             redis_db=int(os.environ.get("NIGHTSHIFT_STACK_REDIS_DB", "0")),
+            serve_port=int(os.environ.get("NIGHTSHIFT_STACK_SERVE_PORT", "5050")),
         )
 
     @property
@@ -89,6 +94,10 @@ class Layout:
     @property
     def s3_url(self) -> str:
         return f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def serve_url(self) -> str:
+        return f"http://127.0.0.1:{self.serve_port}"
 
 
 class Stack:
@@ -117,6 +126,7 @@ class Stack:
             "AIRFLOW_FERNET_KEY": _fernet_key(),
             "AWS_ACCESS_KEY_ID": f"nightshift-{secrets.token_hex(4)}",
             "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(24),
+            "NIGHTSHIFT_SERVE_TOKEN": secrets.token_urlsafe(24),
         }
         values = {name: os.environ.get(name) or known.get(name) or generated[name] for name in SECRETS}
         if values != known:
@@ -177,6 +187,8 @@ class Stack:
             # The store's URI (with its password) comes from MLFLOW_BACKEND_STORE_URI, not the command line.
             "mlflow": [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(layout.mlflow_port),
                        "--artifacts-destination", f"s3://{layout.bucket}/mlartifacts", "--workers", "2"],
+            # Every model of the models folder, behind the stack's token.
+            "serve": [str(BIN / "nightshift"), "serve", "--host", "127.0.0.1", "--port", str(layout.serve_port)],
             "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(layout.airflow_port),
                            "--workers", "2"],
             "scheduler": [airflow, "scheduler"],
@@ -235,10 +247,13 @@ class Stack:
         _wait(f"{layout.s3_url}/moto-api/", "s3", self.logs)
         self.create_bucket()
         _wait(f"{layout.mlflow_url}/health", "mlflow", self.logs)
+        self.start("serve", {**env, "NIGHTSHIFT_SERVE_TOKEN": self.credentials()["NIGHTSHIFT_SERVE_TOKEN"]})
         self.prepare_airflow(env)
-        for part in list(self.commands())[2:]:
-            self.start(part, env)
+        for part in self.commands():
+            if part not in SERVICES:
+                self.start(part, env)
         self.wait_for_airflow(env)
+        _wait(f"{layout.serve_url}/health", "serve", self.logs)
         (self.root / "stack.env").write_text("".join(f"{k}={v}\n" for k, v in self.environment().items()))
         (self.root / "stack.env").chmod(0o600)
         self.status()
@@ -256,6 +271,8 @@ class Stack:
         print(f"\n  Airflow UI/API  {layout.airflow_url}  (user {ADMIN_USER}, password in "
               f"{self.root / 'credentials.env'}: AIRFLOW_ADMIN_PASSWORD)")
         print(f"  MLflow          {layout.mlflow_url}")
+        print(f"  Serving         {layout.serve_url}  (Authorization: Bearer <NIGHTSHIFT_SERVE_TOKEN in "
+              f"{self.root / 'credentials.env'}>)")
         print(f"  S3 endpoint     {layout.s3_url}  (bucket {layout.bucket}; lake s3://{layout.bucket}/lake)")
         print(f"  Shell           set -a; . {self.root / 'stack.env'}; set +a")
 

@@ -110,6 +110,7 @@ def running_stack(root: Path, name: str, extra_env: dict[str, str] | None = None
         "NIGHTSHIFT_STACK_AIRFLOW_PORT": str(free_port()),
         "NIGHTSHIFT_STACK_MLFLOW_PORT": str(free_port()),
         "NIGHTSHIFT_STACK_S3_PORT": str(free_port()),
+        "NIGHTSHIFT_STACK_SERVE_PORT": str(free_port()),
         "NIGHTSHIFT_STACK_REDIS_DB": str(random.randint(1, 15)),
     }
     launch_env = {**{name: value for name, value in os.environ.items()  # not the test session's own settings

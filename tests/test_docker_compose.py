@@ -55,7 +55,7 @@ def test_the_file_follows_the_compose_specification():
 
 
 def test_the_production_topology_is_declared(services):
-    assert AIRFLOW_SERVICES | ONE_SHOTS | {"postgres", "redis", "minio", "mlflow"} == set(services)
+    assert AIRFLOW_SERVICES | ONE_SHOTS | {"postgres", "redis", "minio", "mlflow", "serve"} == set(services)
 
 
 def test_airflow_runs_exactly_the_settings_of_the_no_docker_stack(services, tmp_path, monkeypatch):
@@ -156,3 +156,28 @@ def test_files_mounted_from_the_checkout_exist(services):
             source = mount.split(":")[0]
             if source.startswith("./"):
                 assert (CHECKOUT / source).exists(), mount
+
+
+def test_the_server_serves_every_model_with_the_stacks_settings_behind_its_token(services, tmp_path, monkeypatch):
+    """The `serve` service runs a command the CLI accepts, with the no-Docker stack's settings (the token
+    among its secrets), the specs mounted, and a health check on its own port."""
+    from nightshift.cli import main
+
+    for name in ("NIGHTSHIFT_STACK_NAME", "NIGHTSHIFT_STACK_REDIS_DB", *SECRETS):
+        monkeypatch.delenv(name, raising=False)
+    serve = services["serve"]
+    assert serve["command"][:2] == ["nightshift", "serve"]
+    options = main.commands["serve"].make_context("serve", serve["command"][2:]).params
+    assert (options["models"], options["host"], options["port"]) == ([], "0.0.0.0", 5050)  # every model
+    assert serve["ports"] == ["5050:5050"] and "localhost:5050/health" in serve["healthcheck"]["test"][-1]
+    assert "./include:/opt/nightshift/include:ro" in serve["volumes"]
+    stack = Stack(tmp_path)
+    expected, secrets = stack.environment(), stack.credentials()
+    env = {key: interpolate(value, secrets) for key, value in serve["environment"].items()}
+    assert env["NIGHTSHIFT_SERVE_TOKEN"] == secrets["NIGHTSHIFT_SERVE_TOKEN"]
+    assert stack.commands()["serve"][1:3] == ["serve", "--host"]
+    for key, value in env.items():
+        if key in LOCATION_SPECIFIC:
+            assert urlsplit(value).scheme == urlsplit(expected[key]).scheme, key
+        elif key != "NIGHTSHIFT_SERVE_TOKEN":
+            assert value == expected[key], key

@@ -118,13 +118,14 @@ def model_names(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 
 
 @main.command()
-@click.argument("models", nargs=-1, required=True, callback=model_names)
+@click.argument("models", nargs=-1, callback=model_names)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5050, show_default=True, type=click.IntRange(1, 65535))
 def serve(models: list[str], host: str, port: int) -> None:
-    """Serve MODELS online: MLflow's scoring protocol on /invocations, /v1/models/<model>/predict, /ready,
-    /metrics. Follows each model's champion in the registry and swaps new versions in without a failed
-    request; canary and shadow as the spec's `serving` says; predictions logged to the lake.
+    """Serve MODELS online (without MODELS: every model of the models folder whose spec loads): MLflow's
+    scoring protocol on /invocations, /v1/models/<model>/predict, /ready, /metrics. Follows each model's
+    champion in the registry and swaps new versions in without a failed request; canary and shadow as the
+    spec's `serving` says; predictions logged to the lake.
 
     Set NIGHTSHIFT_SERVE_TOKEN (or NIGHTSHIFT_SERVE_TOKEN_FILE) to require a bearer token; a server on
     an address other than loopback refuses to start without one.
@@ -145,7 +146,7 @@ def serve(models: list[str], host: str, port: int) -> None:
     except SpecError as err:
         raise click.ClickException(str(err)) from None
     access = "bearer token required" if token else "no token"
-    click.echo(f"serving {', '.join(models)} on http://{host}:{port} ({access})")
+    click.echo(f"serving {', '.join(app.state.models)} on http://{host}:{port} ({access})")
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
 
 

@@ -6,6 +6,7 @@ test-artifacts/browser/. One module, so that one stack serves them all."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from pathlib import Path
@@ -17,15 +18,17 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect, sync_playwright
 
+from nightshift.data.sources import read_table
 from nightshift.model.registry import MODEL_SHA256
 from nightshift.settings import CHECKOUT
 from tests.airflow_api import ANSWER_TIMEOUT
 from tests.production_stack import RunningStack
-from tests.stack.conftest import MODEL
+from tests.stack.conftest import FLIGHTS, MODEL
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
-PARTS = ("s3", "mlflow", "api-server", "scheduler", "dag-processor", "triggerer", "worker1", "worker2")
+PARTS = ("s3", "mlflow", "serve", "api-server", "scheduler", "dag-processor", "triggerer", "worker1", "worker2")
 
 
 def _pids(stack: RunningStack) -> dict[str, str]:
@@ -98,6 +101,27 @@ def test_ingest_and_retrain_through_the_api_on_celery_workers(stack: RunningStac
               if not line["event"].startswith("::")]
     assert events[-1].lstrip().startswith("NIGHTSHIFT FAILURE"), events[-3:]
     assert "2013-02-08" in events[-1] and "nightshift reproduce flights_delay validate" in events[-1]
+
+
+def test_the_stack_serves_the_champion_behind_its_token(stack: RunningStack, ingest_run: str):
+    """After the retrain above: `nightshift serve` (every model, as compose runs it) answers with the
+    champion in the MLflow server's registry, reading lookups and aggregates from the S3 lake."""
+    url = f"http://127.0.0.1:{stack.parts().layout().serve_port}"
+    token = {"Authorization": f"Bearer {stack.credentials['NIGHTSHIFT_SERVE_TOKEN']}"}
+    assert requests.get(f"{url}/v1/models", timeout=10).status_code == 401
+    server = stack.env["MLFLOW_TRACKING_URI"]
+    champion = mlflow.MlflowClient(tracking_uri=server, registry_uri=server).get_model_version_by_alias(
+        MODEL, "champion").version
+    wait_until(lambda: requests.get(f"{url}/v1/models", headers=token, timeout=10).json()[MODEL]["champion"],
+               done=lambda served: served == champion, timeout=120, what=f"the server to serve v{champion}")
+    flights = read_table(FLIGHTS, "csv")
+    rows = flights[(flights["month"] == 2) & (flights["day"] == 10)].head(20).drop(columns="arr_delay")
+    answer = requests.post(f"{url}/v1/models/{MODEL}/predict", headers=token, timeout=30,
+                           json={"dataframe_split": json.loads(rows.to_json(orient="split", index=False))})
+    assert answer.status_code == 200, answer.text
+    predictions = answer.json()["predictions"]
+    assert len(predictions) == 20 and {row["version"] for row in predictions} == {champion}
+    assert all(0 <= row["prediction"] <= 1 for row in predictions)
 
 
 # -- in the browser ------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from nightshift.operate.serving.metrics import ServingMetrics
 from nightshift.operate.serving.models import ServedModel
 from nightshift.operate.serving.requests import RequestError, parse_payload
 from nightshift.settings import Settings
-from nightshift.spec import load_spec, spec_path
+from nightshift.spec import SpecError, load_models_folder, load_spec, spec_path
 
 log = logging.getLogger(__name__)
 OPEN_ROUTES = {"/health", "/ping", "/ready"}  # probes answer without the token
@@ -51,9 +51,19 @@ def bearer_token() -> str | None:
 
 
 def load_models(settings: Settings, names: list[str], metrics: ServingMetrics) -> dict[str, ServedModel]:
+    """The named models, or without names every model of the models folder whose spec loads (a broken
+    spec is logged and left out: it hides no other model)."""
+    if names:
+        specs = [load_spec(spec_path(settings.models_dir, name)) for name in names]
+    else:
+        folder = load_models_folder(settings.models_dir)
+        for error in folder.broken.values():
+            log.error("not served: %s", error)
+        specs = list(folder.specs.values())
+    if not specs:
+        raise SpecError(f"{settings.models_dir}: no model spec loads; nothing to serve")
     lake, registry = Lake.from_uri(settings.lake_uri), Registry.from_env()
-    return {name: ServedModel(load_spec(spec_path(settings.models_dir, name)), lake, registry, metrics)
-            for name in names}
+    return {spec.name: ServedModel(spec, lake, registry, metrics) for spec in specs}
 
 
 def create_app(models: dict[str, ServedModel], metrics: ServingMetrics, token: str | None) -> FastAPI:
@@ -66,6 +76,7 @@ def create_app(models: dict[str, ServedModel], metrics: ServingMetrics, token: s
             model.stop()  # writes the logged predictions still buffered
 
     app = FastAPI(title="Nightshift serving", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.models = models
 
     @app.middleware("http")
     async def authenticate(request: Request, call_next):
