@@ -127,8 +127,9 @@ def serve(models: list[str], host: str, port: int) -> None:
     champion in the registry and swaps new versions in without a failed request; canary and shadow as the
     spec's `serving` says; predictions logged to the lake.
 
-    Set NIGHTSHIFT_SERVE_TOKEN (or NIGHTSHIFT_SERVE_TOKEN_FILE) to require a bearer token; a server on
-    an address other than loopback refuses to start without one.
+    Set NIGHTSHIFT_SERVE_TOKEN (or NIGHTSHIFT_SERVE_TOKEN_CONN_ID, an Airflow connection whose password
+    is the token, from any secrets backend) to require a bearer token; a server on an address other
+    than loopback refuses to start without one.
     """
     import uvicorn
 
@@ -139,7 +140,8 @@ def serve(models: list[str], host: str, port: int) -> None:
     token = bearer_token()
     if token is None and host not in LOOPBACK:
         raise click.ClickException(f"--host {host} is reachable from other machines: set NIGHTSHIFT_SERVE_TOKEN "
-                                   "(or NIGHTSHIFT_SERVE_TOKEN_FILE) so that only clients with the token are answered")
+                                   "(or NIGHTSHIFT_SERVE_TOKEN_CONN_ID) so that only clients with the token are "
+                                   "answered")
     metrics = ServingMetrics()
     try:
         app = create_app(load_models(Settings.from_env(), models, metrics), metrics, token)

@@ -106,7 +106,7 @@ def test_ingest_and_retrain_through_the_api_on_celery_workers(stack: RunningStac
 def test_the_stack_serves_the_champion_behind_its_token(stack: RunningStack, ingest_run: str):
     """After the retrain above: `nightshift serve` (every model, as compose runs it) answers with the
     champion in the MLflow server's registry, reading lookups and aggregates from the S3 lake."""
-    url = f"http://127.0.0.1:{stack.parts().layout().serve_port}"
+    url = f"http://127.0.0.1:{stack.parts.layout().serve_port}"
     token = {"Authorization": f"Bearer {stack.credentials['NIGHTSHIFT_SERVE_TOKEN']}"}
     assert requests.get(f"{url}/v1/models", timeout=10).status_code == 401
     server = stack.env["MLFLOW_TRACKING_URI"]

@@ -8,8 +8,9 @@
     GET  /ready                          every model has a verified champion loaded
     GET  /metrics                        Prometheus: requests, errors, latency per model and version
 
-With a token (NIGHTSHIFT_SERVE_TOKEN, or the file NIGHTSHIFT_SERVE_TOKEN_FILE names: a mounted
-secret), every route but /health, /ping and /ready needs `Authorization: Bearer <token>`.
+With a token (NIGHTSHIFT_SERVE_TOKEN, or from a secrets backend through the Airflow connection
+NIGHTSHIFT_SERVE_TOKEN_CONN_ID), every route but /health, /ping and /ready needs
+`Authorization: Bearer <token>`.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import json
 import logging
 import os
 import uuid
-from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from nightshift.connections import get_connection
 from nightshift.data.lake import Lake
+from nightshift.failures import InfraError
 from nightshift.model.registry import Registry
 from nightshift.operate.serving.metrics import ServingMetrics
 from nightshift.operate.serving.models import ServedModel
@@ -41,12 +43,15 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def bearer_token() -> str | None:
-    """The token clients must send: NIGHTSHIFT_SERVE_TOKEN, or the contents of NIGHTSHIFT_SERVE_TOKEN_FILE."""
-    if path := os.environ.get("NIGHTSHIFT_SERVE_TOKEN_FILE"):
-        try:
-            return Path(path).read_text().strip() or None
-        except OSError as err:
-            raise SystemExit(f"NIGHTSHIFT_SERVE_TOKEN_FILE={path}: cannot read the token: {err}") from None
+    """The token clients must send: NIGHTSHIFT_SERVE_TOKEN, or the password of the connection
+    NIGHTSHIFT_SERVE_TOKEN_CONN_ID names, wherever Airflow keeps connections (a secrets backend such as
+    Vault or AWS Secrets Manager, the metadata DB, AIRFLOW_CONN_<ID>). None: no token."""
+    if conn_id := os.environ.get("NIGHTSHIFT_SERVE_TOKEN_CONN_ID"):
+        token = get_connection(conn_id).password
+        if not token:
+            raise InfraError(f"connection {conn_id!r} (NIGHTSHIFT_SERVE_TOKEN_CONN_ID) has no password: the token "
+                             "goes there", kind="connection")
+        return token
     return os.environ.get("NIGHTSHIFT_SERVE_TOKEN") or None
 
 

@@ -66,8 +66,9 @@ def server(world, tmp_path: Path, serving_settings: dict, token: str | None = No
     port = free_port()
     env = {**os.environ, "NIGHTSHIFT_HOME": str(world.settings.home), "NIGHTSHIFT_MODELS_DIR": str(models)}
     env.pop("NIGHTSHIFT_SERVE_TOKEN", None)
-    if token:
-        env["NIGHTSHIFT_SERVE_TOKEN"] = token
+    if token:  # from a secrets backend, through an Airflow connection (here Airflow's environment backend)
+        env["NIGHTSHIFT_SERVE_TOKEN_CONN_ID"] = "serve_token"
+        env["AIRFLOW_CONN_SERVE_TOKEN"] = json.dumps({"conn_type": "generic", "password": token})
     command = [str(Path(sys.executable).with_name("nightshift")), "serve", world.spec.name, "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
     with serving(command, f"{url}/health", tmp_path / "serve.log", env=env):
