@@ -54,14 +54,15 @@ def _read_lookup(lookup: Lookup) -> pd.DataFrame:
 def prepare_lookup(lookup: Lookup, table: pd.DataFrame) -> pd.DataFrame:
     """The lookup's keys and columns; an as-of lookup's also its times (UTC nanoseconds), in time order, with
     rows lacking a time or key left out and, of two readings of one key at one time, the first kept (as an
-    exact lookup keeps it; merge_asof would pick either). Done once per read: every join reuses it."""
+    exact lookup keeps the first row of a key; merge_asof would pick either). Done once per read: every
+    join reuses it."""
     wanted = [*lookup.keys, *([lookup.as_of.lookup_time] if lookup.as_of else []), *lookup.columns]
     if missing := [c for c in wanted if c not in table.columns]:
         raise DataError(f"lookup {lookup.name} ({lookup.path}): columns {missing} not found; its columns are "
                         f"{sorted(table.columns)}", kind="schema", hint=f"Fix lookups.{lookup.name} in the spec.")
     table = table[wanted].rename(columns=lookup.columns)
     if lookup.as_of is None:
-        return table
+        return _one_row_per_key(lookup, table)
     time = lookup.as_of.lookup_time
     table[time] = _times(table[time], f"lookup {lookup.name} ({lookup.path}): as_of.lookup_time {time!r}")
     return table.dropna(subset=[time, *lookup.keys]).drop_duplicates([*lookup.keys, time]).sort_values(time)
@@ -110,13 +111,14 @@ def _enrich(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFram
         if lookup.as_of:
             frame = _join_as_of(lookup, frame, lookups[lookup.name])
         else:
-            frame = frame.merge(_one_row_per_key(lookup, lookups[lookup.name]), on=lookup.keys, how="left",
-                                validate="many_to_one")
+            frame = frame.merge(lookups[lookup.name], on=lookup.keys, how="left", validate="many_to_one")
     if spec.features.aggregates:
         frame = join_aggregates(spec, frame, aggregates)
     for name, expression in spec.features.derived.items():
         try:
-            frame[name] = frame.eval(expression, engine="python")
+            # On its own columns only: pandas builds a resolver for every column of the frame it evaluates on.
+            used = [column for column in dict.fromkeys(IDENTIFIER.findall(expression)) if column in frame.columns]
+            frame[name] = frame[used].eval(expression, engine="python")
         except Exception as err:  # pandas raises many types for a bad expression
             raise DataError(f"features.derived.{name}: cannot evaluate {expression!r}: {err}", kind="schema") from err
     if missing := [c for c in spec.features.columns if c not in frame.columns]:

@@ -106,6 +106,8 @@ class RequestSchema:
 def _typed(values: pd.Series, column: str, kind: str) -> pd.Series:
     if kind == "number" and pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.astype("float64")  # JSON numbers (and nulls) only: pandas made a numeric column
+    if kind == "string" and values.dtype == "str":
+        return values  # JSON strings (and nulls) only: pandas made a string column
     if kind == "number":
         wrong = values.map(lambda value: isinstance(value, bool) or not isinstance(value, int | float))
     elif kind == "boolean":
