@@ -24,8 +24,8 @@ import uuid
 
 import numpy as np
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from nightshift.connections import get_connection
 from nightshift.data.lake import Lake
