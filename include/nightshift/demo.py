@@ -81,3 +81,5 @@ def main() -> None:
     print_status(settings, MODEL)
     print(f"\nSee the runs in the Airflow UI: `make airflow`, then http://localhost:8080 "
           f"(user admin, password {admin_password(settings)}).")
+    print(f"Serve the champion online: `.venv/bin/nightshift serve {MODEL}`, then POST to "
+          "http://127.0.0.1:5050/invocations (README: Serving).")
