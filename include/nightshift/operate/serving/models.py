@@ -173,17 +173,19 @@ class ServedModel:
         current = self.routes
         champion = self._served(champion_version, current) or current.champion
         challenger = self._served(challenger_version, current)
-        if champion_version is None:
-            self.waiting_for = "a champion: the retrain DAG has promoted none yet"
+        if champion is None:
+            self.waiting_for = ("a champion: the retrain DAG has promoted none yet" if champion_version is None else
+                                f"v{champion_version}: {self.not_served.get(champion_version, 'not loaded yet')}")
         if (champion, challenger) == (current.champion, current.challenger):
             return
         if challenger is not current.challenger:
             self.guard = CanaryGuard(self.spec.serving.canary_budget)
         canary = bool(challenger and self.spec.serving.canary_percent and not challenger.canary_stopped)
         self.routes = Routes(champion, challenger, canary)
-        for role, served in (("champion", champion), ("challenger", challenger)):
-            self.metrics.version.labels(self.name, role).set(int(served.version) if served else 0)
-            if served is not (current.champion if role == "champion" else current.challenger) and served:
+        for role, before, now in (("champion", current.champion, champion),
+                                  ("challenger", current.challenger, challenger)):
+            self.metrics.version.labels(self.name, role).set(int(now.version) if now else 0)
+            if now is not None and now is not before:
                 self.metrics.swaps.labels(self.name, role).inc()
         self.metrics.canary_active.labels(self.name).set(int(canary))
         log.info("%s: now serving %s", self.name, self._describe())
@@ -211,14 +213,19 @@ class ServedModel:
     def _load(self, version: str) -> ServedVersion:
         started = time.perf_counter()
         model = VersionModel.load(self.registry, self.lake, self.spec, version)  # checksum verified
-        window = self.registry.training_window(self.name, version)
         dataset = model.spec.source.dataset
-        schema = RequestSchema.of(model.spec, self.lake.manifest("validated", dataset,
-                                                                 dt.date.fromisoformat(window["train"][-1]))["schema"])
-        stopped = self.registry.version_tags(self.name, version).get(CANARY_STOPPED)
-        served = ServedVersion(model, schema, stopped)
+        validated = self.lake.days("validated", dataset)
+        if not validated:
+            raise InfraError(f"{dataset}: no validated day to read the columns' types from and warm up on",
+                             kind="empty_window")
+        # The columns' types of the newest day it was trained on (or, if that day is gone, the newest day).
+        trained_on = dt.date.fromisoformat(self.registry.training_window(self.name, version)["train"][-1])
+        known = self.lake.manifest("validated", dataset, trained_on) or self.lake.manifest(
+            "validated", dataset, validated[-1])
+        schema = RequestSchema.of(model.spec, known["schema"])
+        served = ServedVersion(model, schema, self.registry.version_tags(self.name, version).get(CANARY_STOPPED))
         # Warm up on real rows through the request path: the newest validated day's first rows.
-        newest = self.lake.days("validated", dataset)[-1]
+        newest = validated[-1]
         sample = self.lake.read_partition("validated", dataset, newest).head(WARM_UP_ROWS)
         served.predict(schema.check(sample, model.spec))
         log.info("%s: version %s loaded, checksum verified and warmed up on %d rows of %s in %.1f s", self.name,
