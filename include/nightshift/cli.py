@@ -131,6 +131,11 @@ def serve(models: list[str], host: str, port: int) -> None:
     is the token, from any secrets backend) to require a bearer token; a server on an address other
     than loopback refuses to start without one.
     """
+    import os
+
+    # One OpenMP thread per prediction (before scikit-learn loads OpenMP): a request is one small batch,
+    # where a thread team costs more than it saves and competes with the server's own threads.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import uvicorn
 
     from nightshift.operate.serving.app import LOOPBACK, bearer_token, create_app, load_models

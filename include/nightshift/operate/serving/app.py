@@ -15,6 +15,7 @@ NIGHTSHIFT_SERVE_TOKEN_CONN_ID), every route but /health, /ping and /ready needs
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -132,7 +133,9 @@ def create_app(models: dict[str, ServedModel], metrics: ServingMetrics, token: s
         version = champion.version if champion else "none"
         with metrics.latency.labels(model.name, version).time():
             try:
-                answer = await run_in_threadpool(_answer, model, body, request.headers.get("content-type"), request_id)
+                submitted = await run_in_threadpool(_submit, model, body, request.headers.get("content-type"),
+                                                    request_id)
+                answer = await asyncio.wrap_future(submitted)
             except RequestError as err:
                 metrics.requests.labels(model.name, version, str(err.status)).inc()
                 metrics.errors.labels(model.name, version, "bad_request").inc()
@@ -155,9 +158,9 @@ def create_app(models: dict[str, ServedModel], metrics: ServingMetrics, token: s
     return app
 
 
-def _answer(model: ServedModel, body: bytes, content_type: str | None, request_id: str):
-    """Parse and answer one request (in a worker thread: it is CPU work)."""
-    return model.answer(parse_payload(body, content_type), request_id)
+def _submit(model: ServedModel, body: bytes, content_type: str | None, request_id: str):
+    """Parse and check one request, and queue it (in a worker thread: it is CPU work); its future answer."""
+    return model.submit(parse_payload(body, content_type), request_id)
 
 
 def _rows(answer):

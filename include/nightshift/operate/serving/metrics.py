@@ -16,6 +16,8 @@ class ServingMetrics:
                                 ["model", "version", "status"], **common)
         self.latency = Histogram("request_seconds", "Time to answer a scoring request, by model and champion version",
                                  ["model", "version"], buckets=LATENCY_BUCKETS, **common)
+        self.batch_requests = Histogram("batch_requests", "Requests answered together in one batch, by model",
+                                        ["model"], buckets=(1, 2, 4, 8, 16, 32, 64, 128), **common)
         self.rows = Counter("rows", "Rows predicted, by model, version and route (champion, canary, shadow)",
                             ["model", "version", "route"], **common)
         self.errors = Counter("errors", "Failed predictions: bad requests, server errors, canary and shadow failures",

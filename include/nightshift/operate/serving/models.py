@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ from nightshift.model.features import aggregate_parts, model_inputs
 from nightshift.model.inputs import VersionModel
 from nightshift.model.registry import CHALLENGER, CHAMPION, Registry
 from nightshift.operate.scoring import prediction_columns
+from nightshift.operate.serving.batching import Batcher, Pending
 from nightshift.operate.serving.canary import CanaryGuard, canary_rows
 from nightshift.operate.serving.metrics import ServingMetrics
 from nightshift.operate.serving.prediction_log import PredictionLog
@@ -130,6 +132,7 @@ class ServedModel:
         self.guard = CanaryGuard(spec.serving.canary_budget)
         self.log = PredictionLog(lake, spec.name, flush_seconds=spec.serving.log_flush_seconds,
                                  flush_rows=spec.serving.log_flush_rows, metrics=metrics)
+        self._batcher = Batcher(spec.name, self._answer_batch, spec.serving.max_batch_rows)
         self._shadow: queue.Queue = queue.Queue(maxsize=64)
         self._stopping = threading.Event()
         self._threads = [threading.Thread(target=self._follow_forever, name=f"follow-{spec.name}", daemon=True),
@@ -141,10 +144,12 @@ class ServedModel:
 
     def start(self) -> None:
         self.log.start()
+        self._batcher.start()
         for thread in self._threads:
             thread.start()
 
     def stop(self) -> None:
+        self._batcher.stop()
         self._stopping.set()
         self._shadow.put(None)
         for thread in self._threads:
@@ -255,23 +260,51 @@ class ServedModel:
 
     # --- answering ---------------------------------------------------------------------------------------
 
-    def answer(self, frame: pd.DataFrame, request_id: str) -> Answer:
-        """Predictions for a request's rows, checked against the champion's schema: the canary's share by
-        the challenger (by the champion instead, if the challenger fails), the rest by the champion. Logged;
-        shadow-scored later. A RequestError for rows the champion cannot read."""
+    def submit(self, frame: pd.DataFrame, request_id: str) -> Future:
+        """A request's rows, queued to be answered with the requests waiting beside them: the future
+        `Answer`. A RequestError at once for rows that do not fit the champion's schema (no rows, too many,
+        a missing column); for a wrong value, from the future (a batch with one fails, and each of its
+        requests is answered alone)."""
         routes = self.routes
         if routes.champion is None:
             raise RequestError(503, f"{self.name}: no version is ready; waiting for {self.waiting_for}")
-        served_at = pd.Timestamp.now(tz="UTC")
-        started = time.perf_counter()
-        rows = routes.champion.schema.check(frame, routes.champion.spec)
+        shaped = routes.champion.schema.shaped(frame)  # values are checked with the batch's
+        return self._batcher.submit(Pending(shaped, request_id, time.perf_counter(), pd.Timestamp.now(tz="UTC")))
+
+    def answer(self, frame: pd.DataFrame, request_id: str) -> Answer:
+        return self.submit(frame, request_id).result()
+
+    def _answer_batch(self, batch: list[Pending]) -> list[Answer]:
+        """Predictions for the rows of several requests at once: the canary's share by the challenger (by the
+        champion instead, if the challenger fails), the rest by the champion. Logged; shadow-scored later."""
+        routes = self.routes
+        champion = routes.champion
+        self.metrics.batch_requests.labels(self.name).observe(len(batch))
+        given = pd.concat([pending.rows.assign(request_id=pending.request_id, row=np.arange(len(pending.rows)),
+                                               served_at=pending.served_at) for pending in batch], ignore_index=True)
+        rows = champion.schema.typed(champion.schema.shaped(given), champion.spec).assign(
+            request_id=given["request_id"], row=given["row"], served_at=given["served_at"])
         try:
-            return self._answer(routes, rows, request_id, served_at, started)
+            logged = self._predicted(routes, rows)
         except DataError as err:  # a value the features cannot use (an unparseable time, say): the request's fault
             raise RequestError(400, str(err)) from None
+        sizes = [len(pending.rows) for pending in batch]
+        now = time.perf_counter()
+        logged["latency_ms"] = np.repeat([(now - pending.received) * 1000 for pending in batch], sizes)
+        self.log.add(logged)
+        if routes.challenger is not None and self.spec.serving.shadow:
+            try:
+                self._shadow.put_nowait((routes.challenger, rows))
+            except queue.Full:
+                self.metrics.shadow_skipped.labels(self.name).inc()
+        columns = {column: logged[column].to_numpy() for column in ("prediction", "probability") if column in logged}
+        versions = logged["model_version"].to_numpy()
+        ends = np.cumsum(sizes)
+        return [Answer(pending.request_id, {column: values[end - size:end] for column, values in columns.items()},
+                       versions[end - size:end]) for pending, size, end in zip(batch, sizes, ends, strict=True)]
 
-    def _answer(self, routes: Routes, rows: pd.DataFrame, request_id: str, served_at: pd.Timestamp,
-                started: float) -> Answer:
+    def _predicted(self, routes: Routes, rows: pd.DataFrame) -> pd.DataFrame:
+        """The logged rows of `rows`, in their order, each predicted by the version its route picks."""
         canary = np.zeros(len(rows), dtype=bool)
         parts = []
         if routes.canary:
@@ -283,17 +316,7 @@ class ServedModel:
         if not canary.all():
             rest = rows[~canary]
             parts.append(self._logged(rest, routes.champion, "champion", *routes.champion.predict(rest)))
-        logged = pd.concat(parts).sort_index() if len(parts) > 1 else parts[0]
-        milliseconds = (time.perf_counter() - started) * 1000
-        self.log.add(logged.assign(request_id=request_id, served_at=served_at, latency_ms=milliseconds))
-        if routes.challenger is not None and self.spec.serving.shadow:
-            try:
-                self._shadow.put_nowait((routes.challenger, rows, request_id, served_at))
-            except queue.Full:
-                self.metrics.shadow_skipped.labels(self.name).inc()
-        predictions = {column: logged[column].to_numpy() for column in ("prediction", "probability")
-                       if column in logged}
-        return Answer(request_id, predictions, logged["model_version"].to_numpy())
+        return pd.concat(parts).sort_index() if len(parts) > 1 else parts[0]
 
     def _canary(self, challenger: ServedVersion, rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray] | None:
         """The challenger's inputs and predictions for the canary's rows; None (and counted against its
@@ -333,22 +356,22 @@ class ServedModel:
 
     def _logged(self, rows: pd.DataFrame, served: ServedVersion, route: str, X: pd.DataFrame,
                 predictions: np.ndarray) -> pd.DataFrame:
-        """What the log keeps of rows one version answered: ids, inputs, prediction, version, route."""
+        """What the log keeps of rows one version answered: ids, inputs, prediction, version, route, and
+        which row of which request."""
         ids = [column for column in self.spec.scoring.id_columns if column not in X.columns]
-        X = X.set_axis(rows.index)
         self.metrics.rows.labels(self.name, served.version, route).inc(len(rows))
-        return pd.concat([rows[ids], X], axis=1).assign(
-            date=rows["date"], row=rows.index, **prediction_columns(served.model, predictions),
-            model_version=served.version, route=route)
+        return pd.concat([rows[[*ids, "date", "request_id", "row", "served_at"]], X.set_axis(rows.index)],
+                         axis=1).assign(**prediction_columns(served.model, predictions),
+                                        model_version=served.version, route=route)
 
     def _shadow_forever(self) -> None:
-        """Score queued requests with the challenger and log its predictions (route `shadow`)."""
+        """Score queued batches with the challenger and log its predictions (route `shadow`)."""
         while (item := self._shadow.get()) is not None:
-            challenger, rows, request_id, served_at = item
+            challenger, rows = item
             try:
                 logged = self._logged(rows, challenger, "shadow", *challenger.predict(rows))
             except Exception:  # a failing challenger never affects what is served
                 log.exception("%s: shadow scoring by v%s failed", self.name, challenger.version)
                 self.metrics.errors.labels(self.name, challenger.version, "shadow").inc()
                 continue
-            self.log.add(logged.assign(request_id=request_id, served_at=served_at, latency_ms=np.nan))
+            self.log.add(logged.assign(latency_ms=np.nan))

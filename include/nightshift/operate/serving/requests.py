@@ -86,6 +86,11 @@ class RequestSchema:
     def check(self, frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
         """The request's rows with the schema's columns, numbers as float64 and a `date` column (the rows'
         own day, from the source's date columns); a RequestError naming the first problem."""
+        return self.typed(self.shaped(frame), spec)
+
+    def shaped(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The schema's columns of a request's rows, as given: a RequestError for no rows, too many rows
+        or a missing column."""
         if frame.empty:
             raise RequestError(400, "the request has no rows")
         if len(frame) > self.max_rows:
@@ -93,9 +98,11 @@ class RequestSchema:
                                     "(serving.max_batch_rows): split the batch")
         if missing := [column for column in self.columns if column not in frame.columns]:
             raise RequestError(400, f"missing column(s) {missing}; the model reads {list(self.columns)}")
-        frame = frame[list(self.columns)].copy()
-        for column, kind in self.columns.items():
-            frame[column] = _typed(frame[column], column, kind)
+        return frame[list(self.columns)]
+
+    def typed(self, frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+        """`shaped` rows (of one request or several) with their values checked and typed, and `date`."""
+        frame = frame.assign(**{column: _typed(frame[column], column, kind) for column, kind in self.columns.items()})
         try:
             dates = row_dates(spec.source, frame, today=dt.date.max)  # a row may be about a future day
         except DataError as err:
