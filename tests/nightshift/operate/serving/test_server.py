@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -117,6 +118,34 @@ def test_mlflow_clients_get_the_champions_predictions(world, rows, plain):
     metrics = plain.get(f"{plain.url}/metrics", timeout=5).text
     assert 'nightshift_serve_requests_total{model="flights_delay",status="200",version="1"} 5.0' in metrics
     assert 'nightshift_serve_request_seconds_bucket{le="+Inf",model="flights_delay",version="1"}' in metrics
+
+
+def test_requests_at_once_are_answered_together_each_with_its_own_rows_and_a_bad_one_fails_alone(world, rows,
+                                                                                                    plain):
+    from concurrent.futures import ThreadPoolExecutor
+
+    champion = VersionModel.load(world.registry, world.lake, world.spec, "1")
+    slices = [rows.iloc[start:start + 3] for start in range(0, 8 * 3, 3)]
+    expected = [champion.predict(part.assign(date=pd.Timestamp(DAY))) for part in slices]
+    bad = payload(slices[0], "dataframe_records")
+    bad["dataframe_records"][1]["distance"] = "far"
+
+    def ask(number: int) -> requests.Response:
+        body = bad if number % 8 == 7 else payload(slices[number % 8])
+        return requests.post(f"{plain.url}/invocations", json=body, timeout=60)
+
+    with ThreadPoolExecutor(8) as clients:
+        answers = list(clients.map(ask, range(80)))
+    for number, answer in enumerate(answers):
+        if number % 8 == 7:
+            assert answer.status_code == 400 and "'far'" in answer.json()["message"], answer.text
+        else:
+            assert answer.status_code == 200, answer.text
+            assert np.allclose(answer.json()["predictions"], expected[number % 8], rtol=0, atol=1e-12), number
+    batches = plain.get(f"{plain.url}/metrics", timeout=5).text
+    together = re.search(r'batch_requests_bucket\{le="1.0",model="flights_delay"\} (\d+)', batches)
+    total = re.search(r'batch_requests_count\{model="flights_delay"\} (\d+)', batches)
+    assert int(together[1]) < int(total[1])  # some batches held more than one request
 
 
 def test_bad_requests_get_a_4xx_that_names_the_problem(rows, plain):
