@@ -23,7 +23,7 @@ BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "RESULTS.md"
 PLOTS = BENCH / "plots"
 # pipeline: scaling, overhead and scoring
-ORDER = ("parse", "pipeline", "validation", "freshness", "families", "features")
+ORDER = ("parse", "pipeline", "validation", "freshness", "families", "features", "serving")
 
 
 def results_markdown(outcomes: list[Outcome], minutes: float, folder: Path) -> str:
