@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-IDS = ("parse", "scaling", "overhead", "validation", "freshness", "scoring", "families", "features")
+IDS = ("parse", "scaling", "overhead", "validation", "freshness", "scoring", "families", "features", "serving")
 
 
 def summary_rows(results: str) -> dict[str, list[str]]:

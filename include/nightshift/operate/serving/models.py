@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import logging
 import queue
 import threading
@@ -233,6 +234,11 @@ class ServedModel:
         newest = validated[-1]
         sample = self.lake.read_partition("validated", dataset, newest).head(WARM_UP_ROWS)
         served.predict(schema.check(sample, model.spec))
+        # What the version holds (its model, lookups, aggregates) lives as long as it serves: out of the
+        # garbage collector's full passes, which otherwise walk it every few seconds under load (100-180 ms
+        # pauses, which were the p99 of a loaded server).
+        gc.collect()
+        gc.freeze()
         log.info("%s: version %s loaded, checksum verified and warmed up on %d rows of %s in %.1f s", self.name,
                  version, len(sample), newest, time.perf_counter() - started)
         return served
