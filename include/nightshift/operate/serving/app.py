@@ -138,7 +138,7 @@ def create_app(models: dict[str, ServedModel], metrics: ServingMetrics, token: s
                 answer = await asyncio.wrap_future(submitted)
             except RequestError as err:
                 metrics.requests.labels(model.name, version, str(err.status)).inc()
-                metrics.errors.labels(model.name, version, "bad_request").inc()
+                metrics.errors.labels(model.name, version, "unavailable" if err.status == 503 else "bad_request").inc()
                 return _error(err.status, str(err), request_id)
             except Exception:
                 log.exception("%s: request %s failed", model.name, request_id)
