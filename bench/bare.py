@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 
 from nightshift.model.aggregates import history_columns, history_frame, stacked_tables
-from nightshift.model.features import build_features, read_lookups, source_columns
+from nightshift.model.features import aggregate_parts, build_features, read_lookups, source_columns
 from nightshift.model.train import build_pipeline, trusted_types
 from nightshift.spec import load_spec
 
@@ -42,7 +42,8 @@ def main(landing: Path, as_of: dt.date, model: str, champion_of: str, spec_path:
     upstream = [day for day in [*train, *holdout] if (landing / f"flights_{day.isoformat()}.parquet").exists()]
     history = history_frame(spec, read_window(landing, upstream, history_columns(spec)))
     fit_on, judge_on = (build_features(spec, read_window(landing, days, columns), lookups,
-                                       stacked_tables(spec, history, days)) for days in (train, holdout))
+                                       aggregate_parts(spec, stacked_tables(spec, history, days)))
+                        for days in (train, holdout))
     pipeline = build_pipeline(spec).fit(fit_on.X, fit_on.y)
     scores = pipeline.predict_proba(judge_on.X)[:, 1]
     auc = roc_auc_score(judge_on.y, scores)

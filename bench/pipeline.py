@@ -210,7 +210,7 @@ def score_throughput(home: BenchHome, repeats: int) -> dict[str, float]:
 
         from nightshift.data.lake import Lake
         from nightshift.model.aggregates import day_tables
-        from nightshift.model.features import model_inputs, read_lookups
+        from nightshift.model.features import aggregate_parts, model_inputs, read_lookups
         from nightshift.model.registry import CHAMPION, Registry
         from nightshift.operate import scoring
         from nightshift.settings import Settings
@@ -229,7 +229,7 @@ def score_throughput(home: BenchHome, repeats: int) -> dict[str, float]:
         def bare() -> int:
             model = mlflow.sklearn.load_model(f"models:/{MODEL}@{CHAMPION}")
             frame = pd.read_parquet(parquet).assign(date=pd.Timestamp(day))
-            inputs = model_inputs(spec, frame, read_lookups(spec), pd.read_parquet(aggregates))
+            inputs = model_inputs(spec, frame, read_lookups(spec), aggregate_parts(spec, pd.read_parquet(aggregates)))
             predictions = model.predict_proba(inputs)[:, 1]
             frame[spec.scoring.id_columns].assign(prediction=predictions).to_parquet(out, index=False)
             return len(frame)

@@ -166,8 +166,9 @@ def aggregate_parts(spec: ModelSpec, tables: pd.DataFrame) -> dict[str, pd.DataF
 def join_aggregates(spec: ModelSpec, frame: pd.DataFrame, parts: dict[str, pd.DataFrame] | None) -> pd.DataFrame:
     """Each row given its day's aggregates by its group keys (`parts`: from `aggregate_parts`); a key without
     history gets 0 rows and a missing value (0 for a count)."""
-    if parts is None:
-        raise ValueError(f"{spec.name} has rolling aggregates: pass their day tables")
+    if not isinstance(parts, dict):
+        raise TypeError(f"{spec.name} has rolling aggregates: pass their day tables as aggregate_parts gives them, "
+                        f"not {type(parts).__name__}")
     found = {}
     for group, names in spec.features.aggregate_groups.items():
         part = parts[group]
