@@ -78,8 +78,9 @@ def as_known_failure(error: BaseException) -> BaseException:
                            "retries the task; once the service is back, clear the failed task to rerun it.")
 
 
-def failure_summary(error: BaseException, *, model: str, step: str, day: str = "") -> str:
-    """The block an on-call engineer reads first: what broke, why, evidence, what to do, how to rerun."""
+def failure_summary(error: BaseException, *, model: str, step: str, day: str = "", where: str = "") -> str:
+    """The block an on-call engineer reads first: what broke, where (`where`: the task, its try and the next
+    one, the run), why, evidence, what to do, how to rerun."""
     error = as_known_failure(error)
     if isinstance(error, NightshiftError):
         title, hint, evidence = f"{error.category}/{error.kind}", error.hint, error.evidence
@@ -91,6 +92,7 @@ def failure_summary(error: BaseException, *, model: str, step: str, day: str = "
     cause, *details = str(error).splitlines() or [type(error).__name__]
     lines = [
         f"NIGHTSHIFT FAILURE  {title}  {model}  {day}".rstrip(),
+        *([f"where     {where}"] if where else []),
         f"cause     {cause}",
         *(f"          {line}" for line in details),
     ]

@@ -86,13 +86,13 @@ CASES = [
     Case("nan_metric", "retrain", "evaluate", ("model/nan_metric", "holdout labels: 0: "),
          {"target": {"column": "arr_delay", "rule": "> 1000", "missing": "negative"}}),  # no such flight 15-21 Jan
     Case("s3_down", "ingest", "ingest_raw", ("infra/source_unreachable", "s3://flights-upstream/",
-                                             "Airflow retries this task"),
+                                             "next try in"),
          _source("s3://flights-upstream/2013/*.csv", "s3_down")),
-    Case("postgres_down", "ingest", "ingest_raw", ("infra/source_unreachable", "Airflow retries this task"),
+    Case("postgres_down", "ingest", "ingest_raw", ("infra/source_unreachable", "next try in"),
          {"source": {"dataset": "postgres_down", "kind": "postgres", "conn_id": "upstream_db", "table": "flights",
                      "date_columns": ["flight_date"], "start_date": "2013-01-01"}}),
     Case("hanging_source", "ingest", "ingest_raw", ("infra/timeout", "execution timeout of 0:01:00",
-                                                     "Airflow retries this task"),
+                                                     "next try in"),
          {**_source(str(NEVER_ANSWERS), "hanging_source"),
           "schedule": {**yaml.safe_load(DEMO_SPEC.read_text())["schedule"], "task_timeout_minutes": 1}}),
     Case("model_load", "score", "score_days", ("model/model_load", "does not load"), needs_champion=True),
@@ -102,7 +102,7 @@ CASES = [
          needs_champion=True),
 ]
 REGISTRY_DOWN = Case("registry_down", "retrain", "train", ("infra/registry", "does not answer",
-                                                            "Airflow retries this task"))
+                                                            "next try in"))
 
 
 def write_spec(models: Path, case: Case) -> Path:
@@ -204,8 +204,10 @@ def test_the_failed_task_log_ends_with_its_summary(task_logs, case: Case):
     assert events[-1] == summary, f"the summary is not the last thing in the log: {events[-3:]}"
     noise = [event for event in events[-30:] if "DeprecatedImportWarning" in event or "FutureWarning" in event]
     assert not noise, f"library warnings in the last 30 lines of {case.model}'s log: {noise[:3]}"
-    head = summary.strip().splitlines()[0]
+    head, located = summary.strip().splitlines()[:2]
     assert head.split()[2:4] == [case.says[0], case.model], head
+    assert located.startswith(f"where     task {case.task}, try 1 of "), located
+    assert ("next try in" in located) == case.says[0].startswith("infra/") and "; run manual__" in located, located
     for fragment in case.says[1:]:
         assert fragment in summary, f"{fragment!r} not in:\n{summary}"
     assert "reproduce " in summary

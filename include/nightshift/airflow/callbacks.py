@@ -3,22 +3,24 @@ and to Slack when those are configured (NIGHTSHIFT_ALERT_EMAILS, NIGHTSHIFT_SLAC
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
 
 from airflow.sdk.exceptions import AirflowTaskTimeout
 
-from nightshift.failures import InfraError, failure_summary
+from nightshift.failures import InfraError, SourceNotReady, failure_summary
 from nightshift.settings import Settings
 
 log = logging.getLogger("nightshift")
-SLACK_LINES = 6  # the summary's head: title, cause, and the start of the evidence
+SLACK_LINES = 6  # the summary's head: title, where, cause, and the start of the evidence
+LATE_DATA_RETRY_DELAY = dt.timedelta(minutes=30)  # the retry policy's wait for late source data
 
 
 def log_failure_summary(context) -> None:
     """on_failure_callback: runs in the task's process after the traceback; notifies first (a failed
     notification logs its own error), so that the summary is the last thing in the log."""
-    if (summary := _summary(context)) is not None:
+    if (summary := _summary(context, retried=False)) is not None:
         notify(Settings.from_env(), summary, context)
         log.error("\n%s", summary)
 
@@ -26,11 +28,34 @@ def log_failure_summary(context) -> None:
 def log_retry_summary(context) -> None:
     """on_retry_callback: a try that will be retried also ends with the summary (no notification:
     the last try sends it if the retries do not help)."""
-    if (summary := _summary(context)) is not None:
-        log.error("\n%s\nretry     Airflow retries this task (try %s failed)", summary, context["ti"].try_number)
+    if (summary := _summary(context, retried=True)) is not None:
+        log.error("\n%s", summary)
 
 
-def _summary(context) -> str | None:
+def where(context, *, retried: bool, now: dt.datetime | None = None) -> str:
+    """The task, its try of how many, when the next one runs (or that none will), and the run."""
+    ti, task = context["ti"], context["task"]
+    tries = f"task {task.task_id}, try {ti.try_number} of {task.retries + 1}"
+    if not retried:
+        return f"{tries}, no further try; run {context['run_id']}"
+    now = now or dt.datetime.now(dt.UTC)
+    if isinstance(context.get("exception"), SourceNotReady):
+        first = last = LATE_DATA_RETRY_DELAY
+    else:  # Airflow's exponential backoff: between the base delay and twice it, at most max_retry_delay
+        first = task.retry_delay * (task.retry_exponential_backoff or 1) ** (ti.try_number - 1)
+        last = first * 2 if task.retry_exponential_backoff else first
+        first, last = (min(delay, task.max_retry_delay or delay) for delay in (first, last))
+    return (f"{tries}; next try in {_duration(first)}"
+            + (f" to {_duration(last)}" if last != first else "")
+            + f" (from {now + first:%H:%M:%S} UTC); run {context['run_id']}")
+
+
+def _duration(delay: dt.timedelta) -> str:
+    seconds = round(delay.total_seconds())
+    return f"{seconds} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def _summary(context, *, retried: bool) -> str | None:
     error, task = context.get("exception"), context["task"]
     if error is None:
         return None
@@ -43,7 +68,7 @@ def _summary(context) -> str | None:
     run_date = (run.logical_date or run.run_after) if run is not None else None
     day = params.get("as_of") or params.get("start") or (run_date.date().isoformat() if run_date else "")
     model = params.get("model") or context["dag"].dag_id.split("__")[0]  # <model>__ingest, or the rollback form
-    return failure_summary(error, model=model, step=task.task_id, day=day)
+    return failure_summary(error, model=model, step=task.task_id, day=day, where=where(context, retried=retried))
 
 
 def notify(settings: Settings, summary: str, context) -> None:

@@ -31,7 +31,7 @@ from airflow.sdk import (
 )
 from airflow.sdk.exceptions import AirflowSkipException
 
-from nightshift.airflow.callbacks import log_failure_summary, log_retry_summary
+from nightshift.airflow.callbacks import LATE_DATA_RETRY_DELAY, log_failure_summary, log_retry_summary
 from nightshift.failures import DataError
 from nightshift.settings import Settings
 from nightshift.spec import ModelSpec, SpecError, load_models_folder
@@ -43,7 +43,7 @@ log = logging.getLogger("nightshift")
 RETRY_POLICY = ExceptionRetryPolicy(rules=[
     RetryRule(exception=["nightshift.failures.DataError", "nightshift.failures.ModelError"],
               action=RetryAction.FAIL, reason="the data or the model must change; a retry cannot help"),
-    RetryRule(exception="nightshift.failures.SourceNotReady", retry_delay=dt.timedelta(minutes=30),
+    RetryRule(exception="nightshift.failures.SourceNotReady", retry_delay=LATE_DATA_RETRY_DELAY,
               reason="upstream data is late; waiting for it to land"),
 ])
 

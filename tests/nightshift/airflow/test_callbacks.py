@@ -62,3 +62,28 @@ def test_nothing_is_sent_unless_configured(webhook, monkeypatch):
     monkeypatch.delenv("NIGHTSHIFT_SLACK_WEBHOOK_CONN_ID")
     notify(Settings.from_env(), SUMMARY, {})
     assert webhook == []
+
+
+def test_the_summary_says_which_try_failed_and_when_the_next_one_runs():
+    """On the real tasks the factory builds: retries, delays and backoff as the DAGs have them."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from nightshift.airflow.callbacks import where
+    from nightshift.airflow.factory import build_dags
+    from nightshift.failures import InfraError, SourceNotReady
+
+    ingest = build_dags()["flights_delay__ingest"]
+    validate, ingest_raw = ingest.get_task("validate"), ingest.get_task("ingest_raw")
+    now = dt.datetime(2026, 12, 4, 3, 0, tzinfo=dt.UTC)
+    first = {"ti": SimpleNamespace(try_number=1), "task": validate, "run_id": "scheduled__2026-12-03",
+             "exception": InfraError("S3 down", kind="storage")}
+    assert validate.retry_delay == dt.timedelta(seconds=30)  # the demo spec's schedule.retry_delay_seconds
+    assert where(first, retried=True, now=now) == (
+        f"task validate, try 1 of {validate.retries + 1}; next try in 30 s to 60 s (from 03:00:30 UTC); "
+        "run scheduled__2026-12-03")
+    second = {**first, "ti": SimpleNamespace(try_number=2)}
+    assert "try 2 of 3; next try in 60 s to 2 min (from 03:01:00 UTC)" in where(second, retried=True, now=now)
+    late = {**first, "task": ingest_raw, "exception": SourceNotReady("no rows yet", kind="late_data")}
+    assert "next try in 30 min (from 03:30:00 UTC)" in where(late, retried=True, now=now)
+    assert where(first, retried=False).endswith("no further try; run scheduled__2026-12-03")
