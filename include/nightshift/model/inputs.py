@@ -148,13 +148,13 @@ class VersionModel:
         """Its lookup tables, read on first use (not when its inputs come ready-made)."""
         return read_lookups(self.spec)
 
-    def inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """This version's model inputs for validated rows (with their `date` column)."""
-        if not self.spec.features.aggregates:
-            return model_inputs(self.spec, frame, self.lookups)
-        days = [day.date() for day in frame["date"].drop_duplicates()]
-        tables = day_tables(self.spec, self.lake, days).frame
-        return model_inputs(self.spec, frame, self.lookups, aggregate_parts(self.spec, tables))
+    def inputs(self, frame: pd.DataFrame, aggregates: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+        """This version's model inputs for validated rows (with their `date` column). Its rolling aggregates
+        are read from the lake, unless the caller holds them (`aggregates`, as `aggregate_parts` gives them)."""
+        if self.spec.features.aggregates and aggregates is None:
+            days = [day.date() for day in frame["date"].drop_duplicates()]
+            aggregates = aggregate_parts(self.spec, day_tables(self.spec, self.lake, days).frame)
+        return model_inputs(self.spec, frame, self.lookups, aggregates)
 
     @property
     def classes(self) -> list[str] | None:

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from nightshift.data.lake import Lake
@@ -109,7 +110,8 @@ def monitor(spec: ModelSpec, lake: Lake, registry: Registry, as_of: dt.date) -> 
     before, now = champion.inputs(reference), champion.inputs(recent)
 
     report = MonitorReport(spec.name, version, as_of, recent_days, reference_days, drift=[],
-                           prediction_psi=_prediction_psi(champion, before, now))
+                           prediction_psi=_prediction_psi(champion, reference := _predicted(champion, before),
+                                                          _predicted(champion, now)))
     report.drift = [_drift(feature, before[feature], now[feature], champion.spec, rules)
                     for feature in champion.spec.features.columns]
     labelled = recent[recent["date"].dt.date <= as_of - dt.timedelta(days=rules.label_delay_days)]
@@ -118,24 +120,23 @@ def monitor(spec: ModelSpec, lake: Lake, registry: Registry, as_of: dt.date) -> 
         report.realized = _realized(spec, champion, labelled)
     logged = online_rows(spec, lake, recent_days)
     if len(logged):
-        report.online = _online(spec, champion, before, logged, labelled, rules)
+        report.online = _online(spec, champion, before, reference, logged, labelled, rules)
         report.challenger_online = record_challenger_evidence(spec, registry, logged, labelled, as_of)
     report.breaches = _breaches(spec, report)
     _record(registry, report)
     return report
 
 
-def _online(spec: ModelSpec, champion: VersionModel, before: pd.DataFrame, logged: pd.DataFrame,
-            labelled: pd.DataFrame, rules) -> Online | None:
+def _online(spec: ModelSpec, champion: VersionModel, before: pd.DataFrame, reference: np.ndarray,
+            logged: pd.DataFrame, labelled: pd.DataFrame, rules) -> Online | None:
+    """The champion's online rows against its training window (`before`, and `reference`: its predictions)."""
     features = champion.spec.features.columns
     traffic = champion_traffic(spec, logged, champion.version, labelled, features)
     if traffic is None:
         return None
     drift = [_drift(feature, before[feature], traffic.inputs[feature], champion.spec, rules) for feature in features]
-    reference = champion.predict_inputs(before)
-    prediction_psi = psi(reference, traffic.predictions) if champion.classes is None else category_psi(
-        champion.labels(reference), traffic.predictions)
-    return Online(len(traffic.inputs), drift, prediction_psi, traffic.realized, traffic.labelled_rows)
+    return Online(len(traffic.inputs), drift, _prediction_psi(champion, reference, traffic.predictions),
+                  traffic.realized, traffic.labelled_rows)
 
 
 def _drift(feature: str, before: pd.Series, now: pd.Series, trained_with: ModelSpec, rules) -> Drift:
@@ -150,13 +151,16 @@ def _drift(feature: str, before: pd.Series, now: pd.Series, trained_with: ModelS
     return Drift(feature, value, ks, value > rules.max_psi or ks > rules.max_ks, expected)
 
 
-def _prediction_psi(champion: VersionModel, before: pd.DataFrame, now: pd.DataFrame) -> float:
-    """How far the champion's predictions moved from those on its training window; multiclass: the mix of
-    the classes it predicts."""
-    reference, recent = champion.predict_inputs(before), champion.predict_inputs(now)
-    if champion.classes is None:
-        return psi(reference, recent)
-    return category_psi(champion.labels(reference), champion.labels(recent))
+def _predicted(champion: VersionModel, X: pd.DataFrame) -> np.ndarray:
+    """What the champion predicts for inputs `X` as it is logged: the value, or for multiclass the class."""
+    predictions = champion.predict_inputs(X)
+    return predictions if champion.classes is None else champion.labels(predictions)
+
+
+def _prediction_psi(champion: VersionModel, reference: np.ndarray, recent: np.ndarray) -> float:
+    """How far the champion's predictions (`_predicted`) moved from those on its training window; multiclass:
+    the mix of the classes it predicts."""
+    return psi(reference, recent) if champion.classes is None else category_psi(reference, recent)
 
 
 def _realized(spec: ModelSpec, champion: VersionModel, labelled: pd.DataFrame) -> float | None:

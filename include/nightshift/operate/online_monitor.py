@@ -20,6 +20,7 @@ from nightshift.data.lake import Lake
 from nightshift.model.features import make_target
 from nightshift.model.metrics import compute_metrics
 from nightshift.model.registry import CHALLENGER, Registry
+from nightshift.operate.scoring import agreement
 from nightshift.operate.serving.prediction_log import ONLINE
 from nightshift.spec import ModelSpec
 
@@ -95,12 +96,8 @@ def record_challenger_evidence(spec: ModelSpec, registry: Registry, logged: pd.D
 def _compared(side: str, spec: ModelSpec, rows: pd.DataFrame, validated: pd.DataFrame) -> dict[str, float]:
     """Shadow rows (the challenger's `prediction` beside the champion's): agreement, and both metrics."""
     new, old = rows["prediction"].to_numpy(), rows["prediction_champion"].to_numpy()
-    agreement = np.mean((new >= 0.5) == (old >= 0.5)) if spec.task == "classification" else None
     evidence = {f"{side}_rows": float(len(rows))}
-    if agreement is not None:
-        evidence[f"{side}_agreement"] = float(agreement)
-    else:
-        evidence[f"{side}_mean_abs_difference"] = float(np.mean(np.abs(new - old)))
+    evidence |= {f"{side}_{name}": value for name, value in agreement(spec.task, old, new).items()}
     evidence |= _judged(f"{side}_challenger", spec, rows, validated)
     evidence |= _judged(f"{side}_champion", spec, rows.assign(prediction=old), validated)
     return evidence

@@ -71,12 +71,10 @@ def compare(spec: ModelSpec, frame: pd.DataFrame, champion: tuple[VersionModel, 
     """How the challenger differs from the champion on the same rows; with the primary metric of both
     when the rows' labels are known."""
     (old_model, old), (new_model, new) = champion, challenger
-    if spec.task == "classification":
-        comparison = {"agreement": float(np.mean((old >= 0.5) == (new >= 0.5)))}
-    elif spec.task == "multiclass":
-        comparison = {"agreement": float(np.mean(old_model.labels(old) == new_model.labels(new)))}
+    if spec.task == "multiclass":
+        comparison = agreement(spec.task, old_model.labels(old), new_model.labels(new))
     else:
-        comparison = {"mean_abs_difference": float(np.mean(np.abs(old - new)))}
+        comparison = agreement(spec.task, old, new)
     if spec.target.column in frame.columns:
         y, known = make_target(spec, frame[spec.target.column])
         known = known.to_numpy()
@@ -86,6 +84,15 @@ def compare(spec: ModelSpec, frame: pd.DataFrame, champion: tuple[VersionModel, 
             for side, predictions in zip(("champion", "challenger"), judged.predictions, strict=True):
                 comparison[f"{side}_{metric}"] = compute_metrics(spec.task, judged.y, predictions)[metric]
     return comparison
+
+
+def agreement(task: str, old: np.ndarray, new: np.ndarray) -> dict[str, float]:
+    """How two models' predictions of the same rows agree: the share of rows given the same class (at 0.5
+    for classification; multiclass: their labels), or for regression the mean absolute difference."""
+    if task == "regression":
+        return {"mean_abs_difference": float(np.mean(np.abs(old - new)))}
+    same = (old >= 0.5) == (new >= 0.5) if task == "classification" else old == new
+    return {"agreement": float(np.mean(same))}
 
 
 def _log_shadow(registry: Registry, model: str, version: str, champion_version: str, day: dt.date,

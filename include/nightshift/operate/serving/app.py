@@ -151,7 +151,7 @@ def create_app(models: dict[str, ServedModel], metrics: ServingMetrics, token: s
             content = {"predictions": _listed(answer.predictions["prediction"])}
         else:
             content = {"model": model.name, "request_id": request_id,
-                       "predictions": [dict(zip(row, values, strict=True)) for row, values in _rows(answer)]}
+                       "predictions": _per_row(answer)}
         headers = {"x-request-id": request_id, "x-model-version": ",".join(dict.fromkeys(answer.versions))}
         return Response(json.dumps(content), media_type="application/json", headers=headers)
 
@@ -163,11 +163,11 @@ def _submit(model: ServedModel, body: bytes, content_type: str | None, request_i
     return model.submit(parse_payload(body, content_type), request_id)
 
 
-def _rows(answer):
-    names = [*answer.predictions, "version"]
-    columns = [_listed(values) for values in answer.predictions.values()] + [list(answer.versions)]
-    for values in zip(*columns, strict=True):
-        yield names, values
+def _per_row(answer) -> list[dict]:
+    """`[{"prediction": ..., "version": ...}, ...]` (and "probability", multiclass), one per request row."""
+    columns = {name: _listed(values) for name, values in answer.predictions.items()}
+    columns["version"] = answer.versions.tolist()
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def _listed(values: np.ndarray) -> list:

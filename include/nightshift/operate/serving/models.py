@@ -25,7 +25,7 @@ import pandas as pd
 from nightshift.data.lake import Lake
 from nightshift.failures import DataError, InfraError, ModelError
 from nightshift.model.aggregates import day_tables
-from nightshift.model.features import aggregate_parts, model_inputs
+from nightshift.model.features import aggregate_parts
 from nightshift.model.inputs import VersionModel
 from nightshift.model.registry import CHALLENGER, CHAMPION, Registry
 from nightshift.operate.scoring import prediction_columns
@@ -68,11 +68,8 @@ class ServedVersion:
 
     def predict(self, rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         """Its model inputs for checked request rows, and its predictions on them."""
-        spec = self.spec
-        if spec.features.aggregates:
-            X = model_inputs(spec, rows, self.model.lookups, self._aggregates(rows["date"].dt.date.unique()))
-        else:
-            X = model_inputs(spec, rows, self.model.lookups)
+        held = self._aggregates(rows["date"].dt.date.unique()) if self.spec.features.aggregates else None
+        X = self.model.inputs(rows, held)
         return X, self.model.predict_inputs(X)
 
     def _aggregates(self, days) -> dict[str, pd.DataFrame]:
@@ -276,9 +273,6 @@ class ServedModel:
             raise RequestError(503, f"{self.name}: no version is ready; waiting for {self.waiting_for}")
         shaped = routes.champion.schema.shaped(frame)  # values are checked with the batch's
         return self._batcher.submit(Pending(shaped, request_id, time.perf_counter(), pd.Timestamp.now(tz="UTC")))
-
-    def answer(self, frame: pd.DataFrame, request_id: str) -> Answer:
-        return self.submit(frame, request_id).result()
 
     def _answer_batch(self, batch: list[Pending]) -> list[Answer]:
         """Predictions for the rows of several requests at once: the canary's share by the challenger (by the

@@ -27,7 +27,7 @@ def test_without_a_champion_requests_get_503_saying_what_the_server_waits_for(wo
     assert served.routes.champion is None
     assert served.waiting_for == "a champion: the retrain DAG has promoted none yet"
     with pytest.raises(RequestError, match="waiting for a champion") as refused:
-        served.answer(pd.DataFrame({"carrier": ["UA"]}), "request-1")
+        served.submit(pd.DataFrame({"carrier": ["UA"]}), "request-1")
     assert refused.value.status == 503
     assert served.describe() == {"champion": None, "challenger": None, "canary_percent": 0, "shadow": False,
                                  "canary_stopped": None, "not_served": {}}
