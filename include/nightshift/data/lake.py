@@ -9,7 +9,7 @@ invisible and are swept by the next write. Re-writing a day replaces it whole: s
 checksum, never duplicates.
 
 One writer per day: who writes a day's raw rows or moves it between `validated/` and `quarantine/`
-holds `day_lock` (a lock object created only if absent, on disk and on S3 alike). A judged day is
+holds `day_lock` (a file lock on disk, a lease on S3: see storage.Storage.lock). A judged day is
 committed to its new zone before it leaves the old one, and `verdicts` (which `days` and `coverage`
 read) finds it in exactly one zone whenever anyone looks.
 """
@@ -22,10 +22,8 @@ import functools
 import hashlib
 import io
 import json
-import random
-import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -40,8 +38,6 @@ ZONES = ("raw", "validated", "quarantine", "features", "predictions")
 VERDICT_ZONES = ("validated", "quarantine")  # a judged day is in exactly one of them
 LOCKS = "_locks"
 LOCK_WAIT = dt.timedelta(minutes=5)
-# A lock held longer was left by a writer that died: writing or judging one day takes seconds.
-LOCK_STALE_AFTER = dt.timedelta(minutes=10)
 DATA_FILE = "data.parquet"
 MANIFEST = "_SUCCESS"
 # A commit folder without a manifest older than this is debris from a crashed write.
@@ -173,47 +169,12 @@ class Lake:
                 for key in self.storage.list(f"{self._dataset_key(zone, dataset)}/")
                 if key.endswith(suffix) and key.count("/") == 3}
 
-    @contextlib.contextmanager
-    def day_lock(self, dataset: str, day: dt.date) -> Iterator[None]:
-        """Hold the day's lock while writing its raw rows or judging it: one writer per day of a dataset,
-        across processes and machines. Waits up to LOCK_WAIT; breaks a lock older than LOCK_STALE_AFTER."""
-        key = f"{LOCKS}/{check_name(dataset, 'dataset')}/{day.isoformat()}"
-        mine = json.dumps({"holder": uuid.uuid4().hex, "since": dt.datetime.now(dt.UTC).isoformat()}).encode()
-        deadline = time.monotonic() + LOCK_WAIT.total_seconds()
-        while not self._put_new(key, mine):
-            if (since := self._held_since(key)) is None:
-                continue  # released meanwhile
-            if dt.datetime.now(dt.UTC) - since > LOCK_STALE_AFTER:
-                self._delete(key)  # its writer died holding it
-            elif time.monotonic() > deadline:
-                raise InfraError(f"{self.storage.uri(key)}: the lock of {dataset} {day} is still held after "
-                                 f"{LOCK_WAIT} (by a writer since {since:%H:%M:%S} UTC)", kind="lock")
-            else:
-                time.sleep(random.uniform(0.02, 0.1))  # nosec B311  # jitter, not secrecy
-        try:
-            yield
-        finally:
-            if self._held_by(key) == mine:
-                self._delete(key)
-
-    @storage_errors
-    def _put_new(self, key: str, data: bytes) -> bool:
-        return self.storage.put_new(key, data)
-
-    @storage_errors
-    def _held_by(self, key: str) -> bytes | None:
-        try:
-            return self.storage.get(key)
-        except FileNotFoundError:
-            return None
-
-    def _held_since(self, key: str) -> dt.datetime | None:
-        holder = self._held_by(key)
-        return dt.datetime.fromisoformat(json.loads(holder)["since"]) if holder else None
-
-    @storage_errors
-    def _delete(self, key: str) -> None:
-        self.storage.delete([key])
+    def day_lock(self, dataset: str, day: dt.date) -> contextlib.AbstractContextManager[None]:
+        """The day's lock, held while its raw rows are written or it is judged: one writer per day of a
+        dataset, across processes and machines. Waits up to LOCK_WAIT for another writer; one that died
+        holding it gives it up by itself (Storage.lock)."""
+        return self.storage.lock(f"{LOCKS}/{check_name(dataset, 'dataset')}/{day.isoformat()}",
+                                 wait=LOCK_WAIT.total_seconds())
 
     @storage_errors
     def read_attachment(self, zone: str, dataset: str, day: dt.date, name: str) -> bytes:

@@ -2,9 +2,10 @@
 sources need, with the same meaning on both.
 
 `put` is atomic on both: a reader sees the old object or the new one, never a half-written one
-(a local temp file renamed into place; a single S3 PUT). `put_new` creates an object only if there is
-none, as one atomic step (O_EXCL on disk; S3's conditional `If-None-Match: *`), which is what the lake's
-locks are made of. Listing is recursive and returns keys relative to the root.
+(a local temp file renamed into place; a single S3 PUT). `lock` holds a named lock across processes
+that a holder which dies gives up by itself: a file lock on disk (the kernel frees it at once), a lease
+on S3 (`s3_lease`: freed LEASE_S seconds after its last renewal). Listing is recursive and returns keys
+relative to the root.
 
 S3 settings come from the usual AWS environment (`AWS_ENDPOINT_URL`, credentials, region), or from
 an AWS connection named by `NIGHTSHIFT_AWS_CONN_ID` (its login and password, its `endpoint_url` and
@@ -18,7 +19,7 @@ import os
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -58,8 +59,9 @@ class Storage(ABC):
     def put(self, key: str, data: bytes) -> None: ...
 
     @abstractmethod
-    def put_new(self, key: str, data: bytes) -> bool:
-        """Create `key` with `data` only if it does not exist, atomically; False when it already does."""
+    def lock(self, key: str, wait: float) -> AbstractContextManager[None]:
+        """Hold the lock named `key` across processes (and machines, on S3); InfraError when another holder
+        keeps it for `wait` seconds. A holder that dies gives it up without anyone's help."""
 
     @abstractmethod
     def open(self, key: str) -> BinaryIO:
@@ -98,16 +100,18 @@ class LocalStorage(Storage):
             os.fsync(temp.fileno())
         os.replace(temp.name, target)
 
-    def put_new(self, key: str, data: bytes) -> bool:
-        target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+    @contextmanager
+    def lock(self, key: str, wait: float) -> Iterator[None]:
+        from filelock import FileLock, Timeout
+
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            descriptor = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(descriptor, "wb") as created:
-            created.write(data)
-        return True
+            held = FileLock(path, timeout=wait).acquire()
+        except Timeout:
+            raise InfraError(f"{self.uri(key)}: the lock is still held after {wait:g} s", kind="lock") from None
+        with held:
+            yield
 
     def open(self, key: str) -> BinaryIO:
         return self.path(key).open("rb")
@@ -144,55 +148,46 @@ class S3Storage(Storage):
         self.root_uri = f"s3://{bucket}/{prefix}".rstrip("/")
         self.client = s3_client()
 
-    def _key(self, key: str) -> str:
+    def object_key(self, key: str) -> str:
         key = self.checked_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def put(self, key: str, data: bytes) -> None:
-        with self._errors(key):
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        with self.errors(key):
+            self.client.put_object(Bucket=self.bucket, Key=self.object_key(key), Body=data)
 
-    def put_new(self, key: str, data: bytes) -> bool:
-        from botocore.exceptions import ClientError
+    def lock(self, key: str, wait: float) -> AbstractContextManager[None]:
+        from nightshift.data.s3_lease import s3_lease
 
-        try:
-            with self._errors(key):
-                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
-        except OSError as err:
-            refused = err.__cause__
-            # 412: the object exists; 409: another conditional write of it is in flight.
-            if isinstance(refused, ClientError) and refused.response["Error"]["Code"] in (
-                    "PreconditionFailed", "ConditionalRequestConflict"):
-                return False
-            raise
-        return True
+        return s3_lease(self, key, wait)
 
     def open(self, key: str) -> BinaryIO:
-        with self._errors(key):
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        with self.errors(key):
+            return self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
 
     def exists(self, key: str) -> bool:
         try:
-            with self._errors(key):
-                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            with self.errors(key):
+                self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
         except FileNotFoundError:
             return False
         return True
 
     def list(self, prefix: str) -> list[str]:
-        strip, folder = len(self._key("")), self._key(prefix.rstrip("/") + "/" if prefix.strip("/") else "")
-        with self._errors(prefix):
+        strip, folder = len(self.object_key("")), self.object_key(prefix.rstrip("/") + "/" if prefix.strip("/") else "")
+        with self.errors(prefix):
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder)
             return sorted(item["Key"][strip:] for page in pages for item in page.get("Contents", []))
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # the DeleteObjects limit
-            batch = [{"Key": self._key(key)} for key in keys[start:start + 1000]]
-            with self._errors(keys[start]):
+            batch = [{"Key": self.object_key(key)} for key in keys[start:start + 1000]]
+            with self.errors(keys[start]):
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
 
     @contextmanager
-    def _errors(self, key: str) -> Iterator[None]:
+    def errors(self, key: str) -> Iterator[None]:
+        """S3's errors as on disk: FileNotFoundError for a missing object, OSError naming the object else."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:

@@ -11,6 +11,8 @@ import json
 import multiprocessing
 import random
 import re
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -19,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nightshift.data import lake as lake_module
+from nightshift.data import lake as lake_module, s3_lease
 from nightshift.data.lake import Lake
 from nightshift.failures import InfraError
 from tests.conftest import DEMO_SPEC, EXPECTATIONS
@@ -109,7 +111,7 @@ def test_concurrent_ingests_of_the_same_days_leave_each_day_whole_in_exactly_one
 
 def test_day_lock_admits_one_holder_and_the_next_one_after_it(any_lake, monkeypatch):
     monkeypatch.setattr(lake_module, "LOCK_WAIT", dt.timedelta(seconds=0.3))
-    held = re.escape("the lock of flights 2013-01-02 is still held after")
+    held = re.escape(f"{any_lake.storage.uri('_locks/flights/2013-01-02')}: the lock is still held after 0.3 s")
     with any_lake.day_lock("flights", DAYS[0]):
         with pytest.raises(InfraError, match=held), any_lake.day_lock("flights", DAYS[0]):
             pass
@@ -119,11 +121,51 @@ def test_day_lock_admits_one_holder_and_the_next_one_after_it(any_lake, monkeypa
         pass
 
 
-def test_day_lock_breaks_a_lock_its_holder_left_behind(any_lake):
-    left_at = dt.datetime.now(dt.UTC) - lake_module.LOCK_STALE_AFTER - dt.timedelta(minutes=1)
+HOLD_THE_LOCK = """
+import sys, time
+from nightshift.data.lake import Lake
+from datetime import date
+with Lake.from_uri(sys.argv[1]).day_lock("flights", date(2013, 1, 2)):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_day_lock_whose_holder_was_killed_is_taken_by_the_next_writer(any_lake, monkeypatch):
+    """A worker SIGKILLed while it holds a day's lock: the next writer takes the lock in seconds (on disk
+    the kernel frees it; on S3 the lease is not renewed), not after LOCK_WAIT."""
+    monkeypatch.setattr(s3_lease, "LEASE_S", 1.0)  # the waiter's view of a lease (the holder renews every 10 s)
+    monkeypatch.setattr(lake_module, "LOCK_WAIT", dt.timedelta(seconds=20))
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_LOCK, any_lake.storage.root_uri],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+    finally:
+        holder.kill()
+        holder.wait()
+    with any_lake.day_lock("flights", DAYS[0]):  # within LOCK_WAIT: before the holder's lease would end
+        pass
+
+
+@pytest.mark.parametrize("any_lake", ["s3"], indirect=True)
+def test_an_s3_lease_is_renewed_while_its_holder_works(any_lake, monkeypatch):
+    monkeypatch.setattr(s3_lease, "LEASE_S", 0.6)
+    monkeypatch.setattr(lake_module, "LOCK_WAIT", dt.timedelta(seconds=2))
     key = f"{lake_module.LOCKS}/flights/{DAYS[0].isoformat()}"
-    assert any_lake.storage.put_new(key, json.dumps({"holder": "dead", "since": left_at.isoformat()}).encode())
-    assert not any_lake.storage.put_new(key, b"second")  # created only if absent
     with any_lake.day_lock("flights", DAYS[0]):
-        assert json.loads(any_lake.storage.get(key))["holder"] != "dead"
-    assert not any_lake.storage.exists(key)
+        outcome: list[BaseException] = []
+        waiter = threading.Thread(target=lambda: outcome.append(_take_and_return(any_lake)))
+        waiter.start()
+        waiter.join()  # 2 s: over three leases, each renewed in time
+        holder = json.loads(any_lake.storage.get(key))
+        assert holder["renewals"] >= 3, holder
+        assert isinstance(outcome[0], InfraError) and "still held after 2 s (by pid" in str(outcome[0]), outcome
+    assert not any_lake.storage.exists(key)  # given back
+
+
+def _take_and_return(lake: Lake) -> BaseException | None:
+    try:
+        with lake.day_lock("flights", DAYS[0]):
+            return None
+    except InfraError as err:
+        return err
