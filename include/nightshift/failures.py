@@ -86,9 +86,9 @@ def failure_summary(error: BaseException, *, model: str, step: str, day: str = "
         title, hint, evidence = f"{error.category}/{error.kind}", error.hint, error.evidence
     else:
         frame = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
-        where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
+        raised_at = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
         title = f"unexpected/{type(error).__name__}"
-        hint, evidence = f"Not a known failure kind{where}; read the traceback above.", ""
+        hint, evidence = f"Not a known failure kind{raised_at}; read the traceback above.", ""
     cause, *details = str(error).splitlines() or [type(error).__name__]
     lines = [
         f"NIGHTSHIFT FAILURE  {title}  {model}  {day}".rstrip(),

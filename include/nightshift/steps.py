@@ -98,8 +98,8 @@ def validate(run: Run, days: list[dt.date]) -> dict[dt.date, DayStatus]:
     if not days:
         raise NothingToDo("no day of this run is in raw/: nothing to validate")
     verdicts = validation.validate_days(run.spec, run.lake, days, run.settings.expectations_dir)
-    if any(v.failures or v.warnings for v in verdicts):
-        log.info("findings:\n%s", validation.findings_table(verdicts))
+    if warned := [v for v in verdicts if v.warnings and not v.failures]:  # the failures end the log (raised below)
+        log.info("warnings:\n%s", validation.findings_table(warned))
     validation.raise_if_quarantined(run.spec, verdicts)
     return {v.day: v.status for v in verdicts}
 

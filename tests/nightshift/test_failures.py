@@ -26,9 +26,12 @@ def test_known_failure_summary_has_every_part():
 
 
 def test_unknown_exception_still_gets_a_summary_with_its_last_frame():
-    text = failure_summary(raise_and_catch(KeyError("arr_delay")), model="m", step="train", day="2013-03-31")
-    assert text.startswith("NIGHTSHIFT FAILURE  unexpected/KeyError  m  2013-03-31")
-    assert "test_failures.py:" in text
+    text = failure_summary(raise_and_catch(KeyError("arr_delay")), model="m", step="train", day="2013-03-31",
+                           where="task train, try 1 of 3")
+    head, where, *_ = text.splitlines()
+    assert head == "NIGHTSHIFT FAILURE  unexpected/KeyError  m  2013-03-31"
+    assert where == "where     task train, try 1 of 3"
+    assert re.search(r"runbook   Not a known failure kind at \S+test_failures\.py:\d+; read the traceback", text), text
 
 
 def test_steps_that_cannot_be_reproduced_point_to_airflow():

@@ -6,7 +6,8 @@ its findings; its Data Docs page.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ class Finding:
     unexpected_percent: float | None
     sample: list[Any]
     why: str = ""
+    missing_columns: tuple[str, ...] = ()  # a table-level check: columns the table lacks
 
 
 def _suite_file(expectations_dir: Path, name: str) -> tuple[Path, dict]:
@@ -118,9 +120,32 @@ class SuiteRunner:
 
 
 def findings_of(result) -> list[Finding]:
-    """Every expectation that did not pass."""
-    found = [_finding(item) for item in result.results if not item.success]
-    return sorted(found, key=lambda f: (f.severity, f.expectation, f.column))
+    """Every expectation that did not pass, the ones that explain the others first. A column missing from
+    the table, or one that holds no value at all, is a root cause: it comes first and takes in the findings
+    that follow from it (on an absent column GX raises "list index out of range" or "... does not exist"; an
+    all-null column has the float64 type)."""
+    found = sorted((_finding(item) for item in result.results if not item.success),
+                   key=attrgetter("severity", "expectation", "column"))
+    roots = [f for f in found if broken_columns(f)]
+    rest = [f for f in found if f not in roots]
+    for index, root in enumerate(roots):
+        columns = broken_columns(root)
+        explained = [f for f in rest if f.column in columns or any(f'"{column}"' in f.why for column in columns)]
+        if explained:
+            rest = [f for f in rest if f not in explained]
+            names = ", ".join(f"{f.expectation}({f.column})" if f.column else f.expectation for f in explained)
+            roots[index] = replace(root, why=f"{root.why}; so {len(explained)} more failed: {names}".lstrip("; "))
+    return roots + rest
+
+
+def broken_columns(finding: Finding) -> tuple[str, ...]:
+    """The columns a finding shows broken, which explain the other findings on them: those missing from the
+    table, or its own column when every value of it is null."""
+    return (finding.column,) if empty_column(finding) else finding.missing_columns
+
+
+def empty_column(finding: Finding) -> bool:
+    return finding.expectation == "expect_column_values_to_not_be_null" and finding.unexpected_percent == 100
 
 
 def data_docs_html(result) -> str:
@@ -148,6 +173,7 @@ def _finding(item) -> Finding:
         sample=[_shorten(value) for value in details.get("partial_unexpected_list", [])[:5]],
         why=_raised(item.exception_info) or "; ".join(f"{key}: {value}" for key, value in mismatched.items() if value)
             or meta.get("why", ""),
+        missing_columns=tuple(mismatched.get("missing") or ()),
     )
 
 

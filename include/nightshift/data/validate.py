@@ -21,6 +21,7 @@ from nightshift.data.expectations import (
     Finding,
     SuiteRunner,
     data_docs_html,
+    empty_column,
     findings_of,
     load_history,
     load_suite,
@@ -164,16 +165,38 @@ def findings_table(verdicts: list[DayVerdict]) -> str:
 
 
 def raise_if_quarantined(spec: ModelSpec, verdicts: list[DayVerdict]) -> None:
-    """Turn quarantined days into one DataError: the good days are already committed."""
+    """Turn quarantined days into one DataError: the good days are already committed. The advice follows the
+    findings: a day whose columns are missing must be fixed upstream, never released."""
     bad = [v for v in verdicts if v.status == "quarantined"]
     if not bad:
         return
-    raise DataError(
-        f"{len(bad)} of {len(verdicts)} days quarantined for {spec.source.dataset}: "
-        f"{', '.join(v.day.isoformat() for v in bad)}; the other days were validated",
-        kind="expectations",
-        evidence=findings_table(bad),
-        hint="Open the Data Docs page of each day (paths above). If the upstream data was wrong, fix it and "
-             "re-ingest the day; if the day is real but unusual, release it: "
-             f"`nightshift release {spec.name} <day> --reason ...` or the {spec.name}__release DAG.",
-    )
+    failures = [f for v in bad for f in v.failures]
+    missing = sorted({column for f in failures for column in f.missing_columns})
+    empty = sorted({f.column for f in failures if empty_column(f)})
+    reingest = (f"re-ingest the day{'s' if len(bad) > 1 else ''} (the {spec.name}__ingest DAG's form, or "
+                f"`nightshift reproduce {spec.name} ingest_raw <day>`)")
+    problem = "; ".join(f"column{'s' if len(columns) > 1 else ''} {', '.join(columns)} {state}"
+                        for columns, state in ((missing, "missing"), (empty, "all null")) if columns)
+    if problem:
+        hint = (f"The source broke upstream ({problem}). Fix the source, or the spec and its suite if the change "
+                f"is meant, then {reingest}. Do not release the day: training and scoring read those columns.")
+    else:
+        hint = (f"Open the Data Docs page of each day (paths above). If the upstream data was wrong, fix it and "
+                f"{reingest}; if the day is real but unusual, release it: `nightshift release {spec.name} <day> "
+                f"--reason ...` or the {spec.name}__release DAG.")
+    read = ", ".join(f"{v.day}: {v.rows:,} rows" for v in bad)
+    raise DataError(f"{_quarantined(bad, len(verdicts), spec.source.dataset, problem and f': {problem}')}\n"
+                    f"read from {spec.source.describe()} ({read})",
+                    kind="expectations", evidence=findings_table(bad), hint=hint)
+
+
+def _quarantined(bad: list[DayVerdict], judged: int, dataset: str, problem: str) -> str:
+    """Which days were quarantined and why, said truly for one day or many, some or all."""
+    days = ", ".join(v.day.isoformat() for v in bad)
+    if judged == 1:
+        return f"{days} quarantined for {dataset}{problem} (no other day in this run)"
+    if len(bad) == judged:
+        return f"all {judged} days of this run quarantined for {dataset} ({days}){problem}"
+    rest = judged - len(bad)
+    return (f"{len(bad)} of {judged} days quarantined for {dataset} ({days}){problem}; the other {rest} "
+            f"{'was' if rest == 1 else 'were'} validated")

@@ -57,7 +57,7 @@ def test_a_storm_day_is_quarantined_by_its_history_with_a_report(spec, lake):
     data_docs = lake.read_attachment("quarantine", "flights", STORM_DAY, "data_docs.html").decode()
     assert "<html" in data_docs and "dep_time" in data_docs
 
-    with pytest.raises(DataError, match="1 of 1 days quarantined for flights: 2013-02-08") as error:
+    with pytest.raises(DataError, match="2013-02-08 quarantined for flights \\(no other day in this run\\)") as error:
         validate.raise_if_quarantined(spec, [storm])
     assert error.value.evidence.splitlines()[-1] == f"2013-02-08  data docs: {storm.data_docs_uri}"
     assert storm.data_docs_uri.endswith("/data_docs.html")
@@ -112,11 +112,45 @@ def test_revalidating_a_fixed_day_moves_it_out_of_quarantine(spec, lake):
     assert lake.days("quarantine", "flights") == []
 
 
-def test_a_missing_column_quarantines_the_day_and_says_which(spec, lake):
+def test_a_missing_column_comes_first_and_takes_in_the_expectations_it_broke(spec, lake):
     lake.write_partition("raw", "flights", GOOD_DAY, flights_day(GOOD_DAY).drop(columns=["dep_time"]))
     (verdict,) = validate.validate_days(spec, lake, [GOOD_DAY], EXPECTATIONS)
     assert verdict.status == "quarantined"
-    columns = next(f for f in verdict.failures if f.expectation == "expect_table_columns_to_match_set")
-    assert columns.why == "missing: ['dep_time']"
-    not_null = next(f for f in verdict.failures if f.expectation == "expect_column_values_to_not_be_null")
-    assert not_null.why == 'Error: The column "dep_time" in BatchData does not exist.'
+    (columns,) = verdict.failures  # GX's errors on the absent column are folded into the finding that explains them
+    assert columns.expectation == "expect_table_columns_to_match_set" and columns.missing_columns == ("dep_time",)
+    assert columns.why == ("missing: ['dep_time']; so 2 more failed: "
+                           "expect_column_values_to_be_in_type_list(dep_time), "
+                           "expect_column_values_to_not_be_null(dep_time)")
+    with pytest.raises(DataError) as error:
+        validate.raise_if_quarantined(spec, [verdict])
+    cause, read = str(error.value).splitlines()
+    assert cause == "2013-02-07 quarantined for flights: column dep_time missing (no other day in this run)"
+    assert read == f"read from {spec.source.describe()} (2013-02-07: 800 rows)"
+    assert "Do not release the day" in error.value.hint and "nightshift release" not in error.value.hint
+
+
+def test_an_all_null_column_explains_its_type_finding_and_is_not_offered_for_release(spec, lake):
+    lake.write_partition("raw", "flights", GOOD_DAY, flights_day(GOOD_DAY).assign(carrier=np.nan))  # float64, as read
+    (verdict,) = validate.validate_days(spec, lake, [GOOD_DAY], EXPECTATIONS)
+    root, *others = verdict.failures
+    assert (root.expectation, root.column, root.unexpected_percent) == ("expect_column_values_to_not_be_null",
+                                                                          "carrier", 100.0)
+    assert "so 1 more failed: expect_column_values_to_be_of_type(carrier)" in root.why, root.why
+    assert all(f.column != "carrier" for f in others), others
+    with pytest.raises(DataError, match="column carrier all null") as error:
+        validate.raise_if_quarantined(spec, [verdict])
+    assert "Do not release the day" in error.value.hint
+
+
+@pytest.mark.parametrize(("quarantined", "judged", "says"), [
+    (2, 5, "2 of 5 days quarantined for flights (2013-02-07, 2013-02-08); the other 3 were validated"),
+    (1, 2, "1 of 2 days quarantined for flights (2013-02-07); the other 1 was validated"),
+    (3, 3, "all 3 days of this run quarantined for flights (2013-02-07, 2013-02-08, 2013-02-09)"),
+])
+def test_the_cause_counts_the_days_truly(spec, quarantined, judged, says):
+    verdicts = [validate.DayVerdict(day=GOOD_DAY + dt.timedelta(days=i), rows=10,
+                                    status="quarantined" if i < quarantined else "validated") for i in range(judged)]
+    with pytest.raises(DataError) as error:
+        validate.raise_if_quarantined(spec, verdicts)
+    assert str(error.value).splitlines()[0] == says
+    assert "release it" in error.value.hint  # no broken column: a real but unusual day may be released
