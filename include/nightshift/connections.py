@@ -7,6 +7,7 @@ task has them; so does the `nightshift` CLI); a test or a script can install its
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,13 @@ def use_lookup(lookup: ConnectionLookup | None) -> ConnectionLookup | None:
     global _lookup  # one lookup per process, installed once by whoever owns the process
     previous, _lookup = _lookup, lookup
     return previous
+
+
+def provenance(conn_id: str) -> str:
+    """Where a connection's settings came from, for an error that one of them caused."""
+    variable = f"AIRFLOW_CONN_{conn_id.upper()}"
+    return f"the Airflow connection {conn_id!r}" + (f" ({variable} in the environment)" if variable in os.environ
+                                                     else "")
 
 
 def get_connection(conn_id: str) -> Connection:

@@ -38,6 +38,12 @@ class ModelError(NightshiftError):
     category = "model"
 
 
+class ConfigError(NightshiftError):
+    """A setting that cannot be right (a host name that does not resolve): fix the setting it names."""
+
+    category = "config"
+
+
 class InfraError(NightshiftError):
     """Storage, registry or another service: often transient, so tasks retry it."""
 
@@ -78,9 +84,11 @@ def as_known_failure(error: BaseException) -> BaseException:
                            "retries the task; once the service is back, clear the failed task to rerun it.")
 
 
-def failure_summary(error: BaseException, *, model: str, step: str, day: str = "", where: str = "") -> str:
+def failure_summary(error: BaseException, *, model: str, step: str, day: str = "", where: str = "",
+                    impact: str = "") -> str:
     """The block an on-call engineer reads first: what broke, where (`where`: the task, its try and the next
-    one, the run), why, evidence, what to do, how to rerun."""
+    one, the run), what it affects (`impact`: what still serves, what waits), why, evidence, what to do, how
+    to rerun."""
     error = as_known_failure(error)
     if isinstance(error, NightshiftError):
         title, hint, evidence = f"{error.category}/{error.kind}", error.hint, error.evidence
@@ -93,6 +101,7 @@ def failure_summary(error: BaseException, *, model: str, step: str, day: str = "
     lines = [
         f"NIGHTSHIFT FAILURE  {title}  {model}  {day}".rstrip(),
         *([f"where     {where}"] if where else []),
+        *([f"impact    {impact}"] if impact else []),
         f"cause     {cause}",
         *(f"          {line}" for line in details),
     ]
@@ -104,6 +113,9 @@ def failure_summary(error: BaseException, *, model: str, step: str, day: str = "
         lines.append(f"see       {RUNBOOKS}#{error.kind}")
     if step in REPRODUCIBLE_STEPS:
         lines.append(f"reproduce nightshift reproduce {model} {step} {day}".rstrip())
-    else:
+    elif getattr(error, "retryable", True):
         lines.append(f"reproduce clear the {step} task instance in the Airflow UI to rerun it")
+    else:
+        lines.append(f"reproduce clear the {step} task instance in the Airflow UI to rerun it (it fails the same way "
+                     "until the cause is fixed)")
     return "\n".join(lines)

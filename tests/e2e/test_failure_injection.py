@@ -1,4 +1,4 @@
-"""Thirteen kinds of failure, injected through real DAG runs on the embedded default (Airflow's
+"""Fourteen kinds of failure, injected through real DAG runs on the embedded default (Airflow's
 api-server, scheduler and dag-processor on SQLite with the LocalExecutor), each checked where the
 person on call reads it: the end of the failed task's log file.
 
@@ -43,6 +43,7 @@ NEVER_ANSWERS = Path(tempfile.gettempdir()) / f"nightshift-never-answers-{uuid.u
 MANUAL_RUNS_DEAD_SERVICES = {
     "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
     "AIRFLOW_CONN_UPSTREAM_DB": f"postgresql://postgres@{DEAD}/flights",
+    "AIRFLOW_CONN_MISSPELT_DB": "postgresql://postgres@flights-db.invalid:5432/flights",  # resolves nowhere
     "AWS_ENDPOINT_URL": f"http://{DEAD}", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
     "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -72,7 +73,8 @@ def _lookups(weather_path: str) -> dict:
 
 
 CASES = [
-    Case("bad_schema", "ingest", "validate", ("data/expectations", "missing: ['carrier']"),
+    Case("bad_schema", "ingest", "validate", ("data/expectations", "column carrier missing", "missing: ['carrier']",
+                                              "Do not release the day"),
          _source(str(CORPUS / "missing_column.csv"), "bad_schema")),
     Case("expectation_failure", "ingest", "validate", ("data/expectations", "expect_column_values_to_not_be_null",
                                                        "carrier"),
@@ -81,7 +83,8 @@ CASES = [
          _source(str(CORPUS / "header_only.csv"), "empty_source")),
     Case("missing_lookup", "retrain", "train", ("data/missing_source", "weather.csv: no file matches"),
          _lookups("/nonexistent/nycflights13/weather.csv")),
-    Case("training_crash", "retrain", "train", ("model/training", "learning_rate"),
+    Case("rejected_param", "retrain", "train", ("model/params", ": model.params.learning_rate = -1.0",
+                                                "a retry will not help"),
          {"model": {"estimator": "hist_gradient_boosting", "params": {"learning_rate": -1.0}, "seed": 13}}),
     Case("nan_metric", "retrain", "evaluate", ("model/nan_metric", "holdout labels: 0: "),
          {"target": {"column": "arr_delay", "rule": "> 1000", "missing": "negative"}}),  # no such flight 15-21 Jan
@@ -91,18 +94,23 @@ CASES = [
     Case("postgres_down", "ingest", "ingest_raw", ("infra/source_unreachable", "next try in"),
          {"source": {"dataset": "postgres_down", "kind": "postgres", "conn_id": "upstream_db", "table": "flights",
                      "date_columns": ["flight_date"], "start_date": "2013-01-01"}}),
+    Case("misspelt_host", "ingest", "ingest_raw", ("config/misconfigured_endpoint", "'flights-db.invalid' does not",
+                                                   "(AIRFLOW_CONN_MISSPELT_DB in the environment)"),
+         {"source": {"dataset": "misspelt_host", "kind": "postgres", "conn_id": "misspelt_db", "table": "flights",
+                     "date_columns": ["flight_date"], "start_date": "2013-01-01"}}),
     Case("hanging_source", "ingest", "ingest_raw", ("infra/timeout", "execution timeout of 0:01:00",
                                                      "next try in"),
          {**_source(str(NEVER_ANSWERS), "hanging_source"),
           "schedule": {**yaml.safe_load(DEMO_SPEC.read_text())["schedule"], "task_timeout_minutes": 1}}),
     Case("model_load", "score", "score_days", ("model/model_load", "does not load"), needs_champion=True),
-    Case("checksum", "score", "score_days", ("model/artifact_checksum", "the artifact changed after registration"),
+    Case("checksum", "score", "score_days", ("model/artifact_checksum", "the artifact changed after registration",
+                                             "do not rerun", "No earlier version to roll back to: retrain"),
          needs_champion=True),
     Case("gate_config", "retrain", "evaluate", ("model/gate_config", "trained for another dataset or target"),
          needs_champion=True),
 ]
-REGISTRY_DOWN = Case("registry_down", "retrain", "train", ("infra/registry", "does not answer",
-                                                            "next try in"))
+REGISTRY_DOWN = Case("registry_down", "retrain", "train", ("infra/registry", "does not answer", "next try in",
+                                                            f"MLFLOW_TRACKING_URI = http://{DEAD} (environment)"))
 
 
 def write_spec(models: Path, case: Case) -> Path:
@@ -204,10 +212,13 @@ def test_the_failed_task_log_ends_with_its_summary(task_logs, case: Case):
     assert events[-1] == summary, f"the summary is not the last thing in the log: {events[-3:]}"
     noise = [event for event in events[-30:] if "DeprecatedImportWarning" in event or "FutureWarning" in event]
     assert not noise, f"library warnings in the last 30 lines of {case.model}'s log: {noise[:3]}"
-    head, located = summary.strip().splitlines()[:2]
+    head, located, impact = summary.strip().splitlines()[:3]
     assert head.split()[2:4] == [case.says[0], case.model], head
     assert located.startswith(f"where     task {case.task}, try 1 of "), located
     assert ("next try in" in located) == case.says[0].startswith("infra/") and "; run manual__" in located, located
+    serving = ("champion unknown (the registry did not answer" if case is REGISTRY_DOWN
+               else "champion v1 still serves, unchanged" if case.needs_champion else "no champion yet: nothing serves")
+    assert impact.startswith(f"impact    {serving}"), impact
     for fragment in case.says[1:]:
         assert fragment in summary, f"{fragment!r} not in:\n{summary}"
     assert "reproduce " in summary

@@ -1,6 +1,6 @@
 import re
 
-from nightshift.failures import DataError, InfraError, ModelError, failure_summary
+from nightshift.failures import ConfigError, DataError, InfraError, ModelError, failure_summary
 from nightshift.settings import CHECKOUT
 
 
@@ -43,7 +43,7 @@ def test_steps_that_cannot_be_reproduced_point_to_airflow():
 def test_every_failure_kind_raised_in_the_code_has_a_runbook_entry():
     raised = {match for path in (CHECKOUT / "include" / "nightshift").rglob("*.py")
               for match in re.findall(r'kind="([a-z_]+)"', path.read_text())}
-    raised |= {error.category for error in (DataError, ModelError, InfraError)}
+    raised |= {error.category for error in (DataError, ModelError, InfraError, ConfigError)}
     entries = set(re.findall(r"^### ([a-z_]+)$", (CHECKOUT / "docs" / "runbooks.md").read_text(), re.MULTILINE))
     assert len(raised) > 20 and raised <= entries, f"no runbook entry for {sorted(raised - entries)}"
 

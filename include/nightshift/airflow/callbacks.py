@@ -13,7 +13,7 @@ from nightshift.failures import InfraError, SourceNotReady, failure_summary
 from nightshift.settings import Settings
 
 log = logging.getLogger("nightshift")
-SLACK_LINES = 6  # the summary's head: title, where, cause, and the start of the evidence
+SLACK_LINES = 7  # the summary's head: title, where, impact, cause, and the start of the evidence
 LATE_DATA_RETRY_DELAY = dt.timedelta(minutes=30)  # the retry policy's wait for late source data
 
 
@@ -68,7 +68,35 @@ def _summary(context, *, retried: bool) -> str | None:
     run_date = (run.logical_date or run.run_after) if run is not None else None
     day = params.get("as_of") or params.get("start") or (run_date.date().isoformat() if run_date else "")
     model = params.get("model") or context["dag"].dag_id.split("__")[0]  # <model>__ingest, or the rollback form
-    return failure_summary(error, model=model, step=task.task_id, day=day, where=where(context, retried=retried))
+    return failure_summary(error, model=model, step=task.task_id, day=day, where=where(context, retried=retried),
+                           impact=impact(model, context["dag"].dag_id.rsplit("__", 1)[-1], params))
+
+
+def impact(model: str, dag_kind: str, params: dict) -> str:
+    """What still serves and what this failure holds back, in one line."""
+    start, end = params.get("start") or "", params.get("end") or ""
+    days = f"{start} to {end}" if end and end != start else (start or "this run's days")
+    held_back = {
+        "ingest": f"{days} not validated: retrains and scoring go without them until they are",
+        "retrain": "no new version from this run",
+        "score": f"no predictions for {days}",
+        "monitor": "no drift or decay check for this run",
+        "release": f"{params.get('day') or 'the day'} stays quarantined",
+        "rollback": "no rollback: the champion is as it was",
+    }.get(dag_kind, "")
+    return "; ".join(part for part in (serving(model), held_back) if part)
+
+
+def serving(model: str) -> str:
+    """Which version the champion alias names. A registry that is down is said, not waited for: a tracking
+    server must pass its health check (10 s at most) before it is asked."""
+    from nightshift.model.registry import CHAMPION, Registry
+
+    try:
+        version = Registry.from_env().alias_version(model, CHAMPION)
+    except Exception as err:  # noqa: BLE001 - any failure to ask is said, never raised over the task's own
+        return f"champion unknown (the registry did not answer: {str(err).splitlines()[0][:120]})"
+    return f"champion v{version} still serves, unchanged" if version else "no champion yet: nothing serves"
 
 
 def notify(settings: Settings, summary: str, context) -> None:

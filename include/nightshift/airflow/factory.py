@@ -38,11 +38,12 @@ from nightshift.spec import ModelSpec, SpecError, load_models_folder
 
 log = logging.getLogger("nightshift")
 
-# Data and model errors will not go away on retry; infra errors (and unknown ones) get the retries.
-# Late source data is waited for longer than a flaky service.
+# Data, model and configuration errors will not go away on retry; infra errors (and unknown ones) get the
+# retries. Late source data is waited for longer than a flaky service.
 RETRY_POLICY = ExceptionRetryPolicy(rules=[
-    RetryRule(exception=["nightshift.failures.DataError", "nightshift.failures.ModelError"],
-              action=RetryAction.FAIL, reason="the data or the model must change; a retry cannot help"),
+    RetryRule(exception=["nightshift.failures.DataError", "nightshift.failures.ModelError",
+                         "nightshift.failures.ConfigError"],
+              action=RetryAction.FAIL, reason="the data, the model or a setting must change; a retry cannot help"),
     RetryRule(exception="nightshift.failures.SourceNotReady", retry_delay=LATE_DATA_RETRY_DELAY,
               reason="upstream data is late; waiting for it to land"),
 ])

@@ -21,8 +21,8 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from nightshift.connections import get_connection
-from nightshift.failures import DataError, InfraError
+from nightshift.connections import get_connection, provenance
+from nightshift.failures import ConfigError, DataError, InfraError
 from nightshift.spec import Source
 
 COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zip": "zip", ".xz": "xz", ".zst": "zstd"}
@@ -164,7 +164,7 @@ def read_postgres(source: Source, first: dt.date, last: dt.date) -> pd.DataFrame
     query = sql.SQL("SELECT * FROM {} AS source WHERE {} >= %s AND {} < %s").format(
         relation, sql.Identifier(source.date_columns[0]), sql.Identifier(source.date_columns[0]))
     try:
-        with closing(_connect(source.conn_id)) as connection, connection.cursor() as cursor:
+        with closing(_connect(source)) as connection, connection.cursor() as cursor:
             cursor.execute(query, (first, last + dt.timedelta(days=1)))
             names = [column.name for column in cursor.description]
             return pd.DataFrame(cursor.fetchall(), columns=names)
@@ -176,26 +176,41 @@ def read_postgres(source: Source, first: dt.date, last: dt.date) -> pd.DataFrame
                         kind="source_query", hint="Fix the table or query in the spec's source.") from None
 
 
-def _connect(conn_id: str):
+def _connect(source: Source):
     import psycopg2
     import psycopg2.extras
 
     # libpq waits for a query's answer in C, where no signal reaches Python: a server that never answers
     # would outlive the task's execution timeout (SIGALRM). Waiting in Python's select() lets it fire.
     psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
+    conn_id = source.conn_id
     connection = get_connection(conn_id)
     # Every other extra is a libpq option (sslmode, sslrootcert, options, application_name, ...), as
     # Airflow's PostgresHook passes them; the connection's own may replace the timeouts below.
     libpq = {key: value for key, value in connection.extra.items() if key not in AIRFLOW_POSTGRES_EXTRAS}
+    host, port = connection.host, connection.port or 5432
+    tried = (f"host {host}, port {port}, user {connection.login}, database {connection.schema}: from "
+             f"{provenance(conn_id)}")
     try:
         connected = psycopg2.connect(**{
-            "host": connection.host, "port": connection.port or 5432, "user": connection.login,
+            "host": host, "port": port, "user": connection.login,
             "password": connection.password or None, "dbname": connection.schema, "connect_timeout": 10,
             "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3, **libpq})
     except psycopg2.ProgrammingError as err:  # an option libpq does not know
         raise InfraError(f"connection {conn_id!r}: {_shorten(str(err).strip())}", kind="connection",
                          hint=f"Fix or remove the option in the connection's extras (given: {sorted(libpq)}).",
                          ) from None
+    except psycopg2.OperationalError as err:
+        if "could not translate host name" in str(err):
+            raise ConfigError(f"{source.describe()}: the host name {host!r} does not resolve", evidence=tried,
+                              kind="misconfigured_endpoint",
+                              hint=f"Fix the host of the connection {conn_id!r} (Admin > Connections, or its "
+                                   "AIRFLOW_CONN_ variable); a retry will not help.") from None
+        raise InfraError(f"{source.describe()}: cannot reach PostgreSQL: {_shorten(str(err))}", evidence=tried,
+                         kind="source_unreachable",
+                         hint=f"The server is down or refuses connections, or the connection {conn_id!r} names the "
+                              "wrong host or port (see evidence). The task retries; if the setting is wrong, fix it "
+                              "and clear the task.") from None
     # A source is only read: a query that writes (through a function, say) fails instead of running.
     connected.set_session(readonly=True)
     return connected

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import socket
 import tempfile
 import urllib.request
 import warnings
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nightshift.failures import InfraError, ModelError
+from nightshift.failures import ConfigError, InfraError, ModelError
 from nightshift.model.locks import promotion_lock
 from nightshift.settings import Settings
 
@@ -53,17 +54,24 @@ def folder_size_mb(folder: Path) -> float:
 
 
 def _check_reachable(tracking_uri: str) -> None:
-    """A tracking server must answer its health check: one clear, retryable error up front instead of
-    MLflow's own retries and a connection error deep inside a step."""
+    """A tracking server must answer its health check: one clear error up front instead of MLflow's own
+    retries and a connection error deep inside a step. A host name that does not resolve is a setting to
+    fix; a server that does not answer is retried."""
     if not tracking_uri.startswith(("http://", "https://")):
         return
+    setting = f"MLFLOW_TRACKING_URI = {tracking_uri} (environment)"
     try:
         health = f"{tracking_uri.rstrip('/')}/health"
         urllib.request.urlopen(health, timeout=10).close()  # nosec B310  # http(s) only, checked above
     except OSError as err:
+        if isinstance(getattr(err, "reason", None), socket.gaierror):
+            raise ConfigError(f"registry: the host of the MLflow tracking server {tracking_uri} does not resolve",
+                              kind="misconfigured_endpoint", evidence=setting,
+                              hint="Fix MLFLOW_TRACKING_URI where the tasks run; a retry will not help.") from err
         raise InfraError(f"registry: the MLflow tracking server at {tracking_uri} does not answer: {err}",
-                         kind="registry", hint="Check the MLflow server (MLFLOW_TRACKING_URI); the task retries."
-                         ) from err
+                         kind="registry", evidence=setting,
+                         hint="The MLflow server is down, or MLFLOW_TRACKING_URI names the wrong host or port. "
+                              "The task retries; if the setting is wrong, fix it and clear the task.") from err
 
 
 @contextlib.contextmanager
@@ -358,7 +366,8 @@ class Registry:
                 raise ModelError(
                     f"{model} version {version}: artifact checksum {actual[:12]}... does not match the recorded "
                     f"{expected[:12]}...; the artifact changed after registration", kind="artifact_checksum",
-                    hint="Treat the artifact store as tampered with: do not serve this version; retrain or roll back.")
+                    hint=f"Treat the artifact store as tampered with: do not serve this version, and do not rerun the "
+                         f"task (the check fails again). {self.way_back(model, version)}")
             yield folder
 
     def predict_in_pyfunc(self, model: str, version: str, sample: pd.DataFrame):
@@ -377,7 +386,18 @@ class Registry:
             try:
                 return mlflow.sklearn.load_model(str(folder))
             except Exception as err:  # any failure to load means the version cannot serve
-                raise ModelError(f"{model} version {version} does not load: {err}", kind="model_load") from err
+                raise ModelError(f"{model} version {version} does not load: {err}", kind="model_load",
+                                 hint=f"A rerun loads the same bytes and fails again. {self.way_back(model, version)}"
+                                 ) from err
+
+    def way_back(self, model: str, version: str) -> str:
+        """What to do about a version that cannot serve: roll back to the newest earlier version with a recorded
+        checksum, or retrain where there is none."""
+        earlier = [v.version for v in self.versions(model) if int(v.version) < int(version) and MODEL_SHA256 in v.tags]
+        if earlier:
+            return (f"Roll back to version {earlier[-1]} (the nightshift__rollback DAG's form, or `nightshift "
+                    f"rollback {model} --to {earlier[-1]} --reason ...`), or retrain.")
+        return f"No earlier version to roll back to: retrain (the {model}__retrain DAG) once the cause is fixed."
 
     def _download(self, artifact_uri: str, destination: Path) -> Path:
         import mlflow

@@ -6,7 +6,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +23,7 @@ from nightshift.model.features import FeatureFrame
 from nightshift.model.inputs import class_codes, learned_classes, window_features
 from nightshift.model.registry import CHALLENGER, CHAMPION, Registry, TrainedModel
 from nightshift.settings import CHECKOUT
-from nightshift.spec import ModelSpec, SpecError
+from nightshift.spec import ModelSpec, SpecError, spec_path
 
 log = logging.getLogger(__name__)
 # MLflow stores sklearn models with skops, which loads only reviewed types: the ones every pipeline needs
@@ -35,6 +37,8 @@ SERVING_MODULES = {"mlflow", "sklearn", "skops", "scipy", "numpy", "pandas"}  # 
 
 
 DAY_LISTS = ("train", "holdout", "quarantined", "missing")  # TrainingWindow's fields that list days
+# scikit-learn's words for a parameter it refuses (InvalidParameterError): which one, and of what.
+REJECTED_PARAMETER = re.compile(r"The '(\w+)' parameter of (\w+) must be")
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,18 @@ def plan_window(spec: ModelSpec, lake: Lake, as_of: dt.date, train_days: int | N
     coverage = lake.coverage(spec.source.dataset, start, holdout[0] - dt.timedelta(days=1))
     return TrainingWindow(as_of=as_of, train=train, holdout=holdout, quarantined=coverage.quarantined,
                           missing=coverage.missing)
+
+
+def _fit_error(spec: ModelSpec, spec_file: Path, rows: int, err: Exception) -> ModelError:
+    """A fit that failed. When the estimator rejects a parameter the spec gives, the error names the file,
+    the key and the value, and says that a retry will not help."""
+    rejected = REJECTED_PARAMETER.match(str(err))
+    if not rejected or rejected.group(1) not in spec.model.params:
+        return ModelError(f"training failed on {rows:,} rows: {err}", kind="training")
+    key, estimator = f"model.params.{rejected.group(1)}", rejected.group(2)
+    return ModelError(f"{estimator} rejects {key} of the spec: {err}", kind="params",
+                      evidence=f"spec {spec_file}: {key} = {spec.model.params[rejected.group(1)]!r}",
+                      hint=f"Fix {key} in {spec_file}; a retry will not help: the same spec fails the same way.")
 
 
 def build_pipeline(spec: ModelSpec):
@@ -249,7 +265,7 @@ def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: Tr
     try:
         pipeline.fit(data.X, data.y)
     except (ValueError, TypeError) as err:
-        raise ModelError(f"training failed on {data.rows:,} rows: {err}", kind="training") from err
+        raise _fit_error(spec, spec_path(registry.settings.models_dir, spec.name), data.rows, err) from err
     result = register_challenger(fitted, lake, registry, window, pipeline, data, spec_hash=spec_hash)
     if tuned:
         higher_is_better = spec.metric_directions[tuned.metric]

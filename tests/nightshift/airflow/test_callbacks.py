@@ -87,3 +87,17 @@ def test_the_summary_says_which_try_failed_and_when_the_next_one_runs():
     late = {**first, "task": ingest_raw, "exception": SourceNotReady("no rows yet", kind="late_data")}
     assert "next try in 30 min (from 03:30:00 UTC)" in where(late, retried=True, now=now)
     assert where(first, retried=False).endswith("no further try; run scheduled__2026-12-03")
+
+
+def test_the_impact_line_says_what_still_serves_and_what_waits(home, monkeypatch):
+    from nightshift.airflow.callbacks import impact
+
+    assert impact("flights_delay", "ingest", {"start": "2013-01-22", "end": "2013-01-24"}) == (
+        "no champion yet: nothing serves; 2013-01-22 to 2013-01-24 not validated: retrains and scoring go without "
+        "them until they are")
+    assert impact("flights_delay", "score", {"start": "2013-01-22"}).endswith("; no predictions for 2013-01-22")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing answers: said, not waited for
+    down = impact("flights_delay", "retrain", {"as_of": "2013-01-21"})
+    assert down.startswith("champion unknown (the registry did not answer: registry: the MLflow tracking server at "
+                           "http://127.0.0.1:9 does not answer"), down
+    assert down.endswith("; no new version from this run")

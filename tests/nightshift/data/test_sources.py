@@ -16,7 +16,7 @@ from nightshift import connections
 from nightshift.connections import Connection
 from nightshift.data import sources
 from nightshift.data.storage import s3_client
-from nightshift.failures import DataError, InfraError
+from nightshift.failures import ConfigError, DataError, InfraError
 from tests.conftest import free_port
 
 CSV = "year,month,day,flight,carrier\n2013,1,1,1,UA\n2013,1,1,2,AA\n2013,1,2,3,UA\n"
@@ -160,3 +160,25 @@ def test_a_postgres_server_that_does_not_answer_is_a_retryable_error_naming_the_
     with pytest.raises(InfraError, match=r"^postgres:flights_db/ops\.flights: cannot reach PostgreSQL: ") as error:
         sources.read_postgres(source, dt.date(2013, 2, 7), dt.date(2013, 2, 8))
     assert error.value.retryable and error.value.kind == "source_unreachable"
+    port = connections.get_connection("flights_db").port
+    assert error.value.evidence == (f"host 127.0.0.1, port {port}, user reader, database ops: from the Airflow "
+                                    "connection 'flights_db'")
+
+
+def test_a_host_name_that_does_not_resolve_is_a_configuration_error_naming_the_connection(spec, monkeypatch):
+    previous = connections.use_lookup({"flights_db": Connection("flights_db", host="db.invalid", port=5432,
+                                                                login="reader", schema="ops")}.__getitem__)
+    monkeypatch.setenv("AIRFLOW_CONN_FLIGHTS_DB", "postgresql://reader@db.invalid:5432/ops")  # where it came from
+    source = spec.source.model_validate({"dataset": "flights", "kind": "postgres", "conn_id": "flights_db",
+                                         "table": "ops.flights", "date_columns": ["flight_date"],
+                                         "start_date": "2013-01-01"})
+    try:
+        with pytest.raises(ConfigError, match=r"^postgres:flights_db/ops\.flights: the host name 'db.invalid' does "
+                                              r"not resolve$") as error:
+            sources.read_postgres(source, dt.date(2013, 2, 7), dt.date(2013, 2, 8))
+    finally:
+        connections.use_lookup(previous)
+    assert not error.value.retryable and error.value.kind == "misconfigured_endpoint"
+    assert error.value.evidence.endswith("from the Airflow connection 'flights_db' (AIRFLOW_CONN_FLIGHTS_DB in the "
+                                         "environment)")
+    assert "a retry will not help" in error.value.hint

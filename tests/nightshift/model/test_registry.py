@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nightshift.failures import InfraError, ModelError
+from nightshift.failures import ConfigError, InfraError, ModelError
 from nightshift.model.registry import (
     CHALLENGER,
     CHAMPION,
@@ -211,6 +211,16 @@ def test_a_tracking_server_that_does_not_answer_is_a_retryable_error_naming_it(h
             as error:
         Registry.from_env()
     assert error.value.retryable
+    assert error.value.evidence == f"MLFLOW_TRACKING_URI = {server} (environment)"
+
+
+def test_a_tracking_server_host_that_does_not_resolve_is_a_setting_to_fix_not_an_outage(home, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.invalid:5000")
+    with pytest.raises(ConfigError, match=r"the host of the MLflow tracking server http://mlflow\.invalid:5000 does "
+                                          "not resolve") as error:
+        Registry.from_env()
+    assert not error.value.retryable and error.value.kind == "misconfigured_endpoint"
+    assert error.value.evidence == "MLFLOW_TRACKING_URI = http://mlflow.invalid:5000 (environment)"
 
 
 def test_the_checksum_covers_every_file_path_and_byte_but_not_what_the_client_writes(tmp_path):

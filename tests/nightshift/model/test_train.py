@@ -230,3 +230,16 @@ def test_an_aggregate_that_reads_the_rows_own_outcome_is_refused_before_any_fit(
         train.train_challenger(leaking, lake, registry, train.plan_window(leaking, lake, JAN[7]))
     assert error.value.kind == "leak"
     assert len(registry.versions(spec.name)) == versions  # nothing was trained or registered
+
+
+def test_a_parameter_the_estimator_rejects_names_the_spec_file_key_and_value(world):
+    spec, lake, registry = world
+    broken = spec.model_copy(update={"model": spec.model.model_copy(update={
+        "params": {**spec.model.params, "learning_rate": -1.0}})})
+    with pytest.raises(ModelError, match=r"^HistGradientBoostingClassifier rejects model\.params\.learning_rate of "
+                                         r"the spec: The 'learning_rate' parameter") as error:
+        train.train_challenger(broken, lake, registry, train.plan_window(broken, lake, JAN[7]))
+    assert error.value.kind == "params"
+    spec_file = registry.settings.models_dir / "flights_delay.yaml"
+    assert error.value.evidence == f"spec {spec_file}: model.params.learning_rate = -1.0"
+    assert "a retry will not help" in error.value.hint
