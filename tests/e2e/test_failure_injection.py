@@ -1,4 +1,4 @@
-"""Fourteen kinds of failure, injected through real DAG runs on the embedded default (Airflow's
+"""Fifteen kinds of failure, injected through real DAG runs on the embedded default (Airflow's
 api-server, scheduler and dag-processor on SQLite with the LocalExecutor), each checked where the
 person on call reads it: the end of the failed task's log file.
 
@@ -18,10 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from nightshift import steps
+from nightshift.data.sources import read_table
 from nightshift.model.registry import Registry
 from nightshift.settings import Settings
 from nightshift.spec import load_spec
@@ -36,9 +38,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 CORPUS = Path(__file__).parents[1] / "data" / "bad"
 HISTORY = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
 AS_OF, NEW_DAY = "2013-01-21", "2013-01-22"  # the corpus files hold 22 January
+# Library lines that are not about the task: deprecation shims hit by module scans, GX's temp-dir chatter.
+NOISE = ("DeprecatedImportWarning", "FutureWarning", "Created temporary directory")
 DEAD = "127.0.0.1:9"  # the discard port: nothing answers
 # A named pipe no one writes to: opening it to read blocks for ever, like a source that never answers.
 NEVER_ANSWERS = Path(tempfile.gettempdir()) / f"nightshift-never-answers-{uuid.uuid4().hex[:8]}.csv"
+# The planes table exported twice: every tail number repeats.
+PLANES_TWICE = Path(tempfile.gettempdir()) / f"nightshift-planes-twice-{uuid.uuid4().hex[:8]}.csv"
 # Airflow for these cases: manual runs only (no schedules); sources and S3 where nothing answers.
 MANUAL_RUNS_DEAD_SERVICES = {
     "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
@@ -67,9 +73,10 @@ def _source(path: str, dataset: str, **extra) -> dict:
                        "start_date": "2013-01-01", **extra}}
 
 
-def _lookups(weather_path: str) -> dict:
-    demo = yaml.safe_load(DEMO_SPEC.read_text())
-    return {"lookups": [{**demo["lookups"][0], "path": weather_path}, demo["lookups"][1]]}
+def _lookups(weather_path: str | None = None, planes_path: str | None = None) -> dict:
+    weather, planes = yaml.safe_load(DEMO_SPEC.read_text())["lookups"]
+    return {"lookups": [{**weather, "path": weather_path or weather["path"]},
+                        {**planes, "path": planes_path or planes["path"]}]}
 
 
 CASES = [
@@ -83,6 +90,9 @@ CASES = [
          _source(str(CORPUS / "header_only.csv"), "empty_source")),
     Case("missing_lookup", "retrain", "train", ("data/missing_source", "weather.csv: no file matches"),
          _lookups("/nonexistent/nycflights13/weather.csv")),
+    Case("repeated_lookup_keys", "retrain", "train", ("data/lookup_keys", "rows repeat a key ['tailnum']",
+                                                      "fix lookups.planes.keys"),
+         _lookups(planes_path=str(PLANES_TWICE))),
     Case("rejected_param", "retrain", "train", ("model/params", ": model.params.learning_rate = -1.0",
                                                 "a retry will not help"),
          {"model": {"estimator": "hist_gradient_boosting", "params": {"learning_rate": -1.0}, "seed": 13}}),
@@ -145,6 +155,8 @@ def world(tmp_path_factory) -> Iterator[tuple[Settings, dict[str, str]]]:
     models.mkdir()
     shutil.copytree(EXPECTATIONS, suites)
     os.mkfifo(NEVER_ANSWERS)
+    planes = read_table(yaml.safe_load(DEMO_SPEC.read_text())["lookups"][1]["path"])
+    pd.concat([planes, planes]).to_csv(PLANES_TWICE, index=False)
     try:
         with validated_world(tmp_path_factory, "failure-injection", HISTORY) as world_run:
             for case in [*CASES, REGISTRY_DOWN]:
@@ -157,6 +169,7 @@ def world(tmp_path_factory) -> Iterator[tuple[Settings, dict[str, str]]]:
             yield world_run.settings, {"NIGHTSHIFT_MODELS_DIR": str(models), "NIGHTSHIFT_EXPECTATIONS_DIR": str(suites)}
     finally:
         NEVER_ANSWERS.unlink()
+        PLANES_TWICE.unlink()
 
 
 def wait_for_failure(api: AirflowApi, dag_id: str, run_id: str, task: str, timeout: float = 600) -> None:
@@ -210,7 +223,7 @@ def test_the_failed_task_log_ends_with_its_summary(task_logs, case: Case):
     summary = next((event for event in reversed(events) if "NIGHTSHIFT FAILURE" in event), None)
     assert summary is not None, f"no summary in the log of {case.model}: ...{events[-5:]}"
     assert events[-1] == summary, f"the summary is not the last thing in the log: {events[-3:]}"
-    noise = [event for event in events[-30:] if "DeprecatedImportWarning" in event or "FutureWarning" in event]
+    noise = [event for event in events[-30:] if any(chatter in event for chatter in NOISE)]
     assert not noise, f"library warnings in the last 30 lines of {case.model}'s log: {noise[:3]}"
     head, located, impact = summary.strip().splitlines()[:3]
     assert head.split()[2:4] == [case.says[0], case.model], head

@@ -20,10 +20,17 @@ from nightshift.spec_errors import explain
 
 SEVERITIES = ("block", "warn")
 DATA_DOCS = "data_docs.html"
-# GX logs at INFO and draws tqdm bars on stderr; quiet both before it is imported so the
-# failure summary stays readable at the end of the task log.
-for _logger in ("great_expectations", "great_expectations.data_context.types.base"):
-    logging.getLogger(_logger).setLevel(logging.WARNING)
+
+
+def _quiet_gx() -> None:
+    """GX logs at INFO (as it is imported, and a temp-dir line per context) and draws tqdm bars on stderr.
+    Quieted before its import and again after it (which resets a logger's level), for the failure summary
+    to stay readable at the end of the task log."""
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+_quiet_gx()
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ class SuiteRunner:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
+        _quiet_gx()
         self.suite = suite
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = ProgressBarsConfig(globally=False)

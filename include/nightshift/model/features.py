@@ -14,6 +14,9 @@ from nightshift.failures import DataError
 from nightshift.spec import IDENTIFIER, RULE, Lookup, ModelSpec, rows_column
 
 log = logging.getLogger(__name__)
+# More rows than this repeating a lookup key (a share of the table, and a count) is an error, not a few
+# readings around DST.
+MAX_REPEATED_KEYS = 0.01, 10
 AGGREGATE_GROUP = "group"  # in the aggregates' day tables: which group (its `by`, comma-joined) a row is of
 OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
              "==": operator.eq, "!=": operator.ne}
@@ -62,10 +65,11 @@ def prepare_lookup(lookup: Lookup, table: pd.DataFrame) -> pd.DataFrame:
                         f"{sorted(table.columns)}", kind="schema", hint=f"Fix lookups.{lookup.name} in the spec.")
     table = table[wanted].rename(columns=lookup.columns)
     if lookup.as_of is None:
-        return _one_row_per_key(lookup, table)
+        return _one_row_per_key(lookup, table, lookup.keys)
     time = lookup.as_of.lookup_time
     table[time] = _times(table[time], f"lookup {lookup.name} ({lookup.path}): as_of.lookup_time {time!r}")
-    return table.dropna(subset=[time, *lookup.keys]).drop_duplicates([*lookup.keys, time]).sort_values(time)
+    table = table.dropna(subset=[time, *lookup.keys])
+    return _one_row_per_key(lookup, table, [*lookup.keys, time]).sort_values(time)
 
 
 def _times(values: pd.Series, what: str) -> pd.Series:
@@ -78,13 +82,22 @@ def _times(values: pd.Series, what: str) -> pd.Series:
                         kind="schema") from err
 
 
-def _one_row_per_key(lookup: Lookup, table: pd.DataFrame) -> pd.DataFrame:
-    duplicated = table.duplicated(lookup.keys)
-    if duplicated.any():
-        # e.g. weather repeats a few (origin, hour) readings around DST: keep the first, never multiply rows.
-        log.info("lookup %s: %d rows repeat a key %s; keeping the first", lookup.name, duplicated.sum(), lookup.keys)
-        return table[~duplicated]
-    return table
+def _one_row_per_key(lookup: Lookup, table: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """The table with the first row of each key. A few repeats are real (weather repeats a few (origin, hour)
+    readings around DST); more rows than MAX_REPEATED_KEYS repeating a key means the key does not identify a
+    row (wrong keys, or an export appended twice), and a join would pick one of them blindly."""
+    repeated = table.duplicated(key)
+    if not repeated.any():
+        return table
+    share, count = MAX_REPEATED_KEYS
+    if repeated.sum() > max(count, share * len(table)):
+        sample = table.loc[repeated, key].drop_duplicates().head(3).to_dict("records")
+        raise DataError(f"lookup {lookup.name} ({lookup.path}): {repeated.sum():,} of {len(table):,} rows repeat a "
+                        f"key {key} (for example {sample})", kind="lookup_keys",
+                        hint=f"The keys do not identify a row: fix lookups.{lookup.name}.keys in the spec, or remove "
+                             "the repeated rows upstream. A retry reads the same table.")
+    log.info("lookup %s: %d rows repeat a key %s; keeping the first", lookup.name, repeated.sum(), key)
+    return table[~repeated]
 
 
 def model_inputs(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFrame],

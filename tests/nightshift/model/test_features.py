@@ -112,3 +112,15 @@ def test_an_as_of_lookup_without_its_time_column_names_the_lookup_and_its_column
     with pytest.raises(DataError, match=r"lookup weather .*columns \['time_hour'\] not found; its columns are "
                                         r"\['humid', 'origin', 'precip'"):
         read_lookups(spec.model_copy(update={"lookups": [weather]}))
+
+
+def test_a_lookup_whose_keys_repeat_on_many_rows_is_refused_naming_the_lookup_and_keys(spec):
+    planes = spec.lookups[1]
+    twice = pd.concat([raw_lookups()["planes"]] * 2 + [pd.DataFrame({"tailnum": [f"N{i}" for i in range(3, 20)],
+                                                                    "year": 2000, "seats": 100})] * 2)
+    with pytest.raises(DataError, match=r"^lookup planes \(.*planes.csv\): 19 of 38 rows repeat a key \['tailnum'\] "
+                                        r"\(for example \[\{'tailnum': 'N1'\}, \{'tailnum': 'N2'\}") as error:
+        prepare_lookup(planes, twice)
+    assert error.value.kind == "lookup_keys" and "fix lookups.planes.keys" in error.value.hint
+    few = pd.concat([raw_lookups()["planes"]] * 2)  # two repeats: the first row of each key is kept
+    assert prepare_lookup(planes, few)["tailnum"].tolist() == ["N1", "N2"]
