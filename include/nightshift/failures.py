@@ -7,6 +7,7 @@ exception into the one block that ends a failed task's log.
 from __future__ import annotations
 
 import traceback
+from collections.abc import Iterator
 
 RUNBOOKS = "docs/runbooks.md"
 # Task ids that `nightshift reproduce` can rerun outside Airflow.
@@ -65,13 +66,24 @@ def connection_failure(error: BaseException) -> BaseException | None:
     # Not TimeoutError as such: a lock that stays taken raises one too (filelock), and that is no outage.
     connection_errors = (ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError,
                          requests.ConnectionError, requests.Timeout, psycopg2.OperationalError)
+    return next((cause for cause in _causes(error) if isinstance(cause, connection_errors)), None)
+
+
+def unresolved_host(error: BaseException) -> bool:
+    """Whether a host name that does not resolve is behind an error (in its chain of causes): a setting to
+    fix, where a refused or timed-out connection is an outage to wait out."""
+    import socket
+
+    return any(isinstance(cause, socket.gaierror) for cause in _causes(error))
+
+
+def _causes(error: BaseException | None) -> Iterator[BaseException]:
+    """The error and its causes, explicit or implicit, each once."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, connection_errors):
-            return error
+        yield error
         seen.add(id(error))
         error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
-    return None
 
 
 def as_known_failure(error: BaseException) -> BaseException:

@@ -1,9 +1,10 @@
-"""Fifteen kinds of failure, injected through real DAG runs on the embedded default (Airflow's
+"""Sixteen kinds of failure, injected through real DAG runs on the embedded default (Airflow's
 api-server, scheduler and dag-processor on SQLite with the LocalExecutor), each checked where the
 person on call reads it: the end of the failed task's log file.
 
 Each kind is a model of its own (a spec in a temporary models folder) so that all run at once; the
-registry outage needs the scheduler restarted with an unreachable MLflow, so it runs last.
+registry outage and the misspelt S3 endpoint need the scheduler restarted with other settings, so they
+run last.
 """
 
 from __future__ import annotations
@@ -119,8 +120,16 @@ CASES = [
     Case("gate_config", "retrain", "evaluate", ("model/gate_config", "trained for another dataset or target"),
          needs_champion=True),
 ]
-REGISTRY_DOWN = Case("registry_down", "retrain", "train", ("infra/registry", "does not answer", "next try in",
-                                                            f"MLFLOW_TRACKING_URI = http://{DEAD} (environment)"))
+# Run last, by a scheduler whose tasks see an unreachable registry and a misspelt S3 endpoint.
+LAST_SETTINGS = {"MLFLOW_TRACKING_URI": f"http://{DEAD}", "AWS_ENDPOINT_URL": "http://s3.invalid:9000"}
+LAST = [
+    Case("registry_down", "retrain", "train", ("infra/registry", "does not answer", "next try in",
+                                               f"MLFLOW_TRACKING_URI = http://{DEAD} (environment)")),
+    Case("misspelt_s3", "ingest", "ingest_raw", ("config/misconfigured_endpoint",
+                                                 "the host of the S3 endpoint does not resolve",
+                                                 "AWS_ENDPOINT_URL = http://s3.invalid:9000 (environment)"),
+         _source("s3://flights-upstream/2013/*.csv", "misspelt_s3")),
+]
 
 
 def write_spec(models: Path, case: Case) -> Path:
@@ -159,7 +168,7 @@ def world(tmp_path_factory) -> Iterator[tuple[Settings, dict[str, str]]]:
     pd.concat([planes, planes]).to_csv(PLANES_TWICE, index=False)
     try:
         with validated_world(tmp_path_factory, "failure-injection", HISTORY) as world_run:
-            for case in [*CASES, REGISTRY_DOWN]:
+            for case in [*CASES, *LAST]:
                 path = write_spec(models, case)
                 if (dataset := case.spec.get("source", {}).get("dataset")) is not None:
                     shutil.copy(suites / "flights.yaml", suites / f"{dataset}.yaml")
@@ -213,11 +222,11 @@ def task_logs(world) -> dict[str, list[str]]:
         patch.setenv("AIRFLOW_HOME", str(settings.home / "airflow"))  # its own, not the test session's
         with embedded_airflow(settings, {**env, **MANUAL_RUNS_DEAD_SERVICES}) as airflow:
             events = run_cases(airflow, CASES)
-            airflow.restart_scheduler(MLFLOW_TRACKING_URI=f"http://{DEAD}")  # the registry is down
-            return events | run_cases(airflow, [REGISTRY_DOWN])
+            airflow.restart_scheduler(**LAST_SETTINGS)
+            return events | run_cases(airflow, LAST)
 
 
-@pytest.mark.parametrize("case", [*CASES, REGISTRY_DOWN], ids=lambda case: case.model)
+@pytest.mark.parametrize("case", [*CASES, *LAST], ids=lambda case: case.model)
 def test_the_failed_task_log_ends_with_its_summary(task_logs, case: Case):
     events = [event for event in task_logs[case.model] if not event.startswith("::")]
     summary = next((event for event in reversed(events) if "NIGHTSHIFT FAILURE" in event), None)
@@ -229,7 +238,7 @@ def test_the_failed_task_log_ends_with_its_summary(task_logs, case: Case):
     assert head.split()[2:4] == [case.says[0], case.model], head
     assert located.startswith(f"where     task {case.task}, try 1 of "), located
     assert ("next try in" in located) == case.says[0].startswith("infra/") and "; run manual__" in located, located
-    serving = ("champion unknown (the registry did not answer" if case is REGISTRY_DOWN
+    serving = ("champion unknown (the registry did not answer" if case in LAST
                else "champion v1 still serves, unchanged" if case.needs_champion else "no champion yet: nothing serves")
     assert impact.startswith(f"impact    {serving}"), impact
     for fragment in case.says[1:]:

@@ -35,7 +35,7 @@ def list_files(path: str) -> list[str]:
     package://<package>/<file> (data shipped in an installed package, found without importing it)."""
     parsed = urlparse(path)
     if parsed.scheme == "s3":
-        from nightshift.data.storage import S3Storage
+        from nightshift.data.storage import S3Storage, s3_endpoint_setting
 
         # Not urlparse's path: a glob's `?` would start its query string.
         bucket, _, pattern = path.removeprefix("s3://").partition("/")
@@ -43,7 +43,8 @@ def list_files(path: str) -> list[str]:
         try:
             keys = S3Storage(bucket).list(folder)
         except OSError as err:
-            raise InfraError(f"{path}: cannot list the files: {err}", kind="source_unreachable") from err
+            raise InfraError(f"{path}: cannot list the files: {err}", kind="source_unreachable",
+                             evidence=s3_endpoint_setting()) from err
         matches = [f"s3://{bucket}/{key}" for key in keys if _glob_matches(key, pattern)]
     else:
         if parsed.scheme == "package":

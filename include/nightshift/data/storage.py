@@ -25,8 +25,8 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from urllib.parse import urlparse
 
-from nightshift.connections import get_connection
-from nightshift.failures import InfraError
+from nightshift.connections import get_connection, provenance
+from nightshift.failures import ConfigError, InfraError, unresolved_host
 
 
 class Storage(ABC):
@@ -197,6 +197,11 @@ class S3Storage(Storage):
                 raise FileNotFoundError(self.uri(key)) from err
             raise OSError(f"{self.uri(key)}: {err}") from err
         except BotoCoreError as err:  # endpoint unreachable, credentials missing, ...
+            if unresolved_host(err):
+                raise ConfigError(f"{self.uri(key)}: the host of the S3 endpoint does not resolve ({err})",
+                                  kind="misconfigured_endpoint", evidence=s3_endpoint_setting(),
+                                  hint="Fix the S3 endpoint where the tasks run (the setting above); a retry will "
+                                       "not help.") from err
             raise OSError(f"{self.uri(key)}: {err}") from err
 
 
@@ -221,3 +226,14 @@ def s3_client():
     # a retryable storage error.
     config = Config(connect_timeout=10, read_timeout=30, retries={"mode": "standard", "max_attempts": 3})
     return boto3.client("s3", config=config, **{name: value for name, value in options.items() if value})
+
+
+def s3_endpoint_setting() -> str:
+    """The S3 endpoint in use and where it was set, for an error it may have caused."""
+    endpoint = s3_client().meta.endpoint_url
+    if conn_id := os.environ.get("NIGHTSHIFT_AWS_CONN_ID"):
+        return f"endpoint {endpoint}: from {provenance(conn_id)}, named by NIGHTSHIFT_AWS_CONN_ID"
+    for variable in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        if variable in os.environ:
+            return f"{variable} = {os.environ[variable]} (environment)"
+    return f"endpoint {endpoint}: AWS's own (neither AWS_ENDPOINT_URL nor NIGHTSHIFT_AWS_CONN_ID is set)"

@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import socket
 import tempfile
 import urllib.request
 import warnings
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nightshift.failures import ConfigError, InfraError, ModelError
+from nightshift.failures import ConfigError, InfraError, ModelError, unresolved_host
 from nightshift.model.locks import promotion_lock
 from nightshift.settings import Settings
 
@@ -64,7 +63,7 @@ def _check_reachable(tracking_uri: str) -> None:
         health = f"{tracking_uri.rstrip('/')}/health"
         urllib.request.urlopen(health, timeout=10).close()  # nosec B310  # http(s) only, checked above
     except OSError as err:
-        if isinstance(getattr(err, "reason", None), socket.gaierror):
+        if unresolved_host(err):
             raise ConfigError(f"registry: the host of the MLflow tracking server {tracking_uri} does not resolve",
                               kind="misconfigured_endpoint", evidence=setting,
                               hint="Fix MLFLOW_TRACKING_URI where the tasks run; a retry will not help.") from err

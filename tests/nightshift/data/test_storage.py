@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nightshift.data.storage import LocalStorage, S3Storage, Storage, s3_client
-from nightshift.failures import InfraError
+from nightshift.failures import ConfigError, InfraError
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -120,3 +120,39 @@ def test_s3_settings_can_come_from_an_airflow_connection(s3_bucket, s3_endpoint,
         assert storage.get("raw/x.txt") == b"through the connection"
     finally:
         s3_client.cache_clear()
+
+
+def test_an_s3_endpoint_whose_host_does_not_resolve_is_a_setting_to_fix_naming_where_it_was_set(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://s3.invalid:9000")
+    with_keys(monkeypatch)
+    s3_client.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=r"^s3://lake/raw: the host of the S3 endpoint does not resolve") as error:
+            S3Storage("lake").list("raw")
+    finally:
+        s3_client.cache_clear()
+    assert error.value.kind == "misconfigured_endpoint" and not error.value.retryable
+    assert error.value.evidence == "AWS_ENDPOINT_URL = http://s3.invalid:9000 (environment)"
+
+
+def test_an_s3_endpoint_that_does_not_answer_is_a_retryable_lake_error_naming_the_setting(monkeypatch):
+    from nightshift.data.lake import Lake
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # resolves; nothing listens
+    with_keys(monkeypatch)
+    s3_client.cache_clear()
+    try:
+        with pytest.raises(InfraError, match=r"^lake s3://lake: verdicts failed: ") as error:
+            Lake.from_uri("s3://lake").verdicts("flights")
+    finally:
+        s3_client.cache_clear()
+    assert error.value.retryable and error.value.evidence == "AWS_ENDPOINT_URL = http://127.0.0.1:9 (environment)"
+    assert "Could not connect to the endpoint URL" in str(error.value)
+
+
+def with_keys(monkeypatch) -> None:
+    """Credentials and a region from the environment, no AWS connection: what is left to fail is the endpoint."""
+    monkeypatch.delenv("NIGHTSHIFT_AWS_CONN_ID", raising=False)
+    for variable, value in (("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x"),
+                            ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(variable, value)
