@@ -26,7 +26,11 @@ def process(command: list[str], env: dict[str, str], log: Path) -> Iterator[None
             yield
         finally:
             child.terminate()
-            child.wait(timeout=60)
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # a scheduler waits for its running tasks; a second signal stops it
+                child.terminate()
+                child.wait(timeout=60)
 
 
 @dataclass

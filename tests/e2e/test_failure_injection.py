@@ -13,9 +13,12 @@ import datetime as dt
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +28,7 @@ import yaml
 
 from nightshift import steps
 from nightshift.data.sources import read_table
+from nightshift.embedded import airflow_command
 from nightshift.model.registry import Registry
 from nightshift.settings import Settings
 from nightshift.spec import load_spec
@@ -46,9 +50,13 @@ DEAD = "127.0.0.1:9"  # the discard port: nothing answers
 NEVER_ANSWERS = Path(tempfile.gettempdir()) / f"nightshift-never-answers-{uuid.uuid4().hex[:8]}.csv"
 # The planes table exported twice: every tail number repeats.
 PLANES_TWICE = Path(tempfile.gettempdir()) / f"nightshift-planes-twice-{uuid.uuid4().hex[:8]}.csv"
-# Airflow for these cases: manual runs only (no schedules); sources and S3 where nothing answers.
+# Airflow for these cases: manual runs only (no schedules); the DAG file parsed once, not again while
+# the runs start (on SQLite, a re-parse that rewrites 80 DAGs beside 16 starting runs stalled every writer
+# for the lock timeout); sources and S3 where nothing answers.
 MANUAL_RUNS_DEAD_SERVICES = {
     "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3600",
     "AIRFLOW_CONN_UPSTREAM_DB": f"postgresql://postgres@{DEAD}/flights",
     "AIRFLOW_CONN_MISSPELT_DB": "postgresql://postgres@flights-db.invalid:5432/flights",  # resolves nowhere
     "AWS_ENDPOINT_URL": f"http://{DEAD}", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
@@ -226,10 +234,37 @@ def task_logs(world) -> dict[str, list[str]]:
             return events | run_cases(airflow, LAST)
 
 
+def summary_of(events: list[str]) -> str | None:
+    return next((event for event in reversed(events) if "NIGHTSHIFT FAILURE" in event), None)
+
+
+@pytest.fixture(scope="module")
+def reproduced(world, task_logs) -> dict[str, subprocess.CompletedProcess]:
+    """Each summary's `nightshift reproduce` line run as the person on call would, with the settings its task
+    had, all at once. Not the source that never answers: reproducing it waits as long."""
+    settings, env = world
+    commands = {}
+    for case in [*CASES, *LAST]:
+        last_line = (summary_of(task_logs[case.model]) or "").strip().splitlines()[-1:]
+        if last_line and last_line[0].startswith("reproduce nightshift ") and case.model != "hanging_source":
+            commands[case.model] = last_line[0].split()[2:]
+    base = {**airflow_command(settings)[1], **env, **MANUAL_RUNS_DEAD_SERVICES,
+            "AIRFLOW_HOME": str(settings.home / "airflow")}
+    last = {case.model for case in LAST}
+
+    def reproduce(model: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(Path(sys.executable).parent / "nightshift"), *commands[model]], check=False,
+                              capture_output=True, text=True, timeout=300,
+                              env={**base, **(LAST_SETTINGS if model in last else {})})
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(commands, pool.map(reproduce, commands), strict=True))
+
+
 @pytest.mark.parametrize("case", [*CASES, *LAST], ids=lambda case: case.model)
-def test_the_failed_task_log_ends_with_its_summary(task_logs, case: Case):
+def test_the_failed_task_log_ends_with_its_summary(task_logs, reproduced, case: Case):
     events = [event for event in task_logs[case.model] if not event.startswith("::")]
-    summary = next((event for event in reversed(events) if "NIGHTSHIFT FAILURE" in event), None)
+    summary = summary_of(events)
     assert summary is not None, f"no summary in the log of {case.model}: ...{events[-5:]}"
     assert events[-1] == summary, f"the summary is not the last thing in the log: {events[-3:]}"
     noise = [event for event in events[-30:] if any(chatter in event for chatter in NOISE)]
@@ -244,3 +279,7 @@ def test_the_failed_task_log_ends_with_its_summary(task_logs, case: Case):
     for fragment in case.says[1:]:
         assert fragment in summary, f"{fragment!r} not in:\n{summary}"
     assert "reproduce " in summary
+    if case.model in reproduced:  # the reproduce line re-raises the same error
+        again, cause = reproduced[case.model], next(line for line in summary.splitlines() if line.startswith("cause"))
+        assert again.returncode != 0 and cause.removeprefix("cause").strip() in again.stderr, \
+            f"{cause!r} not raised again by the reproduce line; it ended:\n{again.stderr[-1500:]}"
