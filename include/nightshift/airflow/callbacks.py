@@ -69,11 +69,15 @@ def _summary(context, *, retried: bool) -> str | None:
     day = params.get("as_of") or params.get("start") or (run_date.date().isoformat() if run_date else "")
     model = params.get("model") or context["dag"].dag_id.split("__")[0]  # <model>__ingest, or the rollback form
     return failure_summary(error, model=model, step=task.task_id, day=day, where=where(context, retried=retried),
-                           impact=impact(model, context["dag"].dag_id.rsplit("__", 1)[-1], params))
+                           impact=impact(model, context["dag"].dag_id.rsplit("__", 1)[-1], task.task_id, params))
 
 
-def impact(model: str, dag_kind: str, params: dict) -> str:
-    """What still serves and what this failure holds back, in one line."""
+# Tasks that move the champion alias: one that failed may have moved it before failing.
+MOVES_THE_CHAMPION = ("promote", "rollback")
+
+
+def impact(model: str, dag_kind: str, task_id: str, params: dict) -> str:
+    """What serves now and what this failure holds back, in one line."""
     start, end = params.get("start") or "", params.get("end") or ""
     days = f"{start} to {end}" if end and end != start else (start or "this run's days")
     held_back = {
@@ -82,12 +86,13 @@ def impact(model: str, dag_kind: str, params: dict) -> str:
         "score": f"no predictions for {days}",
         "monitor": "no drift or decay check for this run",
         "release": f"{params.get('day') or 'the day'} stays quarantined",
-        "rollback": "no rollback: the champion is as it was",
+        "rollback": "the rollback did not complete",
     }.get(dag_kind, "")
-    return "; ".join(part for part in (serving(model), held_back) if part)
+    return "; ".join(part for part in (serving(model, unchanged=task_id not in MOVES_THE_CHAMPION), held_back)
+                     if part)
 
 
-def serving(model: str) -> str:
+def serving(model: str, *, unchanged: bool) -> str:
     """Which version the champion alias names. A registry that is down is said, not waited for: a tracking
     server must pass its health check (10 s at most) before it is asked."""
     from nightshift.model.registry import CHAMPION, Registry
@@ -96,7 +101,9 @@ def serving(model: str) -> str:
         version = Registry.from_env().alias_version(model, CHAMPION)
     except Exception as err:  # noqa: BLE001 - any failure to ask is said, never raised over the task's own
         return f"champion unknown (the registry did not answer: {str(err).splitlines()[0][:120]})"
-    return f"champion v{version} still serves, unchanged" if version else "no champion yet: nothing serves"
+    if not version:
+        return "no champion yet: nothing serves"
+    return f"champion v{version} still serves, unchanged" if unchanged else f"champion v{version} serves"
 
 
 def notify(settings: Settings, summary: str, context) -> None:

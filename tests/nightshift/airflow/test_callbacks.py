@@ -90,14 +90,25 @@ def test_the_summary_says_which_try_failed_and_when_the_next_one_runs():
 
 
 def test_the_impact_line_says_what_still_serves_and_what_waits(home, monkeypatch):
-    from nightshift.airflow.callbacks import impact
+    from nightshift.airflow.callbacks import impact, serving
+    from nightshift.model.registry import CHAMPION, Registry
 
-    assert impact("flights_delay", "ingest", {"start": "2013-01-22", "end": "2013-01-24"}) == (
+    registry = Registry.from_env()
+    registry.client.create_registered_model("flights_delay")
+    version = registry.client.create_model_version("flights_delay", "file:///nowhere").version
+    registry.set_alias("flights_delay", CHAMPION, str(version))
+    assert serving("flights_delay", unchanged=True) == f"champion v{version} still serves, unchanged"
+    moved = impact("flights_delay", "retrain", "promote", {})  # a failed promote may have moved it: not "unchanged"
+    assert moved == f"champion v{version} serves; no new version from this run"
+    registry.client.delete_registered_model("flights_delay")
+
+    assert impact("flights_delay", "ingest", "validate", {"start": "2013-01-22", "end": "2013-01-24"}) == (
         "no champion yet: nothing serves; 2013-01-22 to 2013-01-24 not validated: retrains and scoring go without "
         "them until they are")
-    assert impact("flights_delay", "score", {"start": "2013-01-22"}).endswith("; no predictions for 2013-01-22")
+    assert impact("flights_delay", "score", "score_days", {"start": "2013-01-22"}).endswith(
+        "; no predictions for 2013-01-22")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing answers: said, not waited for
-    down = impact("flights_delay", "retrain", {"as_of": "2013-01-21"})
+    down = impact("flights_delay", "retrain", "train", {"as_of": "2013-01-21"})
     assert down.startswith("champion unknown (the registry did not answer: registry: the MLflow tracking server at "
                            "http://127.0.0.1:9 does not answer"), down
     assert down.endswith("; no new version from this run")
