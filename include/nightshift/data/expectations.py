@@ -153,6 +153,7 @@ def broken_columns(finding: Finding) -> tuple[str, ...]:
 
 
 def empty_column(finding: Finding) -> bool:
+    """Whether the finding shows its column without a single value."""
     return finding.expectation == "expect_column_values_to_not_be_null" and finding.unexpected_percent == 100
 
 

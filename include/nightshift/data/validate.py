@@ -166,7 +166,7 @@ def findings_table(verdicts: list[DayVerdict]) -> str:
 
 def raise_if_quarantined(spec: ModelSpec, verdicts: list[DayVerdict]) -> None:
     """Turn quarantined days into one DataError: the good days are already committed. The advice follows the
-    findings: a day whose columns are missing must be fixed upstream, never released."""
+    findings: a day with a column missing or all null must be fixed upstream, never released."""
     bad = [v for v in verdicts if v.status == "quarantined"]
     if not bad:
         return
@@ -185,7 +185,7 @@ def raise_if_quarantined(spec: ModelSpec, verdicts: list[DayVerdict]) -> None:
                 f"{reingest}; if the day is real but unusual, release it: `nightshift release {spec.name} <day> "
                 f"--reason ...` or the {spec.name}__release DAG.")
     read = ", ".join(f"{v.day}: {v.rows:,} rows" for v in bad)
-    raise DataError(f"{_quarantined(bad, len(verdicts), spec.source.dataset, problem and f': {problem}')}\n"
+    raise DataError(f"{_quarantined(bad, len(verdicts), spec.source.dataset, f': {problem}' if problem else '')}\n"
                     f"read from {spec.source.describe()} ({read})",
                     kind="expectations", evidence=findings_table(bad), hint=hint)
 
