@@ -15,6 +15,9 @@ from nightshift.settings import Settings
 log = logging.getLogger("nightshift")
 SLACK_LINES = 7  # the summary's head: title, where, impact, cause, and the start of the evidence
 LATE_DATA_RETRY_DELAY = dt.timedelta(minutes=30)  # the retry policy's wait for late source data
+# The impact line's registry lookup gets this long: callbacks run in the task's overtime, which Airflow ends
+# after [core] task_success_overtime (20 s), and importing MLflow alone takes seconds on a loaded machine.
+CHAMPION_LOOKUP_S = 10
 
 
 def log_failure_summary(context) -> None:
@@ -93,17 +96,29 @@ def impact(model: str, dag_kind: str, task_id: str, params: dict) -> str:
 
 
 def serving(model: str, *, unchanged: bool) -> str:
-    """Which version the champion alias names. A registry that is down is said, not waited for: a tracking
-    server must pass its health check (10 s at most) before it is asked."""
-    from nightshift.model.registry import CHAMPION, Registry
+    """Which version the champion alias names, asked for CHAMPION_LOOKUP_S at most (on a thread left behind
+    if it takes longer: the task's process ends after its callbacks). A registry that is down is said, not
+    waited for."""
+    from concurrent.futures import ThreadPoolExecutor  # its TimeoutError is the builtin one
 
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="champion lookup")
     try:
-        version = Registry.from_env().alias_version(model, CHAMPION)
+        version = pool.submit(_champion_version, model).result(timeout=CHAMPION_LOOKUP_S)
+    except TimeoutError:
+        return f"champion not looked up (the registry did not answer within {CHAMPION_LOOKUP_S} s)"
     except Exception as err:  # noqa: BLE001 - any failure to ask is said, never raised over the task's own
         return f"champion unknown (the registry did not answer: {str(err).splitlines()[0][:120]})"
+    finally:
+        pool.shutdown(wait=False)
     if not version:
         return "no champion yet: nothing serves"
     return f"champion v{version} still serves, unchanged" if unchanged else f"champion v{version} serves"
+
+
+def _champion_version(model: str) -> str | None:
+    from nightshift.model.registry import CHAMPION, Registry
+
+    return Registry.from_env().alias_version(model, CHAMPION)
 
 
 def notify(settings: Settings, summary: str, context) -> None:
