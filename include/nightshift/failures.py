@@ -125,9 +125,7 @@ def failure_summary(error: BaseException, *, model: str, step: str, day: str = "
         lines.append(f"see       {RUNBOOKS}#{error.kind}")
     if step in REPRODUCIBLE_STEPS:
         lines.append(f"reproduce nightshift reproduce {model} {step} {day}".rstrip())
-    elif getattr(error, "retryable", True):
-        lines.append(f"reproduce clear the {step} task instance in the Airflow UI to rerun it")
     else:
-        lines.append(f"reproduce clear the {step} task instance in the Airflow UI to rerun it (it fails the same way "
-                     "until the cause is fixed)")
+        again = "" if getattr(error, "retryable", True) else " (it fails the same way until the cause is fixed)"
+        lines.append(f"reproduce clear the {step} task instance in the Airflow UI to rerun it{again}")
     return "\n".join(lines)

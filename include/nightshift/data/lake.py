@@ -30,7 +30,7 @@ from pathlib import PurePosixPath
 import pandas as pd
 
 from nightshift import __version__
-from nightshift.data.storage import S3Storage, Storage, s3_endpoint_setting
+from nightshift.data.storage import Storage
 from nightshift.failures import DataError, InfraError
 from nightshift.spec import check_name
 
@@ -54,7 +54,7 @@ def storage_errors(method):
             raise
         except OSError as err:
             raise InfraError(f"lake {self.storage.root_uri}: {method.__name__} failed: {err}", kind="storage",
-                             evidence=s3_endpoint_setting() if isinstance(self.storage, S3Storage) else "") from err
+                             evidence=self.storage.configured_by()) from err
     return wrapper
 
 

@@ -82,6 +82,11 @@ class Storage(ABC):
         with self.open(key) as stream:
             return stream.read()
 
+    def configured_by(self) -> str:
+        """Where the settings that reach this storage were set, for an error they may have caused ("" when
+        none: a local folder is its URI)."""
+        return ""
+
 
 class LocalStorage(Storage):
     def __init__(self, root: Path) -> None:
@@ -155,6 +160,9 @@ class S3Storage(Storage):
     def put(self, key: str, data: bytes) -> None:
         with self.errors(key):
             self.client.put_object(Bucket=self.bucket, Key=self.object_key(key), Body=data)
+
+    def configured_by(self) -> str:
+        return s3_endpoint_setting()
 
     def lock(self, key: str, wait: float) -> AbstractContextManager[None]:
         from nightshift.data.s3_lease import s3_lease

@@ -14,9 +14,8 @@ from nightshift.failures import DataError
 from nightshift.spec import IDENTIFIER, RULE, Lookup, ModelSpec, rows_column
 
 log = logging.getLogger(__name__)
-# More rows than this repeating a lookup key (a share of the table, and a count) is an error, not a few
-# readings around DST.
-MAX_REPEATED_KEYS = 0.01, 10
+# More rows than both of these repeating a lookup key is an error, not a few readings around DST.
+MAX_REPEATED_KEY_SHARE, MAX_REPEATED_KEY_ROWS = 0.01, 10
 AGGREGATE_GROUP = "group"  # in the aggregates' day tables: which group (its `by`, comma-joined) a row is of
 OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
              "==": operator.eq, "!=": operator.ne}
@@ -84,13 +83,13 @@ def _times(values: pd.Series, what: str) -> pd.Series:
 
 def _one_row_per_key(lookup: Lookup, table: pd.DataFrame, key: list[str]) -> pd.DataFrame:
     """The table with the first row of each key. A few repeats are real (weather repeats a few (origin, hour)
-    readings around DST); more rows than MAX_REPEATED_KEYS repeating a key means the key does not identify a
-    row (wrong keys, or an export appended twice), and a join would pick one of them blindly."""
+    readings around DST); more rows than MAX_REPEATED_KEY_SHARE of the table and MAX_REPEATED_KEY_ROWS repeating
+    a key means the key does not identify a row (wrong keys, or an export appended twice), and a join would
+    pick one of them blindly."""
     repeated = table.duplicated(key)
     if not repeated.any():
         return table
-    share, count = MAX_REPEATED_KEYS
-    if repeated.sum() > max(count, share * len(table)):
+    if repeated.sum() > max(MAX_REPEATED_KEY_ROWS, MAX_REPEATED_KEY_SHARE * len(table)):
         sample = table.loc[repeated, key].drop_duplicates().head(3).to_dict("records")
         raise DataError(f"lookup {lookup.name} ({lookup.path}): {repeated.sum():,} of {len(table):,} rows repeat a "
                         f"key {key} (for example {sample})", kind="lookup_keys",
