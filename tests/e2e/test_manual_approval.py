@@ -21,7 +21,8 @@ from nightshift.settings import Settings
 from tests.conftest import DEMO_SPEC, free_port, ingest_and_validate, serving
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # two retrain runs and an api-server: 2-3 min on 2 cores
+# Two retrain runs and an api-server: 2-3 min alone on 2 cores, over 5 min for one run in a loaded full suite.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 DAG = "flights_delay__retrain"
 DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(21)]
 
@@ -63,7 +64,7 @@ def answer_approval(settings: Settings, api: httpx.Client, logical_date: str, op
         response = api.patch(f"/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails",
                              json={"chosen_options": [option], "params_input": {"reason": reason}})
         assert response.status_code == 200, response.text
-        assert run.wait(timeout=300) == 0, f"see {log}"
+        assert run.wait(timeout=600) == 0, f"see {log}"  # over 300 s once, on a loaded 2-core CI machine
     return log.read_text()
 
 
