@@ -107,8 +107,9 @@ def test_a_source_query_cannot_write_to_the_source_database(spec, lake, flights_
         cursor.execute("CREATE FUNCTION ops.wipe() RETURNS boolean LANGUAGE sql AS "
                        "'DELETE FROM ops.flights; SELECT true'")
     query = "SELECT * FROM ops.flights WHERE ops.wipe()"
-    with pytest.raises(DataError, match=r"the query failed: cannot execute DELETE in a read-only transaction"):
+    with pytest.raises(DataError, match=r"the query failed: cannot execute DELETE in a read-only transaction") as error:
         ingest.ingest_days(postgres_spec(spec, query=query), lake, [FEB_7])
+    assert error.value.evidence.startswith(f"query sent: SELECT * FROM (\n{query}\n) AS source WHERE")
     with psycopg2.connect(flights_db) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM ops.flights")
         assert cursor.fetchone() == (4,)

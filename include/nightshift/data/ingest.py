@@ -43,7 +43,7 @@ def row_dates(source: Source, frame: pd.DataFrame, today: dt.date | None = None)
     real date, or dated after `today`, are an error naming the first few rows."""
     missing = [c for c in source.date_columns if c not in frame.columns]
     if missing:
-        raise DataError(f"{source.describe()}: date column(s) {missing} not found; columns are "
+        raise DataError(f"{_read_from(source, frame)}: date column(s) {missing} not found; columns are "
                         f"{_column_list(frame)}", kind="schema")
     cols = source.date_columns
     if len(cols) == 3:
@@ -79,7 +79,7 @@ def ingest_days(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> dict[dt.dat
         committed[day] = len(rows)
     if empty:
         raise SourceNotReady(
-            f"{source.describe()}: no rows yet for {', '.join(empty)}", kind="late_data",
+            f"{_read_from(source, frame)}: no rows yet for {', '.join(empty)}", kind="late_data",
             hint=f"Upstream data is late or missing; the task retries. The other {len(committed)} days were "
                  "written to raw/. If the days will never come, leave them out of the run's range.")
     return committed
@@ -88,9 +88,13 @@ def ingest_days(spec: ModelSpec, lake: Lake, days: list[dt.date]) -> dict[dt.dat
 def _refuse(source: Source, frame: pd.DataFrame, bad: pd.Series, problem: str) -> None:
     if count := int(bad.sum()):
         rows = frame.index[bad.to_numpy()][:5].tolist()
-        raise DataError(f"{source.describe()}: {count} rows {problem}; first at row(s) {rows} "
+        raise DataError(f"{_read_from(source, frame)}: {count} rows {problem}; first at row(s) {rows} "
                         "(0-based, after the header)", kind="bad_dates",
                         evidence=frame.loc[rows].to_string(max_colwidth=40)[:2000])
+
+
+def _read_from(source: Source, frame: pd.DataFrame) -> str:
+    return f"{source.describe()} ({len(frame):,} rows read)"
 
 
 def _column_list(frame: pd.DataFrame) -> str:

@@ -164,17 +164,18 @@ def read_postgres(source: Source, first: dt.date, last: dt.date) -> pd.DataFrame
                 else sql.Identifier(*source.table.split(".")))
     query = sql.SQL("SELECT * FROM {} AS source WHERE {} >= %s AND {} < %s").format(
         relation, sql.Identifier(source.date_columns[0]), sql.Identifier(source.date_columns[0]))
-    try:
-        with closing(_connect(source)) as connection, connection.cursor() as cursor:
+    with closing(_connect(source)) as connection, connection.cursor() as cursor:
+        try:
             cursor.execute(query, (first, last + dt.timedelta(days=1)))
             names = [column.name for column in cursor.description]
             return pd.DataFrame(cursor.fetchall(), columns=names)
-    except psycopg2.OperationalError as err:
-        raise InfraError(f"{source.describe()}: cannot reach PostgreSQL: {_shorten(str(err))}",
-                         kind="source_unreachable") from None
-    except psycopg2.Error as err:
-        raise DataError(f"{source.describe()}: the query failed: {_shorten(str(err).strip())}",
-                        kind="source_query", hint="Fix the table or query in the spec's source.") from None
+        except psycopg2.OperationalError as err:
+            raise InfraError(f"{source.describe()}: cannot reach PostgreSQL: {_shorten(str(err))}",
+                             kind="source_unreachable") from None
+        except psycopg2.Error as err:
+            raise DataError(f"{source.describe()}: the query failed: {_shorten(str(err).strip())}",
+                            kind="source_query", evidence=f"query sent: {cursor.query.decode()}",
+                            hint="Fix the table or query in the spec's source.") from None
 
 
 def _connect(source: Source):
