@@ -31,7 +31,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -46,6 +45,7 @@ import numpy as np
 import yaml
 
 from common import DEMO_SPEC, SUITE, Outcome, environment, figure, machine
+from nightshift.processes import free_port
 from tests.waiting import wait_until
 
 MODEL = "flights_delay"
@@ -200,12 +200,6 @@ def request_bodies(world: World) -> dict[str, dict[str, list[bytes]]]:
 
 
 # --- the servers --------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @contextlib.contextmanager
 def start_server(server: str, world: World, log_path: Path, models_dir: Path | None = None) -> Iterator[str]:

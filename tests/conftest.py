@@ -6,11 +6,8 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,9 +20,9 @@ import yaml
 from nightshift import steps
 from nightshift.data.lake import Lake
 from nightshift.data.storage import s3_client
+from nightshift.processes import free_port, serving
 from nightshift.settings import CHECKOUT, Settings
 from nightshift.spec import ModelSpec, load_spec
-from tests.waiting import wait_until
 
 DEMO_SPEC = CHECKOUT / "include" / "models" / "flights_delay.yaml"
 EXPECTATIONS = CHECKOUT / "include" / "expectations"
@@ -203,36 +200,6 @@ def postgres_database() -> Iterator[str]:
         with admin.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def serving(command: list[str], health_url: str, log_path: Path, timeout: float = 60,
-            env: dict[str, str] | None = None) -> Iterator[None]:
-    """Run a server process while the block runs: started, answering `health_url`, then stopped."""
-    with log_path.open("w") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-
-        def answering() -> bool:
-            assert server.poll() is None, f"{Path(command[0]).name} exited ({server.returncode}); see {log_path}"
-            try:
-                urllib.request.urlopen(health_url, timeout=2).close()
-            except OSError:
-                return False
-            return True
-
-        try:
-            wait_until(answering, timeout=timeout, interval=0.2,
-                       what=f"{Path(command[0]).name} to answer {health_url} (its log: {log_path})")
-            yield
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

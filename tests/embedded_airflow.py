@@ -4,17 +4,15 @@ benchmarks that need real scheduling (asset events, retries, a restarted schedul
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from nightshift.embedded import ADMIN, admin_password, airflow_command
+from nightshift.embedded import ADMIN, admin_password, airflow_command, api_server
 from nightshift.settings import Settings
 from tests.airflow_api import AirflowApi
-from tests.conftest import free_port, serving
 
 
 @contextmanager
@@ -56,25 +54,14 @@ def embedded_airflow(settings: Settings, extra_env: dict[str, str]) -> Iterator[
     runs, as a deployment does; `extra_env` wins over these defaults (e.g. USE_JOB_SCHEDULE=False for
     manual runs only). Mind that unpausing a cron DAG with catchup=False still creates its latest tick's
     run at once. The processes' output goes to `<home>/airflow-processes/`."""
-    port = free_port()
     command, env = airflow_command(settings)
-    env.update({
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-    })
-    env.update(extra_env)
     logs = settings.home / "airflow-processes"
-    logs.mkdir(parents=True, exist_ok=True)
     subprocess.run([*command, "db", "migrate"], env=env, check=True, capture_output=True)
-    with ExitStack() as running:
-        running.enter_context(serving([*command, "api-server", "--port", str(port)],
-                                      f"http://127.0.0.1:{port}/api/v2/monitor/health", logs / "api-server.log",
-                                      timeout=120, env=env))
+    with api_server(settings, logs, {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False", **extra_env}) as server, \
+            ExitStack() as running:
+        env.update(server.env_changes)
         running.enter_context(process([*command, "dag-processor"], env, logs / "dag-processor.log"))
-        airflow = EmbeddedAirflow(AirflowApi(f"http://127.0.0.1:{port}", ADMIN, admin_password(settings)),
+        airflow = EmbeddedAirflow(AirflowApi(server.url, ADMIN, admin_password(settings)),
                                   command, env, logs, running.enter_context(ExitStack()))
         airflow.restart_scheduler()
         yield airflow

@@ -1,8 +1,9 @@
 """The demo story, through real Airflow DAG runs on the embedded default.
 
-Each run goes through `airflow dags test` (in-process, no scheduler to start), so it is recorded in
-Airflow's metadata DB and shows in the UI afterwards. Each run's output is kept under
-`<NIGHTSHIFT_HOME>/demo-logs/`.
+Each run goes through `airflow dags test --use-executor` beside an api-server started for the story: its
+tasks run in the LocalExecutor's processes and write their logs as in a deployment, so each run shows in
+the UI afterwards with its task logs (the failed ingest's failure summary among them). Each run's own
+output is kept under `<NIGHTSHIFT_HOME>/demo-logs/`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nightshift.embedded import admin_password, airflow
+from nightshift.embedded import ApiServer, admin_password, airflow, api_server
 from nightshift.settings import Settings
 
 MODEL = "flights_delay"
+ROLLBACK = "nightshift__rollback"
 
 
 @dataclass(frozen=True)
@@ -31,23 +33,32 @@ class Step:
 STORY = [
     Step("Ingest January-February 2013 (the 8-9 Feb blizzard must be quarantined)",
          f"{MODEL}__ingest", "2013-03-01", {"start": "2013-01-01", "end": "2013-02-28"}, expect_success=False),
-    Step("Train the first model; no champion yet, so absolute thresholds decide",
+    Step("Train the first model; no champion yet, so absolute thresholds decide (v1)",
          f"{MODEL}__retrain", "2013-03-01", {"as_of": "2013-02-28"}),
+    Step("Try a lower learning rate from the retrain form, on the same days: the gate compares it with the "
+         "champion on the same holdout and promotes it only if it is truly better (v2; v1 becomes `previous`)",
+         f"{MODEL}__retrain", "2013-03-02", {"as_of": "2013-02-28", "params": {"learning_rate": 0.05}}),
     Step("Ingest March 2013", f"{MODEL}__ingest", "2013-04-01", {"start": "2013-03-01", "end": "2013-03-31"}),
-    Step("Retrain on later data: the gate compares challenger and champion on the same holdout",
-         f"{MODEL}__retrain", "2013-04-01", {"as_of": "2013-03-31"}),
-    Step("Retrain with a deliberately too-short window (3 days): a worse challenger must be rejected",
-         f"{MODEL}__retrain", "2013-04-02", {"as_of": "2013-03-31", "train_days": 3}),
-    Step("Score the last week of March with the champion", f"{MODEL}__score", "2013-04-03",
+    Step("Retrain on later data with the spec's own parameters: worse than the champion on the new holdout, "
+         "so it is rejected, with the reasons (v3)", f"{MODEL}__retrain", "2013-04-01", {"as_of": "2013-03-31"}),
+    Step("Roll back to `previous` from the rollback DAG's form (v1 is champion again)", ROLLBACK, "2013-04-02",
+         {"model": MODEL, "target": "previous", "reason": "demo: a rollback drill"}),
+    Step("Roll back to `previous` once more, which undoes it (v2 is champion again)", ROLLBACK, "2013-04-03",
+         {"model": MODEL, "target": "previous", "reason": "demo: the drill is over"}),
+    Step("Score the last week of March with the champion", f"{MODEL}__score", "2013-04-04",
          {"start": "2013-03-25", "end": "2013-03-31"}),
-    Step("Monitor the champion on that week against its training window", f"{MODEL}__monitor", "2013-04-03",
+    Step("Monitor the champion on that week against its training window", f"{MODEL}__monitor", "2013-04-04",
          {"as_of": "2013-03-31"}),
 ]
 
 
-def run_dag(settings: Settings, dag_id: str, logical_date: str, conf: dict, log_file: Path) -> int:
-    """One real DAG run, in-process (`airflow dags test`); returns the exit code."""
-    return airflow(settings, "dags", "test", dag_id, logical_date, "-c", json.dumps(conf), log_file=log_file)
+def run_dag(settings: Settings, dag_id: str, logical_date: str, conf: dict, log_file: Path,
+            server: ApiServer | None = None) -> int:
+    """One real DAG run (`airflow dags test`): in-process, or, given the api-server, with its tasks in the
+    LocalExecutor, so that each writes its task log. Returns the exit code."""
+    executor = ["--use-executor"] if server else []
+    return airflow(settings, "dags", "test", dag_id, logical_date, "-c", json.dumps(conf), *executor,
+                   log_file=log_file, env_changes=server.env_changes if server else None)
 
 
 def prepare_airflow(settings: Settings) -> None:
@@ -61,15 +72,17 @@ def run_story(settings: Settings, story: list[Step] = STORY) -> None:
     print(f"Nightshift demo: state in {settings.home} (reset)\n")
     started = time.monotonic()
     prepare_airflow(settings)
-    for number, step in enumerate(story, 1):
-        log_file = settings.home / "demo-logs" / f"{number:02d}-{step.dag}.log"
-        print(f"[{number}/{len(story)}] {step.title}\n      {step.dag} {json.dumps(step.conf)}", flush=True)
-        step_started = time.monotonic()
-        code = run_dag(settings, step.dag, step.logical_date, step.conf, log_file)
-        outcome = "success" if code == 0 else "failed"
-        print(f"      -> run {outcome} in {time.monotonic() - step_started:.0f}s (log: {log_file})", flush=True)
-        if step.expect_success and code != 0:
-            raise SystemExit(f"unexpected failure; the end of {log_file} says why")
+    logs = settings.home / "demo-logs"
+    with api_server(settings, logs) as server:
+        for number, step in enumerate(story, 1):
+            log_file = logs / f"{number:02d}-{step.dag}.log"
+            print(f"[{number}/{len(story)}] {step.title}\n      {step.dag} {json.dumps(step.conf)}", flush=True)
+            step_started = time.monotonic()
+            code = run_dag(settings, step.dag, step.logical_date, step.conf, log_file, server)
+            outcome = "success" if code == 0 else "failed"
+            print(f"      -> run {outcome} in {time.monotonic() - step_started:.0f}s (log: {log_file})", flush=True)
+            if step.expect_success and code != 0:
+                raise SystemExit(f"unexpected failure; the end of {log_file} says why")
     print(f"\nStory finished in {time.monotonic() - started:.0f}s.\n")
 
 

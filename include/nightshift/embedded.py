@@ -1,4 +1,5 @@
-"""Airflow on the embedded default: the `airflow` CLI run with `.nightshift/` settings."""
+"""Airflow on the embedded default: the `airflow` CLI run with `.nightshift/` settings, and its
+api-server for runs whose tasks go through the LocalExecutor."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from nightshift.processes import free_port, serving
 from nightshift.settings import Settings
 
 ADMIN = "admin"
@@ -22,9 +27,12 @@ def airflow_command(settings: Settings, *args: str) -> tuple[list[str], dict[str
     return [str(bin_dir / "airflow"), *args], env
 
 
-def airflow(settings: Settings, *args: str, log_file: Path | None = None) -> int:
-    """Run the `airflow` CLI; output to `log_file` or the terminal. Returns the exit code."""
+def airflow(settings: Settings, *args: str, log_file: Path | None = None, env_changes: dict[str, str] | None = None
+            ) -> int:
+    """Run the `airflow` CLI (its environment changed by `env_changes`); output to `log_file` or the
+    terminal. Returns the exit code."""
     command, env = airflow_command(settings, *args)
+    env.update(env_changes or {})
     if log_file is None:
         return subprocess.run(command, env=env, check=False).returncode  # nosec B603  # this venv's airflow, no shell
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -42,3 +50,31 @@ def admin_password(settings: Settings) -> str:
         path.write_text(json.dumps(passwords))
         path.chmod(0o600)
     return passwords[ADMIN]
+
+
+@dataclass(frozen=True)
+class ApiServer:
+    url: str
+    env_changes: dict[str, str]  # what the CLI's processes need to reach it (and each other)
+
+
+@contextmanager
+def api_server(settings: Settings, logs: Path, env_changes: dict[str, str] | None = None) -> Iterator[ApiServer]:
+    """Airflow's api-server on a free local port while the block runs: the UI, the REST API, and the
+    Execution API that task processes report to (so a LocalExecutor's tasks write their logs as in a
+    deployment). `env_changes` apply to it and to the processes started under `ApiServer.env_changes`.
+    Its output goes to `logs/api-server.log`."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    changes = {
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),  # task tokens are signed and checked with it
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        **(env_changes or {}),
+    }
+    command, env = airflow_command(settings, "api-server", "--host", "127.0.0.1", "--port", str(port))
+    logs.mkdir(parents=True, exist_ok=True)
+    with serving(command, f"{url}/api/v2/monitor/health", logs / "api-server.log", timeout=120,
+                 env={**env, **changes}):
+        yield ApiServer(url, changes)

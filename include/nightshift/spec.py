@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nightshift.expressions import check_expression
-from nightshift.failures import ModelError
+from nightshift.failures import ConfigError, ModelError
 from nightshift.model.families import EstimatorName, check_params
 from nightshift.spec_errors import explain
 
@@ -556,6 +556,19 @@ class ModelSpec(_Strict):
     def canary_key(self) -> list[str]:
         """The columns whose hash picks a request row's model while a canary runs."""
         return self.serving.canary_key or self.scoring.id_columns
+
+    def with_params(self, overrides: dict[str, Param] | None) -> ModelSpec:
+        """This spec with some of `model.params` replaced (a retrain form's `params`), validated as the
+        file's own would be."""
+        if not overrides:
+            return self
+        try:
+            return ModelSpec.model_validate({**self.model_dump(), "model": {
+                **self.model.model_dump(), "params": {**self.model.params, **overrides}}})
+        except ValidationError as err:
+            raise ConfigError(f"the run's params {overrides} do not fit {self.name}'s model:\n"
+                              f"{explain(err, ModelSpec)}", kind="params",
+                              hint="Trigger the retrain again with other params; a retry will not help.") from None
 
     @property
     def spec_hash(self) -> str:

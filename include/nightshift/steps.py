@@ -143,18 +143,19 @@ def release(run: Run, day: dt.date, *, reviewer: str, reason: str) -> dict:
 # retrain
 
 def train(run: Run, as_of: dt.date, train_days: int | None = None, *, tune: bool = False,
-          force: bool = False) -> TrainResult:
+          force: bool = False, params: dict | None = None) -> TrainResult:
     """Plan the window up to `as_of`, fit the challenger, register it. It searches (candidates and
     model.search) when `tune` asks or `schedule.tune` says a search is due; else it fits the last winner.
-    Nothing to do when the champion was trained with this spec on these same partitions, unless `force`
-    (or `tune`) asks."""
+    `params` replace some of the spec's `model.params` for this run. Nothing to do when the champion was
+    trained with this spec on these same partitions, unless `force` (or `tune`) asks."""
     from nightshift.model.train import plan_window, repeats_champion, train_challenger
 
     window = plan_window(run.spec, run.lake, as_of, train_days)
-    log.info("training on %s", window.summary())
-    if not (tune or force) and (repeated := repeats_champion(run.spec, run.lake, run.registry, window)):
+    log.info("training on %s%s", window.summary(), f" with params {params} over the spec's" if params else "")
+    if not (tune or force) and (repeated := repeats_champion(run.spec.with_params(params), run.lake,
+                                                             run.registry, window)):
         raise NothingToDo(f"not retrained: {repeated}; the form's `force` retrains anyway")
-    return train_challenger(run.spec, run.lake, run.registry, window, tune=tune)
+    return train_challenger(run.spec, run.lake, run.registry, window, tune=tune, params=params)
 
 
 def evaluate(run: Run, version: str, holdout: list[dt.date], *, infra_check: bool = True) -> GateReport:
@@ -210,9 +211,9 @@ class Retrained:
 
 
 def retrain(run: Run, as_of: dt.date, train_days: int | None = None, *, tune: bool = False, force: bool = False,
-            infra_check: bool = True) -> Retrained:
+            params: dict | None = None, infra_check: bool = True) -> Retrained:
     """The retrain DAG's sequence in one call: train, evaluate, promote if better."""
-    trained = train(run, as_of, train_days, tune=tune, force=force)
+    trained = train(run, as_of, train_days, tune=tune, force=force, params=params)
     report = evaluate(run, trained.version, trained.window.holdout, infra_check=infra_check)
     return Retrained(trained, report, promote(run, report.verdict))
 

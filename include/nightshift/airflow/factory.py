@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import re
 
@@ -261,7 +262,7 @@ def train(model: str) -> dict:
     as_of = _date(params.get("as_of")) or context["dag_run"].run_after.date()
     with _skip_when_nothing_to_do():  # the champion's own data and spec: the run ends green, untrained
         return steps.train(_run(model), as_of, params.get("train_days"), tune=bool(params.get("tune")),
-                           force=bool(params.get("force"))).to_xcom()
+                           force=bool(params.get("force")), params=params.get("params")).to_xcom()
 
 
 @task
@@ -382,6 +383,10 @@ def retrain_dag(spec: ModelSpec) -> DAG:
                            description="Use validated data up to this day (empty: up to the run's date)."),
             "train_days": Param(None, type=["null", "integer"], minimum=1, maximum=3660, title="Training days",
                                 description=f"Override the spec's training window ({spec.windows.train_days} days)."),
+            "params": Param({}, type="object", title="Model parameters",
+                            description=f"Try other values of model.params for this run only, e.g. "
+                                        f'{{"max_iter": 50}} (the spec: {json.dumps(spec.model.params)}); the '
+                                        "version records them and the gate judges it like any challenger."),
             "force": Param(False, type="boolean", title="Retrain even if unchanged",
                            description="Train even when the champion was trained with this spec on the same "
                                        "partitions (otherwise the run ends green without training)."),

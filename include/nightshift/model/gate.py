@@ -189,8 +189,9 @@ def _champion_checks(spec: ModelSpec, report: GateReport) -> list[Check]:
             checks.append(Check(f"{secondary} relative drop", False, f"{secondary} missing, NaN or zero"))
             continue
         worse = ((old - new) if higher_is_better[secondary] else (new - old)) / abs(old)
+        compared = f"{worse:.2%} worse than" if worse > 0 else f"{-worse:.2%} better than" if worse < 0 else "as"
         checks.append(Check(f"{secondary} relative drop", worse <= allowed,
-                            f"{worse:+.2%} worse than the champion, allowed {allowed:.2%}"))
+                            f"{compared} the champion, allowed {allowed:.2%} worse"))
     if spec.gate.slices:
         worst = report.slices[0] if report.slices else None
         if worst is None:

@@ -91,15 +91,20 @@ def plan_window(spec: ModelSpec, lake: Lake, as_of: dt.date, train_days: int | N
                           missing=coverage.missing)
 
 
-def _fit_error(spec: ModelSpec, spec_file: Path, rows: int, err: Exception) -> ModelError:
-    """A fit that failed. When the estimator rejects a parameter the spec gives, the error names the file,
-    the key and the value, and says that a retry will not help."""
+def _fit_error(spec: ModelSpec, spec_file: Path, overrides: dict, rows: int, err: Exception) -> ModelError:
+    """A fit that failed. When the estimator rejects a parameter the spec (or the run's `params`) gives,
+    the error names where it was set, the key and the value, and says that a retry will not help."""
     rejected = REJECTED_PARAMETER.match(str(err))
     if not rejected or rejected.group(1) not in spec.model.params:
         return ModelError(f"training failed on {rows:,} rows: {err}", kind="training")
-    key, estimator = f"model.params.{rejected.group(1)}", rejected.group(2)
+    name, estimator = rejected.group(1), rejected.group(2)
+    key, value = f"model.params.{name}", spec.model.params[name]
+    if name in overrides:
+        return ModelError(f"{estimator} rejects {key} given by the run's params: {err}", kind="params",
+                          evidence=f"the run's conf: params.{name} = {value!r} (over {spec_file})",
+                          hint="Trigger the retrain again with another value; a retry will not help.")
     return ModelError(f"{estimator} rejects {key} of the spec: {err}", kind="params",
-                      evidence=f"spec {spec_file}: {key} = {spec.model.params[rejected.group(1)]!r}",
+                      evidence=f"spec {spec_file}: {key} = {value!r}",
                       hint=f"Fix {key} in {spec_file}; a retry will not help: the same spec fails the same way.")
 
 
@@ -236,13 +241,14 @@ class TrainResult:
 
 
 def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: TrainingWindow, *,
-                     tune: bool = False) -> TrainResult:
+                     tune: bool = False, params: dict | None = None) -> TrainResult:
     """Fit on the window's training days, log the run to MLflow, register a version as `challenger`.
     What is fitted: when `tune` asks or `schedule.tune` says a search is due, the winner of the spec's
     candidates and search on the training days' validation split; otherwise the last winner recorded for
-    this model section, else the spec's model."""
+    this model section, else the spec's model. `params` replace some of the spec's `model.params`."""
     from nightshift.model import tuning
 
+    spec = spec.with_params(params)
     spec_hash = spec.spec_hash  # of the spec as the retrain read it, before classes and a tuned model
     task_limit = dt.timedelta(minutes=spec.schedule.task_timeout_minutes)
     for run_id in registry.end_abandoned_runs(spec.name, older_than=task_limit):
@@ -265,7 +271,8 @@ def train_challenger(spec: ModelSpec, lake: Lake, registry: Registry, window: Tr
     try:
         pipeline.fit(data.X, data.y)
     except (ValueError, TypeError) as err:
-        raise _fit_error(spec, spec_path(registry.settings.models_dir, spec.name), data.rows, err) from err
+        raise _fit_error(spec, spec_path(registry.settings.models_dir, spec.name), params or {}, data.rows,
+                         err) from err
     result = register_challenger(fitted, lake, registry, window, pipeline, data, spec_hash=spec_hash)
     if tuned:
         higher_is_better = spec.metric_directions[tuned.metric]

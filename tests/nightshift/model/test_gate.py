@@ -64,7 +64,15 @@ def test_missing_interval_fails_closed(spec):
 
 def test_a_much_worse_secondary_metric_is_rejected(spec):
     report = decided(spec, evidence({"roc_auc": 0.72, "log_loss": 0.52}, CHAMPION))
-    assert report.failed_checks == ["log_loss relative drop"]  # +4% worse, 2% allowed
+    assert report.failed_checks == ["log_loss relative drop"]
+    assert next(check.detail for check in report.checks if check.name == "log_loss relative drop") == (
+        "4.00% worse than the champion, allowed 2.00% worse")
+
+
+def test_a_better_secondary_metric_is_said_to_be_better(spec):
+    report = decided(spec, evidence({**GOOD, "log_loss": 0.49}, CHAMPION))
+    assert next(check.detail for check in report.checks if check.name == "log_loss relative drop") == (
+        "2.00% better than the champion, allowed 2.00% worse")
 
 
 def test_a_broken_slice_is_rejected_and_named(spec):

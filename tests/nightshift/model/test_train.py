@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from nightshift.data.lake import Lake
-from nightshift.failures import DataError, ModelError
+from nightshift.failures import ConfigError, DataError, ModelError
 from nightshift.model import train
 from nightshift.model.registry import CHALLENGER, Registry
 from nightshift.model.train import TrainingWindow, TrainResult
@@ -243,3 +243,32 @@ def test_a_parameter_the_estimator_rejects_names_the_spec_file_key_and_value(wor
     spec_file = registry.settings.models_dir / "flights_delay.yaml"
     assert error.value.evidence == f"spec {spec_file}: model.params.learning_rate = -1.0"
     assert "a retry will not help" in error.value.hint
+
+
+def test_a_runs_params_replace_the_specs_and_the_version_records_what_was_fitted(world):
+    spec, lake, registry = world
+    result = train.train_challenger(spec, lake, registry, train.plan_window(spec, lake, JAN[7]),
+                                    params={"max_iter": 5})
+    tags = registry.version_tags(spec.name, result.version)
+    assert tags["params"] == "learning_rate=0.1 max_iter=5 max_leaf_nodes=31"
+    # Its spec is not the file's: a later retrain with the file's params is not skipped as a repeat.
+    assert tags["spec_hash"] == spec.with_params({"max_iter": 5}).spec_hash != spec.spec_hash
+
+
+def test_a_runs_param_the_estimator_rejects_is_named_as_the_runs_not_the_spec_files(world):
+    spec, lake, registry = world
+    with pytest.raises(ModelError, match=r"rejects model\.params\.learning_rate given by the run's params") as error:
+        train.train_challenger(spec, lake, registry, train.plan_window(spec, lake, JAN[7]),
+                               params={"learning_rate": -1.0})
+    spec_file = registry.settings.models_dir / "flights_delay.yaml"
+    assert error.value.evidence == f"the run's conf: params.learning_rate = -1.0 (over {spec_file})"
+
+
+@pytest.mark.parametrize(("params", "says"), [
+    ({"max_iter": [1]}, "model.params.max_iter.int: must be a valid integer, got [1]"),
+    ({"max_iters": 5}, "model.params.max_iters: HistGradientBoostingClassifier takes no parameter 'max_iters'"),
+])
+def test_a_runs_params_that_do_not_fit_the_model_fail_before_any_fit_naming_the_key(spec, params, says):
+    with pytest.raises(ConfigError, match=r"the run's params .* do not fit flights_delay's model") as error:
+        spec.with_params(params)
+    assert says in str(error.value) and error.value.kind == "params"
