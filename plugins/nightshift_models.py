@@ -1,11 +1,14 @@
-"""Airflow UI plugin: the "Models" page (nav bar), served by the api-server at /nightshift/models.
-Only logged-in users see it (Airflow's own token or session cookie)."""
+"""Airflow UI plugin: the "Models" page (nav bar), served by the api-server at /nightshift/models, with
+each quarantined day's report and Data Docs page under /nightshift/models/<model>/quarantine/<day>/.
+Only logged-in users see them (Airflow's own token or session cookie)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPBearer
 
 app = FastAPI(title="Nightshift")
@@ -23,20 +26,35 @@ async def logged_in(request: Request) -> None:
 @app.get("/models", response_class=HTMLResponse, dependencies=[Depends(logged_in)])
 def models_page() -> str:
     from nightshift.airflow.models_page import render
+    from nightshift.model.registry import Registry
     from nightshift.operate.status import model_status
     from nightshift.settings import Settings
     from nightshift.spec import load_models_folder
 
     settings = Settings.from_env()
-    folder = load_models_folder(settings.models_dir)
+    folder, registry = load_models_folder(settings.models_dir), Registry.from_env()
     statuses = []
     for model in folder.specs:
         try:
-            statuses.append(model_status(settings, model))
+            statuses.append(model_status(settings, model, registry))
         except Exception as error:  # noqa: BLE001 - one unreadable model must not hide the others
             statuses.append((model, error))
     statuses += list(folder.broken.items())
     return render(statuses, {model: last_runs(model) for model in folder.specs})
+
+
+@app.get("/models/{model}/quarantine/{day}/{name}", dependencies=[Depends(logged_in)])
+def quarantine_file(model: str, day: dt.date, name: str) -> Response:
+    """A quarantined day's report or Data Docs page from the lake. Served sandboxed (no script runs, no
+    form posts): the page is made from the data it describes."""
+    from nightshift.airflow.models_page import QUARANTINE_FILES, quarantine_file
+    from nightshift.settings import Settings
+
+    try:
+        body = quarantine_file(Settings.from_env(), model, day, name)
+    except LookupError as err:
+        raise HTTPException(status_code=404, detail=str(err)) from None
+    return Response(body, media_type=QUARANTINE_FILES[name], headers={"Content-Security-Policy": "sandbox"})
 
 
 def last_runs(model: str) -> list:

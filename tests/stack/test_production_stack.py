@@ -218,7 +218,17 @@ def test_the_models_page_shows_champion_runs_and_quarantines(stack: RunningStack
     expect(row.locator("td.champion a")).to_have_text(re.compile(r"v\d+"))  # links to MLflow
     expect(row.locator("td.quarantines")).to_contain_text("2013-02-08")
     expect(row.locator("td.runs")).to_contain_text("ingest failed")
+    expect(row.locator("td.history circle").first).to_be_attached()  # the champion's metric, at least
     page.screenshot(path=SHOTS / "06-models-page.png")
+    # The page fits the 1400-pixel window: nothing to scroll sideways.
+    widths = page.frame_locator("iframe").locator("html").evaluate("html => [html.scrollWidth, html.clientWidth]")
+    assert widths[0] <= widths[1], f"the page is {widths[0]} pixels wide in a {widths[1]}-pixel frame"
+    # A quarantined day's report is one click away, served by the plugin from the lake on S3.
+    with page.context.expect_page() as opened:
+        row.locator("td.quarantines a", has_text="report").first.click()
+    report = opened.value
+    expect(report.locator("body")).to_contain_text("expect_column_values_to_not_be_null")
+    report.screenshot(path=SHOTS / "07-quarantine-report.png")
 
 
 # -- after everything ----------------------------------------------------------------------------

@@ -1,21 +1,27 @@
-"""The Models page of the Airflow UI (served by plugins/nightshift_models.py): one row per model with
-what `nightshift status` shows, the last runs of its DAGs, and links to MLflow, the runs and reports."""
+"""The Models page of the Airflow UI (served by plugins/nightshift_models.py): one row per model with what
+`nightshift status` shows, the last runs of its DAGs, its primary metric and the gate's decisions over its
+versions, and links to MLflow, the runs, and each quarantined day's report and Data Docs page (which the
+plugin serves from the lake, so that a browser opens them whatever the lake's storage)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from html import escape
 from urllib.parse import quote
 
-from nightshift.operate.status import ALIASES, ModelStatus
+import jinja2
 
-STYLE = """
-body { font-family: system-ui, sans-serif; font-size: 14px; margin: 16px; color: #1a202c; }
-table { border-collapse: collapse; width: 100%; }
-th, td { border-bottom: 1px solid #e2e8f0; padding: 6px 8px; text-align: left; vertical-align: top; }
-th { background: #f7fafc; } td.runs { white-space: nowrap; }
-.muted { color: #718096; } .bad { color: #c53030; } .good { color: #2f855a; }
-"""
+from nightshift.data.expectations import DATA_DOCS
+from nightshift.data.lake import Lake
+from nightshift.operate.status import ALIASES, ModelStatus, VersionStatus
+from nightshift.settings import Settings
+from nightshift.spec import load_models_folder
+
+PAGE = jinja2.Environment(loader=jinja2.PackageLoader("nightshift.airflow"), autoescape=True,
+                          undefined=jinja2.StrictUndefined).get_template("models.html")
+# What the page links to for a quarantined day, with the media type it is served as.
+QUARANTINE_FILES = {"report.txt": "text/plain; charset=utf-8", DATA_DOCS: "text/html; charset=utf-8"}
+HISTORY_WIDTH, HISTORY_HEIGHT, HISTORY_PAD = 160, 40, 5
 
 
 @dataclass(frozen=True)
@@ -25,67 +31,107 @@ class RunSummary:
     state: str
     run_after: str
 
+    @property
+    def kind(self) -> str:
+        return self.dag_id.rsplit("__", 1)[-1]
+
+    @property
+    def href(self) -> str:
+        """The run's page in the Airflow UI."""
+        return f"/dags/{quote(self.dag_id)}/runs/{quote(self.run_id, safe='')}"
+
+
+@dataclass(frozen=True)
+class Point:
+    version: str
+    value: float
+    decision: str
+    x: float
+    y: float
+
+    @property
+    def css(self) -> str:
+        return self.decision if self.decision in ("promote", "reject") else "other"
+
+
+@dataclass(frozen=True)
+class History:
+    """The primary metric on its holdout of each version the gate judged, oldest first, as a small chart."""
+
+    metric: str
+    points: list[Point]
+    width: int = HISTORY_WIDTH
+    height: int = HISTORY_HEIGHT
+
+    @property
+    def line(self) -> str:
+        return " ".join(f"{point.x:.1f},{point.y:.1f}" for point in self.points)
+
+    @property
+    def low(self) -> float:
+        return min(point.value for point in self.points)
+
+    @property
+    def high(self) -> float:
+        return max(point.value for point in self.points)
+
+
+def history(versions: list[VersionStatus]) -> History:
+    """Each version's `metric=value` on its own holdout, placed left (oldest) to right, low to high."""
+    judged = [(version, *version.primary_metric.split("=", 1)) for version in versions
+              if "=" in version.primary_metric]
+    if not judged:
+        return History("", [])
+    values = [float(value) for _, _, value in judged]
+    low, spread = min(values), (max(values) - min(values)) or 1.0
+    step = (HISTORY_WIDTH - 2 * HISTORY_PAD) / max(len(judged) - 1, 1)
+    points = [Point(version.version, value, version.decision, HISTORY_PAD + index * step,
+                    HISTORY_PAD + (1 - (value - low) / spread) * (HISTORY_HEIGHT - 2 * HISTORY_PAD))
+              for index, ((version, _, _), value) in enumerate(zip(judged, values, strict=True))]
+    return History(judged[-1][1], points)
+
+
+def quarantine_links(model: str, day: dt.date) -> dict[str, str]:
+    """The day's report and Data Docs as the plugin serves them (relative to the page)."""
+    return {"report": f"models/{quote(model)}/quarantine/{day}/report.txt",
+            "data_docs": f"models/{quote(model)}/quarantine/{day}/{DATA_DOCS}"}
+
+
+@dataclass(frozen=True)
+class Row:
+    model: str
+    status: ModelStatus | None = None
+    error: str = ""
+    runs: tuple[RunSummary, ...] = ()
+
+    @property
+    def history(self) -> History:
+        return history(self.status.versions)
+
+    @property
+    def quarantines(self) -> list[tuple[dt.date, dict[str, str]]]:
+        return [(day, quarantine_links(self.model, day)) for day in self.status.quarantine_reports]
+
 
 def render(statuses: list[ModelStatus | tuple[str, Exception]], runs: dict[str, list[RunSummary]]) -> str:
     """The page; a model whose facts could not be read shows the error in its row."""
-    header = "".join(f"<th>{escape(title)}</th>" for title in
-                     ("Model", *(alias.capitalize() for alias in ALIASES), "Last runs", "Open quarantines",
-                      "Last monitoring", "Data"))
-    rows = "".join(_row(status, runs) for status in statuses)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Nightshift models</title>"
-            f"<style>{STYLE}</style></head><body><h2>Models</h2>"
-            f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table></body></html>")
+    rows = [Row(status[0], error=f"{type(status[1]).__name__}: {status[1]}") if isinstance(status, tuple)
+            else Row(status.model, status, runs=tuple(runs.get(status.model, []))) for status in statuses]
+    return PAGE.render(rows=rows, aliases=ALIASES)
 
 
-def _row(status: ModelStatus | tuple[str, Exception], runs: dict[str, list[RunSummary]]) -> str:
-    if isinstance(status, tuple):
-        model, error = status
-        return (f"<tr data-model='{escape(model)}'><td>{escape(model)}</td>"
-                f"<td colspan='7' class='bad'>cannot read: {escape(f'{type(error).__name__}: {error}')}</td></tr>")
-    cells = [f"<b>{escape(status.model)}</b>", *(_version(status, alias) for alias in ALIASES),
-             _runs(runs.get(status.model, [])), _quarantines(status),
-             escape(status.monitoring) if status.monitoring else "<span class='muted'>not monitored yet</span>",
-             _data(status)]
-    classes = ["model", *ALIASES, "runs", "quarantines", "monitoring", "data"]
-    return (f"<tr data-model='{escape(status.model)}'>"
-            + "".join(f"<td class='{name}'>{cell}</td>" for name, cell in zip(classes, cells, strict=True)) + "</tr>")
-
-
-def _version(status: ModelStatus, alias: str) -> str:
-    version = status.aliased(alias)
-    if version is None:
-        return "<span class='muted'>none</span>"
-    label = f"v{escape(version.version)}"
-    if link := status.version_link(version.version):
-        label = f"<a href='{escape(link)}' target='_blank'>{label}</a>"
-    return (f"{label} {escape(version.estimator)} {escape(version.primary_metric)}<br><span class='muted'>params "
-            f"{escape(version.params)}; tuning {escape(version.tuning)}; registered {escape(version.registered)}, "
-            f"trained on {escape(version.train_window)}, gate: {escape(version.decision)}</span>")
-
-
-def _runs(runs: list[RunSummary]) -> str:
-    if not runs:
-        return "<span class='muted'>no runs</span>"
-    items = []
-    for run in runs:
-        kind = run.dag_id.rsplit("__", 1)[-1]
-        css = {"success": "good", "failed": "bad"}.get(run.state, "muted")
-        href = f"/dags/{quote(run.dag_id)}/runs/{quote(run.run_id, safe='')}"
-        items.append(f"<a href='{escape(href)}' target='_top'>{escape(kind)}</a> "
-                     f"<span class='{css}'>{escape(run.state)}</span> "
-                     f"<span class='muted'>{escape(run.run_after)}</span>")
-    return "<br>".join(items)
-
-
-def _quarantines(status: ModelStatus) -> str:
-    if not status.quarantine_reports:
-        return "<span class='good'>none</span>"
-    return "<br>".join(f"<span class='bad'>{day}</span> <span class='muted'>{escape(report)}</span>"
-                       for day, report in status.quarantine_reports.items())
-
-
-def _data(status: ModelStatus) -> str:
-    span = f" ({status.validated[0]}..{status.validated[-1]})" if status.validated else ""
-    scored = f"<br>{len(status.scored)} days scored" + (f" by v{escape(status.scored_by)}" if status.scored else "")
-    lake = f"<span class='muted'>{escape(status.lake_uri)}</span>"
-    return f"{len(status.validated)} days validated{span}{scored}<br>{lake}"
+def quarantine_file(settings: Settings, model: str, day: dt.date, name: str) -> bytes:
+    """A quarantined day's report or Data Docs page, for the page's links. LookupError when the model,
+    the day or the file is not one the page links to."""
+    if name not in QUARANTINE_FILES:
+        raise LookupError(f"{name!r} is not a quarantine file; one of {sorted(QUARANTINE_FILES)}")
+    spec = load_models_folder(settings.models_dir).specs.get(model)
+    if spec is None:
+        raise LookupError(f"no model {model!r} in {settings.models_dir}")
+    lake, dataset = Lake.from_uri(settings.lake_uri), spec.source.dataset
+    if day not in lake.days("quarantine", dataset):
+        raise LookupError(f"{dataset} {day} is not quarantined")
+    try:
+        return lake.read_attachment("quarantine", dataset, day, name)
+    except FileNotFoundError:
+        raise LookupError(f"{dataset} {day} was quarantined without {name}") from None

@@ -100,9 +100,10 @@ def model_versions(registry: Registry, model: str) -> list[VersionStatus]:
     ) for found in registry.versions(model)]
 
 
-def model_status(settings: Settings, model: str) -> ModelStatus:
+def model_status(settings: Settings, model: str, registry: Registry | None = None) -> ModelStatus:
+    """The model's facts; `registry` is opened here unless the caller shows several models with one."""
     spec = load_spec(spec_path(settings.models_dir, model))
-    lake, registry, dataset = Lake.from_uri(settings.lake_uri), Registry.from_env(), spec.source.dataset
+    lake, registry, dataset = Lake.from_uri(settings.lake_uri), registry or Registry.from_env(), spec.source.dataset
     scored = lake.days("predictions", model)
     monitoring = None
     if (champion := registry.alias_version(model, CHAMPION)) is not None:
@@ -135,9 +136,10 @@ def print_overview(settings: Settings) -> None:
     table = Table(title=f"models in {settings.models_dir} (MLflow {settings.mlflow_tracking_uri})")
     for column in ("model", "task / family", "champion", "last retrain", "open quarantines", "last monitoring"):
         table.add_column(column)
+    registry = Registry.from_env()
     for name, spec in folder.specs.items():
         try:
-            status = model_status(settings, name)
+            status = model_status(settings, name, registry)
         except Exception as error:  # noqa: BLE001 - one model that cannot be read must not hide the others
             table.add_row(name, f"{spec.task} / {spec.model.builder}", f"[red]cannot read[/red]: {escape(str(error))}",
                           "-", "-", "-")
