@@ -13,6 +13,9 @@ from fastapi.security import HTTPBearer
 
 app = FastAPI(title="Nightshift")
 RUNS_PER_MODEL = 6
+# Reports and Data Docs are made from the data they describe: shown with no script, form or fetch (Data
+# Docs name CDN scripts, which neither run nor load), their own inline styles kept.
+SANDBOXED = {"Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:"}
 
 
 async def logged_in(request: Request) -> None:
@@ -45,8 +48,7 @@ def models_page() -> str:
 
 @app.get("/models/{model}/quarantine/{day}/{name}", dependencies=[Depends(logged_in)])
 def quarantine_file(model: str, day: dt.date, name: str) -> Response:
-    """A quarantined day's report or Data Docs page from the lake. Served sandboxed (no script runs, no
-    form posts): the page is made from the data it describes."""
+    """A quarantined day's report or Data Docs page from the lake, sandboxed."""
     from nightshift.airflow.models_page import QUARANTINE_FILES, quarantine_file
     from nightshift.settings import Settings
 
@@ -54,7 +56,33 @@ def quarantine_file(model: str, day: dt.date, name: str) -> Response:
         body = quarantine_file(Settings.from_env(), model, day, name)
     except LookupError as err:
         raise HTTPException(status_code=404, detail=str(err)) from None
-    return Response(body, media_type=QUARANTINE_FILES[name], headers={"Content-Security-Policy": "sandbox"})
+    return Response(body, media_type=QUARANTINE_FILES[name], headers=SANDBOXED)
+
+
+@app.get("/models/{model}/history", response_class=HTMLResponse, dependencies=[Depends(logged_in)])
+def history_page(model: str) -> str:
+    from nightshift.airflow.models_page import render_history
+    from nightshift.operate.status import model_status
+    from nightshift.settings import Settings
+    from nightshift.spec import SpecError
+
+    try:
+        return render_history(model_status(Settings.from_env(), model))
+    except SpecError as err:
+        raise HTTPException(status_code=404, detail=str(err)) from None
+
+
+@app.get("/models/{model}/versions/{version}/{path:path}", dependencies=[Depends(logged_in)])
+def version_file(model: str, version: int, path: str) -> Response:
+    """A version's gate report or plot, or a monitoring report or drift plot, from its MLflow run."""
+    from nightshift.airflow.models_page import version_file
+    from nightshift.model.registry import Registry
+
+    try:
+        body, media_type = version_file(Registry.from_env(), model, str(version), path)
+    except LookupError as err:
+        raise HTTPException(status_code=404, detail=str(err)) from None
+    return Response(body, media_type=media_type, headers=SANDBOXED)
 
 
 def last_runs(model: str) -> list:

@@ -223,12 +223,21 @@ def test_the_models_page_shows_champion_runs_and_quarantines(stack: RunningStack
     # The page fits the 1400-pixel window: nothing to scroll sideways.
     widths = page.frame_locator("iframe").locator("html").evaluate("html => [html.scrollWidth, html.clientWidth]")
     assert widths[0] <= widths[1], f"the page is {widths[0]} pixels wide in a {widths[1]}-pixel frame"
-    # A quarantined day's report is one click away, served by the plugin from the lake on S3.
+    # A quarantined day's report and Data Docs page are one click away, served by the plugin from the lake on S3.
+    for link, says in (("report", "expect_column_values_to_not_be_null"), ("Data Docs", "dep_time")):
+        with page.context.expect_page() as opened:
+            row.locator("td.quarantines a", has_text=link).first.click()
+        expect(opened.value.locator("body")).to_contain_text(says)
+        opened.value.screenshot(path=SHOTS / f"07-quarantine-{link.replace(' ', '-').lower()}.png")
+        opened.value.close()
+    # The model's history: every version with its gate decision; the champion's gate report one click away.
+    row.locator("td.history a", has_text="all versions").click()
+    champion = page.frame_locator("iframe").locator("tr[data-version]", has_text="champion")
+    expect(champion.locator("td.gate")).to_contain_text("promote")
+    page.screenshot(path=SHOTS / "08-model-history.png")
     with page.context.expect_page() as opened:
-        row.locator("td.quarantines a", has_text="report").first.click()
-    report = opened.value
-    expect(report.locator("body")).to_contain_text("expect_column_values_to_not_be_null")
-    report.screenshot(path=SHOTS / "07-quarantine-report.png")
+        champion.locator("td.reports a", has_text="gate report").click()
+    expect(opened.value.locator("body")).to_contain_text("-> PROMOTE")
 
 
 # -- after everything ----------------------------------------------------------------------------

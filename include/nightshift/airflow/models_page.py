@@ -1,11 +1,14 @@
 """The Models page of the Airflow UI (served by plugins/nightshift_models.py): one row per model with what
 `nightshift status` shows, the last runs of its DAGs, its primary metric and the gate's decisions over its
-versions, and links to MLflow, the runs, and each quarantined day's report and Data Docs page (which the
-plugin serves from the lake, so that a browser opens them whatever the lake's storage)."""
+versions, and links to MLflow, the runs, and each quarantined day's report and Data Docs page. A model's
+history page lists its versions: metric, gate decision and failed checks, who promoted or rolled back,
+and links to the gate's report and plot and the monitor's drift plot. The plugin serves those files from
+the lake and the registry, so that a browser opens them whatever the storage."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -13,14 +16,18 @@ import jinja2
 
 from nightshift.data.expectations import DATA_DOCS
 from nightshift.data.lake import Lake
+from nightshift.model.registry import Registry
 from nightshift.operate.status import ALIASES, ModelStatus, VersionStatus
 from nightshift.settings import Settings
 from nightshift.spec import load_models_folder
 
-PAGE = jinja2.Environment(loader=jinja2.PackageLoader("nightshift.airflow"), autoescape=True,
-                          undefined=jinja2.StrictUndefined).get_template("models.html")
-# What the page links to for a quarantined day, with the media type it is served as.
-QUARANTINE_FILES = {"report.txt": "text/plain; charset=utf-8", DATA_DOCS: "text/html; charset=utf-8"}
+TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("nightshift.airflow"), autoescape=True,
+                               undefined=jinja2.StrictUndefined)
+TEXT, HTML, PNG = "text/plain; charset=utf-8", "text/html; charset=utf-8", "image/png"
+# What the pages link to for a quarantined day, with the media type each is served as.
+QUARANTINE_FILES = {"report.txt": TEXT, DATA_DOCS: HTML}
+# What the history page links to in a version's run (see nightshift.model.gate and nightshift.operate.monitor).
+VERSION_FILES = re.compile(r"gate/report\.(txt|png)|monitoring/\d{4}-\d{2}-\d{2}/(report\.txt|drift\.png)")
 HISTORY_WIDTH, HISTORY_HEIGHT, HISTORY_PAD = 160, 40, 5
 
 
@@ -112,12 +119,34 @@ class Row:
     def quarantines(self) -> list[tuple[dt.date, dict[str, str]]]:
         return [(day, quarantine_links(self.model, day)) for day in self.status.quarantine_reports]
 
+    @property
+    def history_href(self) -> str:
+        return f"models/{quote(self.model)}/history"
+
 
 def render(statuses: list[ModelStatus | tuple[str, Exception]], runs: dict[str, list[RunSummary]]) -> str:
     """The page; a model whose facts could not be read shows the error in its row."""
     rows = [Row(status[0], error=f"{type(status[1]).__name__}: {status[1]}") if isinstance(status, tuple)
             else Row(status.model, status, runs=tuple(runs.get(status.model, []))) for status in statuses]
-    return PAGE.render(rows=rows, aliases=ALIASES)
+    return TEMPLATES.get_template("models.html").render(rows=rows, aliases=ALIASES)
+
+
+def render_history(status: ModelStatus) -> str:
+    """A model's versions, newest first, with the chart of their metric."""
+    return TEMPLATES.get_template("history.html").render(
+        model=status.model, status=status, versions=status.versions[::-1], history=history(status.versions))
+
+
+def version_file(registry: Registry, model: str, version: str, path: str) -> tuple[bytes, str]:
+    """A gate or monitoring report or plot of a version, with its media type. LookupError when the path
+    is not one the history page links to, or the version's run has no such file."""
+    if not VERSION_FILES.fullmatch(path):
+        raise LookupError(f"{path!r} is not a gate or monitoring report of a version")
+    try:
+        body = registry.run_artifact(model, version, path)
+    except Exception as err:  # noqa: BLE001 - MLflow's errors for a missing model, version or file vary by store
+        raise LookupError(f"{model} v{version}: no {path} ({type(err).__name__}: {err})") from None
+    return body, PNG if path.endswith(".png") else TEXT
 
 
 def quarantine_file(settings: Settings, model: str, day: dt.date, name: str) -> bytes:

@@ -307,6 +307,11 @@ class Registry:
             return []
         return mlflow.artifacts.load_dict(f"runs:/{run_id}/{TUNING_ARTIFACT}")["trials"]
 
+    def run_artifact(self, model: str, version: str, path: str) -> bytes:
+        """One file the run that trained `version` logged (a gate report, a drift plot), whole."""
+        with tempfile.TemporaryDirectory() as folder:
+            return Path(self.client.download_artifacts(self.run_id(model, version), path, folder)).read_bytes()
+
     def run_id(self, model: str, version: str) -> str:
         return self.client.get_model_version(model, version).run_id
 
@@ -433,6 +438,8 @@ class Registry:
             self.set_alias(model, CHAMPION, version)
             if self.alias_version(model, CHALLENGER) == version:  # not a newer challenger named meanwhile
                 self.client.delete_registered_model_alias(model, CHALLENGER)
+        self.tag_version(model, version, {"promoted.at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                                          "promoted.replaced": current or "none"})
         return current
 
     def rollback(self, model: str, target: str, *, reason: str, actor: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from nightshift.data.lake import Lake
 from nightshift.model.aggregates import ZONE, definition, describe_gaps
-from nightshift.model.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
+from nightshift.model.registry import CHALLENGER, CHAMPION, PREVIOUS, RegisteredVersion, Registry
 from nightshift.settings import Settings
 from nightshift.spec import ModelSpec, load_models_folder, load_spec, spec_path
 
@@ -29,6 +29,10 @@ class VersionStatus:
     decision: str
     primary_metric: str
     failed_checks: str
+    promoted: str = ""     # when it became champion through the gate, and whom it replaced
+    approval: str = ""     # a human's answer at the gate (`approval: manual`)
+    rollback: str = ""     # the last rollback that made it champion again: when, by whom, why
+    monitored_to: str = ""  # the last day its monitoring judged, while champion
 
 
 @dataclass(frozen=True)
@@ -89,15 +93,23 @@ def model_versions(registry: Registry, model: str) -> list[VersionStatus]:
     for alias in ALIASES:
         if (version := registry.alias_version(model, alias)) is not None:
             aliases.setdefault(version, []).append(alias)
-    return [VersionStatus(
-        version=found.version, aliases=aliases.get(found.version, []),
-        registered=found.registered.strftime("%Y-%m-%d %H:%M"), estimator=found.tags.get("estimator", "-"),
-        params=found.tags.get("params", "-"), tuning=found.tags.get("tuning", "-"),
-        train_window=found.tags.get("train_window", "-"), train_rows=found.tags.get("train_rows", "-"),
-        decision=found.tags.get("gate.decision", "not evaluated"),
-        primary_metric=found.tags.get("gate.primary_metric", "-"),
-        failed_checks=found.tags.get("gate.failed_checks", "-"),
-    ) for found in registry.versions(model)]
+    return [_version_status(found, aliases.get(found.version, [])) for found in registry.versions(model)]
+
+
+def _version_status(found: RegisteredVersion, aliases: list[str]) -> VersionStatus:
+    tags = found.tags
+    promoted = f"{tags['promoted.at']}, replacing {tags['promoted.replaced']}" if "promoted.at" in tags else ""
+    approval = (f"{tags['approval.decision']} by {tags['approval.by']}: {tags['approval.reason']}"
+                if "approval.decision" in tags else "")
+    rollback = (f"{tags['rollback.at']} by {tags['rollback.by']}, from v{tags['rollback.from_version']}: "
+                f"{tags['rollback.reason']}" if "rollback.at" in tags else "")
+    return VersionStatus(
+        version=found.version, aliases=aliases, registered=found.registered.strftime("%Y-%m-%d %H:%M"),
+        estimator=tags.get("estimator", "-"), params=tags.get("params", "-"), tuning=tags.get("tuning", "-"),
+        train_window=tags.get("train_window", "-"), train_rows=tags.get("train_rows", "-"),
+        decision=tags.get("gate.decision", "not evaluated"), primary_metric=tags.get("gate.primary_metric", "-"),
+        failed_checks=tags.get("gate.failed_checks", "-"), promoted=promoted, approval=approval, rollback=rollback,
+        monitored_to=tags.get("monitoring.last_as_of", ""))
 
 
 def model_status(settings: Settings, model: str, registry: Registry | None = None) -> ModelStatus:

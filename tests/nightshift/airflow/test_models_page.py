@@ -11,16 +11,26 @@ from html.parser import HTMLParser
 import pandas as pd
 import pytest
 
-from nightshift.airflow.models_page import RunSummary, history, quarantine_file, render
+from nightshift.airflow.models_page import (
+    TEXT,
+    RunSummary,
+    history,
+    quarantine_file,
+    render,
+    render_history,
+    version_file,
+)
 from nightshift.data.lake import Lake
+from nightshift.model.registry import Registry
 from nightshift.operate.status import ModelStatus, VersionStatus
 
 FEB_8 = dt.date(2013, 2, 8)
 
 
-def version(number: str, *aliases: str, metric: str = "roc_auc=0.712", decision: str = "promote") -> VersionStatus:
+def version(number: str, *aliases: str, metric: str = "roc_auc=0.712", decision: str = "promote",
+            **events: str) -> VersionStatus:
     return VersionStatus(number, list(aliases), "2013-03-01 02:00", "random_forest", "n_estimators=300", "12 trials",
-                         "2013-01-01..2013-02-21", "41,000", decision, metric, "-")
+                         "2013-01-01..2013-02-21", "41,000", decision, metric, "-", **events)
 
 
 def status(tracking_uri: str = "sqlite:///mlflow.db", **facts) -> ModelStatus:
@@ -38,10 +48,12 @@ class Cell:
 
 
 class Rows(HTMLParser):
-    """The page's table: model -> cell class -> what the cell shows (its text, whitespace folded)."""
+    """The page's table: row key (its `data-model`, or `data-version`) -> cell class -> what the cell shows
+    (its text, whitespace folded)."""
 
-    def __init__(self, page: str):
+    def __init__(self, page: str, key: str = "data-model"):
         super().__init__()
+        self.key = key
         self.rows: dict[str, dict[str, Cell]] = {}
         self.model, self.cell = "", None
         self.feed(page)
@@ -51,8 +63,8 @@ class Rows(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "tr" and "data-model" in attrs:
-            self.model = attrs["data-model"]
+        if tag == "tr" and self.key in attrs:
+            self.model = attrs[self.key]
             self.rows[self.model] = {}
         elif tag == "td" and self.model:
             self.cell = self.rows[self.model].setdefault(attrs["class"], Cell())
@@ -109,7 +121,9 @@ def test_the_history_places_each_judged_version_by_its_metric_coloured_by_the_ga
     cell = row(render([status(versions=versions)], {}))["history"]
     assert [css for css in cell.classes if css != "muted"] == ["promote", "promote", "reject"]
     assert "roc_auc 0.6500..0.6787 over 3 versions" in cell.text
-    assert row(render([status(versions=[version("1", metric="-")])], {}))["history"].text == "no evaluated version"
+    assert row(render([status(versions=[version("1", metric="-")])], {}))["history"].text == (
+        "no evaluated version all versions")
+    assert cell.links == ["models/flights_delay/history"]
 
 
 def test_open_quarantines_link_their_report_and_data_docs_monitoring_and_data_are_summarised():
@@ -145,3 +159,40 @@ def test_a_quarantined_days_files_are_read_from_the_lake_and_nothing_else_is(hom
                                    ("flights_delay", dt.date(2013, 2, 9), "report.txt", "is not quarantined")]:
         with pytest.raises(LookupError, match=says):
             quarantine_file(home, model, day, name)
+
+
+def test_the_history_page_lists_versions_newest_first_with_who_made_each_champion():
+    versions = [version("1", "previous", promoted="2013-03-01T02:10:00+00:00, replacing none"),
+                version("2", metric="roc_auc=0.70", decision="reject"),
+                version("3", "champion", metric="roc_auc=0.73", promoted="2013-03-02T02:10:00+00:00, replacing 1",
+                        approval="approved by ana: better on every slice",
+                        rollback="2013-03-05T09:00:00+00:00 by bob, from v4: drill", monitored_to="2013-03-04")]
+    page = render_history(status(versions=versions))
+    rows = Rows(page, key="data-version").rows
+    assert list(rows) == ["3", "2", "1"]
+    assert rows["3"]["version"].text == "v3 champion" and rows["1"]["version"].text == "v1 previous"
+    assert rows["2"]["gate"].text == "reject failed: -"
+    assert rows["3"]["gate"].text == "promote approved by ana: better on every slice"
+    assert rows["3"]["champion"].text == ("promoted 2013-03-02T02:10:00+00:00, replacing 1 rolled back to "
+                                          "2013-03-05T09:00:00+00:00 by bob, from v4: drill monitored up to 2013-03-04")
+    assert rows["3"]["reports"].links == ["versions/3/gate/report.txt", "versions/3/gate/report.png",
+                                          "versions/3/monitoring/2013-03-04/drift.png"]
+    assert page.count("<circle") == 3
+
+
+def test_a_versions_reports_are_read_from_its_run_and_nothing_else_is(home):
+    registry = Registry.from_env()
+    client = registry.client
+    run = client.create_run(client.create_experiment("flights_delay")).info.run_id
+    client.log_text(run, "GATE flights_delay: challenger v1 -> PROMOTE", "gate/report.txt")
+    client.log_text(run, "{}", "spec.json")
+    client.create_registered_model("flights_delay")
+    client.create_model_version("flights_delay", f"runs:/{run}/model", run)
+    assert version_file(registry, "flights_delay", "1", "gate/report.txt") == (
+        b"GATE flights_delay: challenger v1 -> PROMOTE", TEXT)
+    for path, says in [("gate/report.png", "no gate/report.png"), ("spec.json", "not a gate or monitoring report"),
+                       ("gate/../spec.json", "not a gate or monitoring report")]:
+        with pytest.raises(LookupError, match=says):
+            version_file(registry, "flights_delay", "1", path)
+    with pytest.raises(LookupError, match=r"flights_delay v2: no gate/report\.txt"):
+        version_file(registry, "flights_delay", "2", "gate/report.txt")
