@@ -168,6 +168,10 @@ class Stack:
             "AIRFLOW__CELERY__RESULT_BACKEND": self.database("airflow", "db+postgresql"),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            # Task logs go to the lake's bucket when a task ends (the Amazon provider's S3 log handler, through
+            # the AWS_* settings above), so the UI shows them after the worker that wrote them is gone.
+            "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+            "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": f"s3://{layout.bucket}/airflow-logs",
             # A lost worker's task is retried after 1 minute, not Airflow's default 5 (tests go lower).
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT":
                 os.environ.get("AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT", "60"),

@@ -177,13 +177,16 @@ def validated_world(tmp_path_factory: pytest.TempPathFactory, name: str, days: l
 
 @pytest.fixture
 def airflow_connections() -> Iterator[None]:
-    """Connections looked up in Airflow (`AIRFLOW_CONN_<ID>`), as in a task."""
+    """Connections looked up in Airflow (`AIRFLOW_CONN_<ID>`), and AWS sessions made by the Amazon provider,
+    as in a task."""
     from nightshift import connections
-    from nightshift.airflow.connections import airflow_connection
+    from nightshift.airflow.connections import airflow_connection, provider_aws_session
 
-    previous = connections.use_lookup(airflow_connection)
+    previous, previous_sessions = connections.use_lookup(airflow_connection), connections.use_aws_sessions(
+        provider_aws_session)
     yield
     connections.use_lookup(previous)
+    connections.use_aws_sessions(previous_sessions)
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
-"""Connections by id: a PostgreSQL source's `conn_id`, the lake's `NIGHTSHIFT_AWS_CONN_ID`.
+"""Connections by id: a PostgreSQL source's `conn_id`, the lake's AWS connection (`NIGHTSHIFT_AWS_CONN_ID`,
+else `aws_default` when defined).
 
-The library asks `get_connection`; where the answers come from is installed by the caller with
-`use_lookup`. Importing `nightshift.airflow` installs Airflow's connections (the DAG file does, so every
-task has them; so does the `nightshift` CLI); a test or a script can install its own. No Airflow here.
+The library asks `get_connection` and `aws_session`; where the answers come from is installed by the
+caller with `use_lookup` and `use_aws_sessions`. Importing `nightshift.airflow` installs Airflow's
+connections and the Amazon provider's sessions (the DAG file does, so every task has them; so does the
+`nightshift` CLI); a test or a script can install its own. No Airflow here.
 """
 
 from __future__ import annotations
@@ -32,8 +34,12 @@ class Connection:
 # The connection named by an id; raises LookupError (KeyError, say) when it has none by that id, so a
 # plain mapping's `__getitem__` is a lookup.
 ConnectionLookup = Callable[[str], Connection]
+# A boto3 session for an AWS connection, and the S3 endpoint it names (None: AWS's own, or AWS_ENDPOINT_URL).
+AwsSessions = Callable[[Connection], tuple[Any, str | None]]
+AWS_DEFAULT = "aws_default"
 
 _lookup: ConnectionLookup | None = None
+_aws_sessions: AwsSessions | None = None
 
 
 def use_lookup(lookup: ConnectionLookup | None) -> ConnectionLookup | None:
@@ -66,3 +72,38 @@ def get_connection(conn_id: str) -> Connection:
                          hint=f"Add the connection {conn_id!r} (the Airflow UI's Admin > Connections, "
                               f"`airflow connections add {conn_id} ...`, or AIRFLOW_CONN_{conn_id.upper()}), "
                               "or fix the id in the spec or NIGHTSHIFT_AWS_CONN_ID.") from None
+
+
+def use_aws_sessions(sessions: AwsSessions | None) -> AwsSessions | None:
+    """Make `sessions` turn AWS connections into boto3 sessions in this process (None: the connection's
+    keys, region and endpoint only). Returns what it replaces."""
+    global _aws_sessions  # one way per process, installed once by whoever owns the process
+    previous, _aws_sessions = _aws_sessions, sessions
+    return previous
+
+
+def aws_connection_id() -> str | None:
+    """The AWS connection S3 is reached through: `NIGHTSHIFT_AWS_CONN_ID`, else `aws_default` when it is
+    defined, else none (AWS's own chain: the environment, a profile, an instance role)."""
+    if conn_id := os.environ.get("NIGHTSHIFT_AWS_CONN_ID"):
+        return conn_id
+    try:
+        get_connection(AWS_DEFAULT)
+    except InfraError:
+        return None
+    return AWS_DEFAULT
+
+
+def aws_session(conn_id: str | None) -> tuple[Any, str | None]:
+    """A boto3 session and the S3 endpoint for the AWS connection `conn_id`, made as the installed
+    sessions make them (the Amazon provider's in Airflow: role ARNs, session tokens and profiles work);
+    None: AWS's own chain."""
+    import boto3
+
+    if conn_id is None:
+        return boto3.Session(), None
+    connection = get_connection(conn_id)
+    if _aws_sessions is not None:
+        return _aws_sessions(connection)
+    return (boto3.Session(aws_access_key_id=connection.login, aws_secret_access_key=connection.password,
+                          region_name=connection.extra.get("region_name")), connection.extra.get("endpoint_url"))

@@ -79,8 +79,10 @@ def test_every_task_is_stopped_by_the_spec_timeout_and_retried_with_a_growing_de
 
 def test_trigger_forms_expose_the_ranges():
     assert set(DAGBAG.dags["flights_delay__ingest"].params) == {"start", "end"}
-    assert set(DAGBAG.dags["flights_delay__retrain"].params) == {"as_of", "train_days", "force"}
-    assert set(DAGBAG.dags["arrival_delay__retrain"].params) == {"as_of", "train_days", "force", "tune"}  # it searches
+    assert set(DAGBAG.dags["flights_delay__retrain"].params) == {"as_of", "train_days", "params", "force"}
+    assert set(DAGBAG.dags["arrival_delay__retrain"].params) == {  # it searches
+        "as_of", "train_days", "params", "force", "tune"}
+    assert DAGBAG.dags["flights_delay__retrain"].params["params"] == {}  # the spec's own, unless the form says
 
 
 def test_rollback_form_lists_the_models_and_needs_a_reason():
@@ -164,6 +166,7 @@ def trigger(dag, conf: dict) -> dict:
      r"model: '../flights_delay' is not one of \['arrival_delay', 'flights_delay'\]"),
     ("nightshift__rollback", {"target": "../1", "reason": "bad release"}, "target: '../1' does not match"),
     ("flights_delay__ingest", {"start": "yesterday"}, "start: 'yesterday' is not a 'date'"),
+    ("flights_delay__retrain", {"params": "learning_rate=0.05"}, "params: 'learning_rate=0.05' is not of type"),
     ("flights_delay__score", {"end": "2013-02-08'; DROP TABLE flights; --"}, "end: .* is not a 'date'"),
     ("flights_delay__release", {"day": "../../etc", "reason": "reviewed the late rows"}, "day: '../../etc' is not"),
 ])
@@ -176,7 +179,9 @@ def test_a_trigger_with_a_param_out_of_range_is_refused_before_the_run_exists(da
 
 def test_a_trigger_within_range_is_accepted():
     assert trigger(DAGBAG.dags["flights_delay__retrain"], {"train_days": 30, "as_of": "2013-03-31"}) == {
-        "as_of": "2013-03-31", "train_days": 30, "force": False}
+        "as_of": "2013-03-31", "train_days": 30, "params": {}, "force": False}
+    assert trigger(DAGBAG.dags["flights_delay__retrain"], {"params": {"learning_rate": 0.05}})["params"] == {
+        "learning_rate": 0.05}
     assert trigger(DAGBAG.dags["nightshift__rollback"], {"target": "3", "reason": "bad release"})["target"] == "3"
     assert trigger(DAGBAG.dags["flights_delay__ingest"], {"start": "2013-02-08"}) == {"start": "2013-02-08",
                                                                                      "end": None}

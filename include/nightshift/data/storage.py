@@ -7,10 +7,10 @@ that a holder which dies gives up by itself: a file lock on disk (the kernel fre
 on S3 (`s3_lease`: freed LEASE_S seconds after its last renewal). Listing is recursive and returns keys
 relative to the root.
 
-S3 settings come from the usual AWS environment (`AWS_ENDPOINT_URL`, credentials, region), or from
-an AWS connection named by `NIGHTSHIFT_AWS_CONN_ID` (its login and password, its `endpoint_url` and
-`region_name` extras; looked up through `nightshift.connections`, Airflow's in tasks and the CLI), so
-MinIO, moto's server and AWS all work.
+S3 settings come from an AWS connection (`NIGHTSHIFT_AWS_CONN_ID`, else `aws_default` when defined),
+made into a session as Airflow's Amazon provider does in tasks and the CLI (keys, session tokens, role
+ARNs, profiles, `endpoint_url`; see `nightshift.connections`), or from the usual AWS environment
+(`AWS_ENDPOINT_URL`, credentials, region, profile), so MinIO, moto's server and AWS all work.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from urllib.parse import urlparse
 
-from nightshift.connections import get_connection, provenance
+from nightshift.connections import AWS_DEFAULT, aws_connection_id, aws_session, provenance
 from nightshift.failures import ConfigError, InfraError, unresolved_host
 
 
@@ -215,32 +215,24 @@ class S3Storage(Storage):
 
 @cache
 def s3_client():
-    """One boto3 S3 client per process, configured from the environment or an (Airflow) AWS connection."""
-    import boto3
+    """One boto3 S3 client per process, from the AWS connection in use (`nightshift.connections`), else
+    from AWS's own chain (the environment, a profile, an instance role)."""
     from botocore.config import Config
 
-    options: dict[str, str] = {}
-    if conn_id := os.environ.get("NIGHTSHIFT_AWS_CONN_ID"):
-        connection = get_connection(conn_id)
-        extra = connection.extra
-        options = {
-            "aws_access_key_id": connection.login,
-            "aws_secret_access_key": connection.password,
-            "endpoint_url": extra.get("endpoint_url"),
-            "region_name": extra.get("region_name"),
-        }
+    session, endpoint = aws_session(aws_connection_id())
     # botocore's defaults wait 60 s per read and retry a hung endpoint for minutes before the task learns
     # of it. Here a refused connection fails in seconds, a hung one after 3 tries of 30 s (~1.5 min), as
     # a retryable storage error.
     config = Config(connect_timeout=10, read_timeout=30, retries={"mode": "standard", "max_attempts": 3})
-    return boto3.client("s3", config=config, **{name: value for name, value in options.items() if value})
+    return session.client("s3", config=config, endpoint_url=endpoint)
 
 
 def s3_endpoint_setting() -> str:
     """The S3 endpoint in use and where it was set, for an error it may have caused."""
     endpoint = s3_client().meta.endpoint_url
-    if conn_id := os.environ.get("NIGHTSHIFT_AWS_CONN_ID"):
-        return f"endpoint {endpoint}: from {provenance(conn_id)}, named by NIGHTSHIFT_AWS_CONN_ID"
+    if conn_id := aws_connection_id():
+        named = "named by NIGHTSHIFT_AWS_CONN_ID" if conn_id != AWS_DEFAULT else "Airflow's default AWS connection"
+        return f"endpoint {endpoint}: from {provenance(conn_id)}, {named}"
     for variable in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
         if variable in os.environ:
             return f"{variable} = {os.environ[variable]} (environment)"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nightshift.data.storage import LocalStorage, S3Storage, Storage, s3_client
+from nightshift.connections import aws_connection_id, aws_session
+from nightshift.data.storage import LocalStorage, S3Storage, Storage, s3_client, s3_endpoint_setting
 from nightshift.failures import ConfigError, InfraError
 
 
@@ -120,6 +121,35 @@ def test_s3_settings_can_come_from_an_airflow_connection(s3_bucket, s3_endpoint,
         assert storage.get("raw/x.txt") == b"through the connection"
     finally:
         s3_client.cache_clear()
+
+
+@pytest.mark.usefixtures("airflow_connections")
+@pytest.mark.parametrize(("extra", "expected_token"), [
+    ({"role_arn": "arn:aws:iam::123456789012:role/lake-writer"}, "assumed"),  # STS on moto, as on AWS
+    ({"aws_session_token": "a-session-token"}, "a-session-token"),
+])
+def test_an_aws_connection_is_made_a_session_as_airflow_does_role_and_session_token_included(
+        s3_bucket, s3_endpoint, monkeypatch, extra, expected_token):
+    monkeypatch.delenv("NIGHTSHIFT_AWS_CONN_ID", raising=False)  # Airflow's default connection, as Airflow users set it
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+        "conn_type": "aws", "login": "testing", "password": "testing",
+        "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1", **extra}}))
+    s3_client.cache_clear()
+    try:
+        storage = S3Storage(s3_bucket, "via-aws-default")
+        storage.put("raw/x.txt", b"through aws_default")
+        assert storage.get("raw/x.txt") == b"through aws_default"
+        session, endpoint = aws_session(aws_connection_id())
+        credentials = session.get_credentials().get_frozen_credentials()
+        assert endpoint == s3_endpoint and s3_endpoint_setting() == (
+            f"endpoint {s3_endpoint}: from the Airflow connection 'aws_default' (AIRFLOW_CONN_AWS_DEFAULT in the "
+            "environment), Airflow's default AWS connection")
+    finally:
+        s3_client.cache_clear()
+    if expected_token == "assumed":  # the role's temporary credentials, not the connection's keys
+        assert credentials.access_key != "testing" and credentials.token
+    else:
+        assert (credentials.access_key, credentials.token) == ("testing", expected_token)
 
 
 def test_an_s3_endpoint_whose_host_does_not_resolve_is_a_setting_to_fix_naming_where_it_was_set(monkeypatch):
