@@ -25,6 +25,7 @@ from nightshift.settings import Settings
 
 if TYPE_CHECKING:
     import pandas as pd
+    from filelock import FileLock
     from mlflow import MlflowClient
 
     from nightshift.spec import ModelSpec
@@ -37,6 +38,7 @@ TUNING_ARTIFACT = "tuning/leaderboard.json"  # the trials of the search that cho
 # MLflow's client writes this file (the model's name and version) into every download of a
 # `models:/<name>/<version>` URI; it is not in the artifact store, so it is not part of the checksum.
 CLIENT_WRITTEN = {"registered_model_meta"}  # at the top of the model folder
+SQLITE_STORE_LOCK_TIMEOUT_S = 120  # creating a store's tables takes seconds; opening an existing one, less
 
 
 def artifact_checksum(folder: Path) -> str:
@@ -71,6 +73,17 @@ def _check_reachable(tracking_uri: str) -> None:
                          kind="registry", evidence=setting,
                          hint="The MLflow server is down, or MLFLOW_TRACKING_URI names the wrong host or port. "
                               "The task retries; if the setting is wrong, fix it and clear the task.") from err
+
+
+def _sqlite_store_lock(settings: Settings) -> FileLock:
+    """MLflow creates a new SQLite store's tables when a process first opens it, without a lock: two
+    processes doing so at once collide ("table _alembic_tmp_experiments already exists"), as the first
+    tasks of a fresh install's Airflow did. Under this lock one process at a time opens the store; the
+    others find its tables."""
+    from filelock import FileLock
+
+    settings.locks_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(settings.locks_dir / "mlflow-sqlite-store.lock", timeout=SQLITE_STORE_LOCK_TIMEOUT_S)
 
 
 @contextlib.contextmanager
@@ -130,7 +143,12 @@ class Registry:
         _check_reachable(settings.mlflow_tracking_uri)
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
         mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-        return cls(settings, mlflow.MlflowClient())
+        if not settings.mlflow_tracking_uri.startswith("sqlite:"):
+            return cls(settings, mlflow.MlflowClient())
+        with _sqlite_store_lock(settings):
+            client = mlflow.MlflowClient()                  # opens the tracking store
+            client.search_registered_models(max_results=1)  # and the model registry's
+        return cls(settings, client)
 
     def _experiment_id(self, model: str) -> str:
         """The model's experiment, created with this install's artifact root (a server decides its own).

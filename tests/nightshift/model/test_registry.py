@@ -6,6 +6,8 @@ starts with no aliases."""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -221,6 +223,17 @@ def test_a_tracking_server_host_that_does_not_resolve_is_a_setting_to_fix_not_an
         Registry.from_env()
     assert not error.value.retryable and error.value.kind == "misconfigured_endpoint"
     assert error.value.evidence == "MLFLOW_TRACKING_URI = http://mlflow.invalid:5000 (environment)"
+
+
+def test_processes_opening_a_new_sqlite_registry_at_once_all_find_it(empty_home):
+    """MLflow makes a new SQLite store's tables on first use without a lock; six processes at once failed
+    ("table _alembic_tmp_experiments already exists") before the registry opened it one at a time."""
+    opening = "from nightshift.model.registry import Registry; Registry.from_env().client.search_experiments()"
+    processes = [subprocess.Popen([sys.executable, "-c", opening], stderr=subprocess.PIPE, text=True)
+                 for _ in range(6)]
+    failed = [error for process in processes if (error := process.communicate(timeout=120)[1]) and process.returncode]
+    assert not failed, failed[0][-1500:]
+    assert [e.name for e in Registry.from_env().client.search_experiments()] == ["Default"]
 
 
 def test_the_checksum_covers_every_file_path_and_byte_but_not_what_the_client_writes(tmp_path):
