@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
 import requests
@@ -13,6 +14,7 @@ FINISHED = {"success", "failed"}
 # task process) stall for over 30 s while thirteen runs started at once on a busy machine; the waits
 # around these calls have deadlines of their own.
 ANSWER_TIMEOUT = 120
+TRIGGER_ATTEMPTS = 4
 
 
 class AirflowApi:
@@ -41,8 +43,20 @@ class AirflowApi:
         self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 
     def trigger(self, dag_id: str, conf: dict) -> str:
-        run = self.call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf}).json()
-        return run["dag_run_id"]
+        """A manual run's id. On SQLite a trigger can be refused with a 500 "Database error", nothing
+        written (CI, 16 runs triggered at once): its transaction reads the DAG, then writes the run, and in
+        WAL mode SQLite refuses that write at once ("database is locked", no busy wait) when the scheduler
+        committed in between. Asked again, as a user would click again."""
+        for attempt in range(1, TRIGGER_ATTEMPTS + 1):
+            answer = self.session.post(f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns", timeout=ANSWER_TIMEOUT,
+                                       json={"logical_date": None, "conf": conf})
+            if not (answer.status_code == 500 and "Database error" in answer.text and attempt < TRIGGER_ATTEMPTS):
+                break
+            time.sleep(attempt)
+        if not answer.ok:
+            raise AssertionError(f"POST /dags/{dag_id}/dagRuns -> {answer.status_code} after {attempt} tries: "
+                                 f"{answer.text[:500]}")
+        return answer.json()["dag_run_id"]
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 900) -> str:
         """The run's final state, success or failed."""

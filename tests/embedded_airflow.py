@@ -4,6 +4,9 @@ benchmarks that need real scheduling (asset events, retries, a restarted schedul
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -13,6 +16,7 @@ from pathlib import Path
 from nightshift.embedded import ADMIN, admin_password, airflow_command, api_server
 from nightshift.settings import Settings
 from tests.airflow_api import AirflowApi
+from tests.production_stack import descendants_of
 
 
 @contextmanager
@@ -26,8 +30,12 @@ def process(command: list[str], env: dict[str, str], log: Path) -> Iterator[None
             child.terminate()
             try:
                 child.wait(timeout=60)
-            except subprocess.TimeoutExpired:  # a scheduler waits for its running tasks; a second signal stops it
-                child.terminate()
+            except subprocess.TimeoutExpired:
+                # A scheduler waits for its running tasks (a hanging source's try may outlast a second SIGTERM):
+                # its task processes, in process groups of their own, go with it.
+                for pid in [child.pid, *descendants_of(child.pid)]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                 child.wait(timeout=60)
 
 

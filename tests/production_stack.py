@@ -53,7 +53,7 @@ class RunningStack:
         it is gone."""
         pid = self.parts.pid(part)
         assert pid, f"{part} is not running"
-        descendants = _descendants(pid)  # Airflow's task processes run in process groups of their own
+        descendants = descendants_of(pid)  # Airflow's task processes run in process groups of their own
         os.killpg(pid, signal.SIGKILL)
         for child in descendants:
             with contextlib.suppress(ProcessLookupError):
@@ -95,7 +95,8 @@ def ancestors(pid: int) -> list[int]:
     return chain
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants_of(pid: int) -> list[int]:
+    """The processes started by this one, by its children, and so on."""
     running = [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
     return [other for other in running if other != pid and pid in ancestors(other)]
 
