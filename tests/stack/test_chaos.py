@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from nightshift.data.lake import Lake, content_checksum
+from nightshift.data.lake import Lake
 from nightshift.data.storage import s3_client
-from nightshift.model.registry import CHAMPION, MODEL_SHA256, Registry
+from nightshift.model.registry import Registry
 from tests.airflow_api import AirflowApi
 from tests.figures import record
+from tests.invariants import assert_lake_matches_the_source, assert_versions_are_whole
 from tests.production_stack import RunningStack, ancestors
-from tests.stack.conftest import CHAOS_MODEL, source_rows
+from tests.stack.conftest import CHAOS_MODEL
 from tests.waiting import wait_until
 
 # A test is one to three DAG runs with retries after each fault (up to 2.5 min on 2 cores); the first also
@@ -41,7 +42,6 @@ RETRAIN = {"as_of": LAST.isoformat(), "force": True}  # each run trains, on the 
 # Where a kill may land: a random moment up to this many seconds after the task is seen running
 # (process start-up included, as in life).
 KILL_WITHIN_S = {"ingest_raw": 4, "validate": 4, "train": 6, "promote": 2}
-KEY = ["carrier", "flight", "sched_dep_time"]  # one row per scheduled flight and day
 FINISHED = {"success", "failed"}
 
 
@@ -143,7 +143,7 @@ def test_workers_killed_during_ingest_leave_whole_partitions(chaos: Chaos, world
     chaos.kill_worker_running("ingest", run_id, "ingest_raw", try_number=1)
     chaos.kill_worker_running("ingest", run_id, "validate", try_number=1)
     assert chaos.finished("ingest", run_id) == "success"
-    assert_lake_matches_the_source(world[0])
+    assert_lake_matches_the_source(world[0], CHAOS_MODEL, FIRST, LAST)
 
 
 def test_workers_killed_during_train_and_promote_leave_complete_versions_and_one_champion(chaos: Chaos, world):
@@ -190,7 +190,7 @@ def test_the_s3_endpoint_stopped_mid_ingest_is_retried_and_nothing_is_duplicated
     rewritten = [day for day in lake.days("validated", CHAOS_MODEL)
                  if lake.manifest("validated", CHAOS_MODEL, day)["written_at"] >= stopped_at]
     assert rewritten, "no validated day was rewritten after the endpoint stopped"
-    assert_lake_matches_the_source(lake)
+    assert_lake_matches_the_source(lake, CHAOS_MODEL, FIRST, LAST)
 
 
 def test_postgres_restarted_mid_run_is_survived(chaos: Chaos, world):
@@ -206,7 +206,7 @@ def test_postgres_restarted_mid_run_is_survived(chaos: Chaos, world):
     if chaos.finished("ingest", run_id) != "success":
         chaos.clear("ingest", run_id, chaos.failed_task("ingest", run_id))  # the operator's rerun
         assert chaos.finished("ingest", run_id) == "success"
-    assert_lake_matches_the_source(world[0])
+    assert_lake_matches_the_source(world[0], CHAOS_MODEL, FIRST, LAST)
 
 
 def _postgres_version() -> str:
@@ -219,40 +219,9 @@ def _postgres_started() -> str:
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
-# -- invariants ----------------------------------------------------------------------------------
-
-def assert_lake_matches_the_source(lake: Lake) -> None:
-    """Every visible partition is whole (its rows and checksum are its manifest's), has no duplicate
-    flight, and raw equals the source day; no day is both validated and quarantined."""
-    dataset, expected = CHAOS_MODEL, source_rows(FIRST, LAST)
-    raw = lake.days("raw", dataset)
-    assert raw == sorted(expected), f"raw days {raw[0]}..{raw[-1]} ({len(raw)}), source {len(expected)}"
-    lost = 0
-    for zone in ("raw", "validated", "quarantine"):
-        for day in lake.days(zone, dataset):
-            manifest, frame = lake.manifest(zone, dataset, day), lake.read_partition(zone, dataset, day)
-            assert (len(frame), content_checksum(frame)) == (manifest["rows"], manifest["checksum"]), (zone, day)
-            assert not frame.duplicated(KEY).any(), f"{zone} {day}: duplicate flights"
-            if zone == "raw":
-                lost += abs(len(frame) - expected[day])
-    validated, quarantined = set(lake.days("validated", dataset)), set(lake.days("quarantine", dataset))
-    assert not validated & quarantined, f"both validated and quarantined: {sorted(validated & quarantined)}"
-    assert validated | quarantined == set(raw), "a raw day is neither validated nor quarantined"
-    record("items lost", lost)
-    assert lost == 0, f"{lost} rows lost or duplicated in raw/"
-
-
 def assert_registry_is_whole(chaos: Chaos, registry: Registry, run_id: str) -> None:
-    """Every version is complete (its artifact matches the checksum recorded with it), one champion,
-    and it is the one the run's promote task reported."""
-    versions = registry.client.search_model_versions(f"name = '{CHAOS_MODEL}'")
-    incomplete = [v.version for v in versions if MODEL_SHA256 not in v.tags]
-    record("items lost", len(incomplete))
-    assert not incomplete, f"versions without their checksum: {incomplete}"
-    for version in versions:
-        with registry.verified_artifact(CHAOS_MODEL, str(version.version)):
-            pass
+    """Every version is complete, and the champion is the one the run's promote task reported."""
+    champion = assert_versions_are_whole(registry, CHAOS_MODEL)
     promoted = chaos.api.call("GET", f"/dags/{chaos.dag('retrain')}/dagRuns/{run_id}/taskInstances/promote/"
                                      "xcomEntries/return_value").json()["value"]
-    assert registry.alias_version(CHAOS_MODEL, CHAMPION) == str(promoted["champion"])
-
+    assert champion == str(promoted["champion"])

@@ -23,8 +23,9 @@ from nightshift.data.sources import read_table
 from nightshift.model.registry import MODEL_SHA256
 from nightshift.settings import CHECKOUT
 from tests.airflow_api import ANSWER_TIMEOUT
+from tests.invariants import FLIGHTS
 from tests.production_stack import RunningStack
-from tests.stack.conftest import FLIGHTS, MODEL
+from tests.stack.conftest import MODEL
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
