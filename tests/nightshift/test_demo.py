@@ -1,15 +1,19 @@
 """The demo story's steps fit the DAGs they trigger: each names a DAG built from the demo spec, its conf
 passes that DAG's trigger form, and the story moves forward in time. Running the story takes real DAG
-runs (`airflow dags test`): tests/e2e/test_embedded_dag_runs.py."""
+runs (`airflow dags test`): tests/e2e/test_embedded_dag_runs.py. A `dags test` command that does not exit
+after its run is stopped."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
+import time
 
 import pytest
 
 from nightshift.airflow.factory import build_dags
-from nightshift.demo import MODEL, ROLLBACK, STORY, Step
+from nightshift.demo import MODEL, ROLLBACK, STORY, Step, run_until_finished
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +50,27 @@ def test_the_story_shows_a_promotion_a_rejection_and_a_rollback_undone():
 def test_only_the_ingest_with_the_blizzard_is_expected_to_fail():
     assert [step.dag for step in STORY if not step.expect_success] == [f"{MODEL}__ingest"]
     assert "quarantined" in STORY[0].title and STORY[0].conf == {"start": "2013-01-01", "end": "2013-02-28"}
+
+
+HANGS_AFTER_ITS_RUN = """
+import sys, time
+print("[info] DagRun Finished: dag_id=x, logical_date=2013-01-01, run_duration=1.0, state=%s, run_type=manual"
+      % sys.argv[1], flush=True)
+time.sleep(600)  # like a LocalExecutor joining a worker that never ends
+"""
+
+
+@pytest.mark.parametrize(("state", "code"), [("success", 0), ("failed", 1)])
+def test_a_dags_test_command_that_hangs_after_its_run_is_stopped_and_its_outcome_read_from_its_log(
+        tmp_path, state, code):
+    log = tmp_path / "run.log"
+    started = time.monotonic()
+    assert run_until_finished([sys.executable, "-c", HANGS_AFTER_ITS_RUN, state], dict(os.environ), log,
+                              grace_s=1) == code
+    assert time.monotonic() - started < 60
+    assert log.read_text().splitlines()[-1].startswith(f"nightshift: the run ended {state}, but `airflow dags test`")
+
+
+def test_a_dags_test_command_that_exits_gives_its_own_exit_code(tmp_path):
+    assert run_until_finished([sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ), tmp_path / "run.log",
+                              grace_s=1) == 3
