@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 
 import click
@@ -21,6 +22,19 @@ def model_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
         return check_name(value, "model")
     except SpecError as err:
         raise click.BadParameter(str(err), ctx, param) from None
+
+
+def json_object(ctx: click.Context, param: click.Parameter, value: str | None) -> dict | None:
+    """A JSON object given on the command line, such as a retrain form's params."""
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as err:
+        raise click.BadParameter(f"{value!r} is not JSON: {err}", ctx, param) from None
+    if not isinstance(parsed, dict):
+        raise click.BadParameter(f"{value!r} is not a JSON object ({{...}})", ctx, param)
+    return parsed
 
 
 @click.group()
@@ -161,11 +175,16 @@ def serve(models: list[str], host: str, port: int) -> None:
 @click.argument("model", callback=model_name)
 @click.argument("step", type=click.Choice(REPRODUCIBLE_STEPS))
 @click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
-def reproduce(model: str, step: str, day: dt.datetime) -> None:
+@click.option("--train-days", type=click.IntRange(1, 3660), help="train: the retrain form's training window")
+@click.option("--params", callback=json_object, help="train: the retrain form's model.params, as a JSON object")
+@click.option("--tune", is_flag=True, help="train: compare the candidates and search, as the form's tune")
+def reproduce(model: str, step: str, day: dt.datetime, train_days: int | None, params: dict | None,
+              tune: bool) -> None:
     """Rerun one STEP of MODEL for DAY outside Airflow, against the same storage; raises the same error.
 
     ingest_raw, validate and build_features (the rolling aggregates) take the day itself; train and evaluate
-    use validated data up to DAY (evaluate judges the current challenger on that window's holdout).
+    use validated data up to DAY (evaluate judges the current challenger on that window's holdout). A failed
+    train's summary gives the options its run's form set.
     """
     from nightshift import steps
     from nightshift.model.registry import CHALLENGER
@@ -182,7 +201,8 @@ def reproduce(model: str, step: str, day: dt.datetime) -> None:
         elif step == "build_features":
             click.echo(f"features/{model}: {steps.features(run, [day]).summary()}")
         elif step == "train":
-            click.echo(steps.train(run, day, force=True).to_xcom())  # reproducing means fitting again
+            fitted = steps.train(run, day, train_days, tune=tune, force=True, params=params)  # fitting again
+            click.echo(fitted.to_xcom())
         elif (version := run.registry.alias_version(model, CHALLENGER)) is None:
             raise click.ClickException(f"{model} has no challenger to evaluate")
         else:

@@ -97,10 +97,10 @@ def as_known_failure(error: BaseException) -> BaseException:
 
 
 def failure_summary(error: BaseException, *, model: str, step: str, day: str = "", where: str = "",
-                    impact: str = "") -> str:
+                    impact: str = "", options: str = "") -> str:
     """The block an on-call engineer reads first: what broke, where (`where`: the task, its try and the next
     one, the run), what it affects (`impact`: what still serves, what waits), why, evidence, what to do, how
-    to rerun."""
+    to rerun (with `options`: what the run's form changed, as `nightshift reproduce` options)."""
     error = as_known_failure(error)
     if isinstance(error, NightshiftError):
         title, hint, evidence = f"{error.category}/{error.kind}", error.hint, error.evidence
@@ -124,7 +124,7 @@ def failure_summary(error: BaseException, *, model: str, step: str, day: str = "
     if isinstance(error, NightshiftError):
         lines.append(f"see       {RUNBOOKS}#{error.kind}")
     if step in REPRODUCIBLE_STEPS:
-        lines.append(f"reproduce nightshift reproduce {model} {step} {day}".rstrip())
+        lines.append(f"reproduce nightshift reproduce {model} {step} {day} {options}".rstrip())
     else:
         again = "" if getattr(error, "retryable", True) else " (it fails the same way until the cause is fixed)"
         lines.append(f"reproduce clear the {step} task instance in the Airflow UI to rerun it{again}")

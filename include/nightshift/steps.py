@@ -150,10 +150,10 @@ def train(run: Run, as_of: dt.date, train_days: int | None = None, *, tune: bool
     trained with this spec on these same partitions, unless `force` (or `tune`) asks."""
     from nightshift.model.train import plan_window, repeats_champion, train_challenger
 
+    fitted_spec = run.spec.with_params(params)  # a value the spec cannot take fails before any data is read
     window = plan_window(run.spec, run.lake, as_of, train_days)
     log.info("training on %s%s", window.summary(), f" with params {params} over the spec's" if params else "")
-    if not (tune or force) and (repeated := repeats_champion(run.spec.with_params(params), run.lake,
-                                                             run.registry, window)):
+    if not (tune or force) and (repeated := repeats_champion(fitted_spec, run.lake, run.registry, window)):
         raise NothingToDo(f"not retrained: {repeated}; the form's `force` retrains anyway")
     return train_challenger(run.spec, run.lake, run.registry, window, tune=tune, params=params)
 

@@ -39,6 +39,18 @@ def test_evaluate_without_a_challenger_says_so(home):
     assert result.exit_code == 1 and "flights_delay has no challenger to evaluate" in result.output
 
 
+def test_reproducing_a_train_takes_the_runs_form_values_and_raises_what_the_task_raised(home):
+    """The options a failed train's summary gives (tests/nightshift/airflow/test_callbacks.py)."""
+    runner = CliRunner()
+    refused = runner.invoke(main, ["reproduce", "flights_delay", "train", DAY.isoformat(), "--train-days", "3",
+                                   "--params", '{"max_iter":[1]}'])
+    assert refused.exit_code == 1, refused.output
+    assert "the run's params {'max_iter': [1]} do not fit flights_delay's model" in str(refused.exception)
+    for value, says in [("[1]", "is not a JSON object"), ("{max_iter: 1}", "is not JSON")]:
+        bad = runner.invoke(main, ["reproduce", "flights_delay", "train", DAY.isoformat(), "--params", value])
+        assert bad.exit_code == 2 and says in bad.output, bad.output
+
+
 def test_status_without_a_model_lists_every_spec_and_the_error_of_one_that_does_not_load(home, tmp_path,
                                                                                           monkeypatch):
     models_folder_with_a_broken_spec(tmp_path)

@@ -25,6 +25,12 @@ def test_known_failure_summary_has_every_part():
     ]
 
 
+def test_the_reproduce_line_carries_the_options_the_runs_form_set():
+    error = ConfigError("the run's params do not fit", kind="params")
+    text = failure_summary(error, model="m", step="train", day="2013-03-31", options="--params '{\"max_iter\":5}'")
+    assert text.splitlines()[-1] == "reproduce nightshift reproduce m train 2013-03-31 --params '{\"max_iter\":5}'"
+
+
 def test_unknown_exception_still_gets_a_summary_with_its_last_frame():
     text = failure_summary(raise_and_catch(KeyError("arr_delay")), model="m", step="train", day="2013-03-31",
                            where="task train, try 1 of 3")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import logging
+import shlex
 
 from airflow.sdk.exceptions import AirflowTaskTimeout
 
@@ -72,7 +74,21 @@ def _summary(context, *, retried: bool) -> str | None:
     day = params.get("as_of") or params.get("start") or (run_date.date().isoformat() if run_date else "")
     model = params.get("model") or context["dag"].dag_id.split("__")[0]  # <model>__ingest, or the rollback form
     return failure_summary(error, model=model, step=task.task_id, day=day, where=where(context, retried=retried),
-                           impact=impact(model, context["dag"].dag_id.rsplit("__", 1)[-1], task.task_id, params))
+                           impact=impact(model, context["dag"].dag_id.rsplit("__", 1)[-1], task.task_id, params),
+                           options=reproduce_options(task.task_id, params))
+
+
+def reproduce_options(step: str, params) -> str:
+    """What the retrain form changed for this run, as `nightshift reproduce train` options, so that the
+    reproduce line fits the same model."""
+    if step != "train":
+        return ""
+    options = [f"--train-days {params['train_days']}"] if params.get("train_days") else []
+    if params.get("params"):
+        options.append(f"--params {shlex.quote(json.dumps(params['params'], separators=(',', ':')))}")
+    if params.get("tune"):
+        options.append("--tune")
+    return " ".join(options)
 
 
 # Tasks that move the champion alias: one that failed may have moved it before failing.

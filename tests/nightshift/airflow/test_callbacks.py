@@ -1,18 +1,20 @@
 """Failure summaries to Slack through Airflow's Slack webhook notifier, against a local webhook
 endpoint; a notification that fails is logged and never raised. (Email is tested end to end in
-tests/e2e, from a real failing DAG run to a local SMTP server.)"""
+tests/e2e, from a real failing DAG run to a local SMTP server.) A failed train's reproduce line carries what
+its run's form set."""
 
 from __future__ import annotations
 
 import json
 import logging
+import shlex
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from nightshift.airflow.callbacks import SLACK_LINES, notify
+from nightshift.airflow.callbacks import SLACK_LINES, notify, reproduce_options
 from nightshift.settings import Settings
 
 SUMMARY = "\n".join(["NIGHTSHIFT FAILURE  data/expectations  flights_delay  2013-02-08",
@@ -115,3 +117,13 @@ def test_the_impact_line_says_what_still_serves_and_what_waits(home, monkeypatch
     assert down.startswith("champion unknown (the registry did not answer: registry: the MLflow tracking server at "
                            "http://127.0.0.1:9 does not answer"), down
     assert down.endswith("; no new version from this run")
+
+
+def test_a_failed_trains_reproduce_options_are_what_its_form_set_quoted_for_a_shell():
+    form = {"as_of": "2013-03-31", "train_days": 14, "params": {"learning_rate": 0.05, "loss": "log loss"},
+            "tune": True, "force": False}
+    options = reproduce_options("train", form)
+    assert options == """--train-days 14 --params '{"learning_rate":0.05,"loss":"log loss"}' --tune"""
+    assert shlex.split(options)[3] == json.dumps(form["params"], separators=(",", ":"))
+    assert reproduce_options("train", {"as_of": None, "params": {}, "train_days": None}) == ""
+    assert reproduce_options("validate", form) == ""
