@@ -27,12 +27,9 @@ def airflow_command(settings: Settings, *args: str) -> tuple[list[str], dict[str
     return [str(bin_dir / "airflow"), *args], env
 
 
-def airflow(settings: Settings, *args: str, log_file: Path | None = None, env_changes: dict[str, str] | None = None
-            ) -> int:
-    """Run the `airflow` CLI (its environment changed by `env_changes`); output to `log_file` or the
-    terminal. Returns the exit code."""
+def airflow(settings: Settings, *args: str, log_file: Path | None = None) -> int:
+    """Run the `airflow` CLI; output to `log_file` or the terminal. Returns the exit code."""
     command, env = airflow_command(settings, *args)
-    env.update(env_changes or {})
     if log_file is None:
         return subprocess.run(command, env=env, check=False).returncode  # nosec B603  # this venv's airflow, no shell
     log_file.parent.mkdir(parents=True, exist_ok=True)
