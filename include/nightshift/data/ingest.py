@@ -47,7 +47,8 @@ def row_dates(source: Source, frame: pd.DataFrame, today: dt.date | None = None)
                         f"{_column_list(frame)}", kind="schema")
     cols = source.date_columns
     if len(cols) == 3:
-        parts = frame[cols].apply(pd.to_numeric, errors="coerce").set_axis(["year", "month", "day"], axis=1)
+        parts = pd.DataFrame({part: pd.to_numeric(frame[column], errors="coerce")
+                              for part, column in zip(("year", "month", "day"), cols, strict=True)})
         stamps = pd.to_datetime(parts, errors="coerce")
     else:
         stamps = pd.to_datetime(frame[cols[0]], errors="coerce", utc=True).dt.tz_localize(None)

@@ -7,6 +7,7 @@ import logging
 import operator
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from nightshift.data.sources import read_table
@@ -63,12 +64,14 @@ def prepare_lookup(lookup: Lookup, table: pd.DataFrame) -> pd.DataFrame:
         raise DataError(f"lookup {lookup.name} ({lookup.path}): columns {missing} not found; its columns are "
                         f"{sorted(table.columns)}", kind="schema", hint=f"Fix lookups.{lookup.name} in the spec.")
     table = table[wanted].rename(columns=lookup.columns)
-    if lookup.as_of is None:
-        return _one_row_per_key(lookup, table, lookup.keys)
+    if lookup.as_of is None:  # indexed by its keys: each join looks rows up in the same (hashed) index
+        return _one_row_per_key(lookup, table, lookup.keys).set_index(lookup.keys)
     time = lookup.as_of.lookup_time
     table[time] = _times(table[time], f"lookup {lookup.name} ({lookup.path}): as_of.lookup_time {time!r}")
     table = table.dropna(subset=[time, *lookup.keys])
-    return _one_row_per_key(lookup, table, [*lookup.keys, time]).sort_values(time)
+    # In time order within each key, indexed by the keys: a join finds a key's readings as one slice.
+    table = _one_row_per_key(lookup, table, [*lookup.keys, time]).sort_values([*lookup.keys, time])
+    return table.set_index(lookup.keys) if lookup.keys else table.reset_index(drop=True)
 
 
 def _times(values: pd.Series, what: str) -> pd.Series:
@@ -123,7 +126,7 @@ def _enrich(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFram
         if lookup.as_of:
             frame = _join_as_of(lookup, frame, lookups[lookup.name])
         else:
-            frame = frame.merge(lookups[lookup.name], on=lookup.keys, how="left", validate="many_to_one")
+            frame = _join_exact(lookup, frame, lookups[lookup.name])
     if spec.features.aggregates:
         frame = join_aggregates(spec, frame, aggregates)
     for name, expression in spec.features.derived.items():
@@ -138,30 +141,75 @@ def _enrich(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFram
     return frame
 
 
+def _join_exact(lookup: Lookup, frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Each row joined to the lookup's row of equal keys (`table` indexed by them, as `prepare_lookup` gives
+    it); rows without one get missing values."""
+    keys = frame[lookup.keys[0]] if len(lookup.keys) == 1 else pd.MultiIndex.from_frame(frame[lookup.keys])
+    return with_columns(frame, _taken(table, table.index.get_indexer(keys)))
+
+
 def _join_as_of(lookup: Lookup, frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """Each row joined to the lookup's latest row at or before its time, among rows of equal keys (none
-    older than the tolerance); rows without a time get no match. Row order is kept."""
+    older than the tolerance), as `pandas.merge_asof(direction="backward")` joins them; rows without a time
+    or a key get no match. Row order is kept. `table` is as `prepare_lookup` gives it."""
     event, time = lookup.as_of.event_time, lookup.as_of.lookup_time
     if event not in frame.columns:
         raise DataError(f"lookups.{lookup.name}.as_of.event_time: {event!r} is not a column of the rows; columns "
                         f"are {sorted(frame.columns)}", kind="schema", hint="Fix the lookup's as_of in the spec.")
-    rows = frame.assign(_row=range(len(frame)),
-                        _at=_times(frame[event], f"lookups.{lookup.name}.as_of.event_time {event!r}"))
-    timed = rows["_at"].notna() & rows[lookup.keys].notna().all(axis=1)
-    # merge_asof wants the keys' dtypes equal, as they are in the rows.
-    if cast := {key: rows[key].dtype for key in lookup.keys if table[key].dtype != rows[key].dtype}:
+    at = _times(frame[event], f"lookups.{lookup.name}.as_of.event_time {event!r}").to_numpy("datetime64[ns]")
+    readings = table[time].to_numpy("datetime64[ns]")
+    tolerance = None if lookup.as_of.max_age is None else np.timedelta64(lookup.as_of.max_age)
+    positions = np.full(len(frame), -1)
+    timed = ~np.isnat(at)
+    if not lookup.keys:
+        positions[timed] = _latest(readings, at[timed], tolerance)
+        return with_columns(frame, _taken(table.drop(columns=[time]), positions))
+    keys = frame[lookup.keys]
+    timed &= keys.notna().all(axis=1).to_numpy()
+    rows = np.flatnonzero(timed)
+    codes, uniques = pd.factorize(_keys_of(lookup, keys.iloc[rows], table.index))
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    for code, key in enumerate(uniques):
         try:
-            table = table.astype(cast)
-        except (ValueError, TypeError) as err:
-            raise DataError(f"lookups.{lookup.name}.keys: the lookup's {lookup.keys} cannot be read as the rows' "
-                            f"({err})", kind="schema",
-                            hint="Make the key columns the same type on both sides.") from err
-    tolerance = lookup.as_of.max_age
-    joined = pd.merge_asof(
-        rows[timed].sort_values("_at"), table.rename(columns={time: "_at"}), on="_at",
-        by=lookup.keys or None, direction="backward", tolerance=None if tolerance is None else pd.Timedelta(tolerance))
-    return (pd.concat([joined, rows[~timed]]).sort_values("_row").drop(columns=["_row", "_at"])
-            .reset_index(drop=True))
+            span = table.index.get_loc(key)
+        except KeyError:  # no reading of this key
+            continue
+        span = slice(span, span + 1) if isinstance(span, int) else span
+        chosen = rows[order[bounds[code]:bounds[code + 1]]]
+        found = _latest(readings[span], at[chosen], tolerance)
+        positions[chosen] = np.where(found >= 0, span.start + found, -1)
+    return with_columns(frame, _taken(table.drop(columns=[time]), positions))
+
+
+def _keys_of(lookup: Lookup, keys: pd.DataFrame, index: pd.Index) -> pd.Index:
+    """The rows' keys in the lookup index's types (a number read as text, say)."""
+    dtypes = [index.dtype] if index.nlevels == 1 else [level.dtype for level in index.levels]
+    try:
+        keys = keys.astype(dict(zip(lookup.keys, dtypes, strict=True)))
+    except (ValueError, TypeError) as err:
+        raise DataError(f"lookups.{lookup.name}.keys: the rows' {lookup.keys} cannot be read as the lookup's "
+                        f"({err})", kind="schema", hint="Make the key columns the same type on both sides.") from err
+    return pd.Index(keys.iloc[:, 0]) if len(lookup.keys) == 1 else pd.MultiIndex.from_frame(keys)
+
+
+def _latest(readings: np.ndarray, at: np.ndarray, tolerance: np.timedelta64 | None) -> np.ndarray:
+    """For each time of `at`, the position of the latest of the sorted `readings` at or before it, no more
+    than `tolerance` before it; -1 where there is none."""
+    if not len(readings):
+        return np.full(len(at), -1)
+    found = np.searchsorted(readings, at, side="right") - 1
+    matched = found >= 0
+    if tolerance is not None:
+        matched &= at - readings[np.maximum(found, 0)] <= tolerance
+    return np.where(matched, found, -1)
+
+
+def _taken(table: pd.DataFrame, positions: np.ndarray) -> dict[str, object]:
+    """The table's columns at these row positions; -1 gives a missing value (ints become floats, as a
+    left merge makes them)."""
+    return {column: pd.api.extensions.take(table[column].array, positions, allow_fill=True)
+            for column in table.columns}
 
 
 def aggregate_parts(spec: ModelSpec, tables: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -185,22 +233,30 @@ def join_aggregates(spec: ModelSpec, frame: pd.DataFrame, parts: dict[str, pd.Da
     for group, names in spec.features.aggregate_groups.items():
         part = parts[group]
         # The rows' keys in the tables' types (a date's unit, a string dtype), then a lookup by index: a key
-        # repeated in a table is an error (reindex refuses it), a key missing from it gets NaN.
-        levels = {name: part.index.levels[i].dtype for i, name in enumerate(part.index.names)}
-        wanted = pd.MultiIndex.from_frame(frame[list(levels)].astype(levels))
-        values = part.reindex(wanted)
-        counts = [*(rows_column(name) for name in names),
-                  *(name for name in names if spec.features.aggregates[name].agg == "count")]
-        values[counts] = values[counts].fillna(0)
-        found |= {column: values[column].to_numpy() for column in values.columns}
-    return frame.assign(**found)
+        # repeated in a table is an error (get_indexer refuses it), a key missing from it gets NaN.
+        keys = [frame[name].astype(part.index.levels[i].dtype) for i, name in enumerate(part.index.names)]
+        positions = part.index.get_indexer(pd.MultiIndex.from_arrays(keys))
+        # A row of NaN after the table's: position -1 (no such key) takes it.
+        table = np.vstack([part.to_numpy(dtype="float64", na_value=np.nan), np.full((1, part.shape[1]), np.nan)])
+        values = table[positions]
+        counts = {*(rows_column(name) for name in names),
+                  *(name for name in names if spec.features.aggregates[name].agg == "count")}
+        for i, column in enumerate(part.columns):
+            found[column] = np.where(np.isnan(values[:, i]), 0.0, values[:, i]) if column in counts else values[:, i]
+    return with_columns(frame, found)
+
+
+def with_columns(frame: pd.DataFrame, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """`frame` with these columns added (or replaced) in one step: `assign` inserts them one at a time, which
+    costs more than the work itself on the few rows of a serving request."""
+    if replaced := [name for name in columns if name in frame.columns]:
+        frame = frame.drop(columns=replaced)
+    return pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1)
 
 
 def _typed_inputs(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
-    X = frame[spec.features.columns].copy()
-    X[spec.features.numeric] = X[spec.features.numeric].astype("float64")
-    X[spec.features.categorical] = X[spec.features.categorical].astype("object")
-    return X
+    return pd.concat([frame[spec.features.numeric].astype("float64"),
+                      frame[spec.features.categorical].astype("object")], axis=1)
 
 
 def make_target(spec: ModelSpec, values: pd.Series) -> tuple[pd.Series, pd.Series]:

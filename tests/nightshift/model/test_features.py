@@ -1,9 +1,17 @@
+import numpy as np
 import pandas as pd
 import pytest
 
 from nightshift.failures import DataError
-from nightshift.model.features import build_features, make_target, prepare_lookup, read_lookups, source_columns
-from nightshift.spec import ModelSpec, load_spec
+from nightshift.model.features import (
+    _join_as_of,
+    build_features,
+    make_target,
+    prepare_lookup,
+    read_lookups,
+    source_columns,
+)
+from nightshift.spec import Lookup, ModelSpec, load_spec
 from tests.conftest import DEMO_SPEC, without_aggregates
 
 
@@ -123,4 +131,38 @@ def test_a_lookup_whose_keys_repeat_on_many_rows_is_refused_naming_the_lookup_an
         prepare_lookup(planes, twice)
     assert error.value.kind == "lookup_keys" and "fix lookups.planes.keys" in error.value.hint
     few = pd.concat([raw_lookups()["planes"]] * 2)  # two repeats: the first row of each key is kept
-    assert prepare_lookup(planes, few)["tailnum"].tolist() == ["N1", "N2"]
+    assert prepare_lookup(planes, few).index.tolist() == ["N1", "N2"]  # indexed by the keys
+
+
+@pytest.mark.parametrize("keys", [["origin"], ["origin", "gate"], []])
+def test_the_as_of_join_matches_pandas_merge_asof_row_for_row(keys):
+    """Random readings and rows with repeated times, readings exactly at the tolerance, keys the lookup lacks,
+    rows without a time or a key: each row gets what `pandas.merge_asof(direction="backward")` gives it."""
+    rng = np.random.default_rng(7)
+    start = pd.Timestamp("2013-02-04", tz="UTC")
+
+    def some(n: int, with_gaps: bool) -> pd.DataFrame:
+        times = pd.Series(start + pd.to_timedelta(rng.integers(0, 48, n) * 30, unit="min")).dt.as_unit("ns")
+        frame = pd.DataFrame({"origin": rng.choice(["EWR", "JFK", "LGA", "SFO"] if with_gaps else
+                                                   ["EWR", "JFK", "LGA"], n),
+                              "gate": rng.choice(["A", "B"], n), "time_hour": times})
+        if with_gaps:
+            frame.loc[rng.choice(n, 5, replace=False), "time_hour"] = pd.NaT
+            frame.loc[rng.choice(n, 5, replace=False), "origin"] = None
+        return frame
+
+    readings = some(60, with_gaps=False).drop_duplicates([*keys, "time_hour"])  # one reading per key and time
+    readings = readings.assign(temp=rng.normal(size=len(readings)))
+    rows = some(400, with_gaps=True)
+    lookup = Lookup(name="weather", path="weather.csv", keys=keys, columns={"temp": "temp"},
+                    as_of={"event_time": "time_hour", "lookup_time": "time_hour", "tolerance": "2h"})
+    joined = _join_as_of(lookup, rows, prepare_lookup(lookup, readings))
+
+    table = readings.sort_values("time_hour")
+    usable = rows["time_hour"].notna() & rows[keys].notna().all(axis=1)
+    expected = pd.merge_asof(rows[usable].assign(_row=np.flatnonzero(usable)).sort_values("time_hour"),
+                             table[[*keys, "time_hour", "temp"]], on="time_hour", by=keys or None,
+                             direction="backward", tolerance=pd.Timedelta("2h")).set_index("_row")["temp"]
+    assert joined["temp"].notna().sum() > 100 and joined["temp"].isna().sum() >= 5  # both kinds are exercised
+    pd.testing.assert_series_equal(joined["temp"], expected.reindex(range(len(rows))), check_names=False,
+                                   check_index_type=False)

@@ -25,7 +25,7 @@ import pandas as pd
 from nightshift.data.lake import Lake
 from nightshift.failures import DataError, InfraError, ModelError
 from nightshift.model.aggregates import day_tables
-from nightshift.model.features import aggregate_parts
+from nightshift.model.features import aggregate_parts, with_columns
 from nightshift.model.inputs import VersionModel
 from nightshift.model.registry import CHALLENGER, CHAMPION, Registry
 from nightshift.operate.scoring import prediction_columns
@@ -280,15 +280,16 @@ class ServedModel:
         routes = self.routes
         champion = routes.champion
         self.metrics.batch_requests.labels(self.name).observe(len(batch))
-        given = pd.concat([pending.rows.assign(request_id=pending.request_id, row=np.arange(len(pending.rows)),
-                                               served_at=pending.served_at) for pending in batch], ignore_index=True)
-        rows = champion.schema.typed(champion.schema.shaped(given), champion.spec).assign(
-            request_id=given["request_id"], row=given["row"], served_at=given["served_at"])
+        sizes = [len(pending.rows) for pending in batch]
+        given = pd.concat([pending.rows for pending in batch], ignore_index=True)
+        rows = with_columns(champion.schema.typed(champion.schema.shaped(given), champion.spec), {
+            "request_id": np.repeat([pending.request_id for pending in batch], sizes).astype(object),
+            "row": np.concatenate([np.arange(size) for size in sizes]),
+            "served_at": pd.DatetimeIndex([pending.served_at for pending in batch]).repeat(sizes)})
         try:
             logged = self._predicted(routes, rows)
         except DataError as err:  # a value the features cannot use (an unparseable time, say): the request's fault
             raise RequestError(400, str(err)) from None
-        sizes = [len(pending.rows) for pending in batch]
         now = time.perf_counter()
         logged["latency_ms"] = np.repeat([(now - pending.received) * 1000 for pending in batch], sizes)
         self.log.add(logged)
@@ -360,9 +361,11 @@ class ServedModel:
         which row of which request."""
         ids = [column for column in self.spec.scoring.id_columns if column not in X.columns]
         self.metrics.rows.labels(self.name, served.version, route).inc(len(rows))
-        return pd.concat([rows[[*ids, "date", "request_id", "row", "served_at"]], X.set_axis(rows.index)],
-                         axis=1).assign(**prediction_columns(served.model, predictions),
-                                        model_version=served.version, route=route)
+        return with_columns(pd.concat([rows[[*ids, "date", "request_id", "row", "served_at"]], X.set_axis(rows.index)],
+                                      axis=1),
+                            {**prediction_columns(served.model, predictions),
+                             "model_version": np.full(len(rows), served.version, dtype=object),
+                             "route": np.full(len(rows), route, dtype=object)})
 
     def _shadow_forever(self) -> None:
         """Score queued batches with the challenger and log its predictions (route `shadow`)."""

@@ -16,7 +16,7 @@ import pandas as pd
 
 from nightshift.data.ingest import row_dates
 from nightshift.failures import DataError
-from nightshift.model.features import source_columns
+from nightshift.model.features import source_columns, with_columns
 from nightshift.spec import ModelSpec
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -102,12 +102,12 @@ class RequestSchema:
 
     def typed(self, frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
         """`shaped` rows (of one request or several) with their values checked and typed, and `date`."""
-        frame = frame.assign(**{column: _typed(frame[column], column, kind) for column, kind in self.columns.items()})
+        frame = pd.DataFrame({column: _typed(frame[column], column, kind) for column, kind in self.columns.items()})
         try:
             dates = row_dates(spec.source, frame, today=dt.date.max)  # a row may be about a future day
         except DataError as err:
             raise RequestError(400, str(err)) from None
-        return frame.assign(date=pd.to_datetime(dates))
+        return with_columns(frame, {"date": pd.to_datetime(dates)})
 
 
 def _typed(values: pd.Series, column: str, kind: str) -> pd.Series:
