@@ -129,13 +129,19 @@ def _enrich(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFram
             frame = _join_exact(lookup, frame, lookups[lookup.name])
     if spec.features.aggregates:
         frame = join_aggregates(spec, frame, aggregates)
+    derived: dict[str, pd.Series] = {}
     for name, expression in spec.features.derived.items():
+        # Given only the columns it names (a derived feature may name an earlier one): DataFrame.eval would
+        # build a resolver for every column of the frame first.
+        named = {column: derived[column] if column in derived else frame[column]
+                 for column in dict.fromkeys(IDENTIFIER.findall(expression))
+                 if column in derived or column in frame.columns}
         try:
-            # On its own columns only: pandas builds a resolver for every column of the frame it evaluates on.
-            used = [column for column in dict.fromkeys(IDENTIFIER.findall(expression)) if column in frame.columns]
-            frame[name] = frame[used].eval(expression, engine="python")
+            derived[name] = pd.eval(expression, engine="python", resolvers=[named])
         except Exception as err:  # pandas raises many types for a bad expression
             raise DataError(f"features.derived.{name}: cannot evaluate {expression!r}: {err}", kind="schema") from err
+    if derived:
+        frame = with_columns(frame, derived)
     if missing := [c for c in spec.features.columns if c not in frame.columns]:
         raise DataError(f"features {missing} not in the data; columns are {sorted(frame.columns)}", kind="schema")
     return frame

@@ -166,3 +166,10 @@ def test_the_as_of_join_matches_pandas_merge_asof_row_for_row(keys):
     assert joined["temp"].notna().sum() > 100 and joined["temp"].isna().sum() >= 5  # both kinds are exercised
     pd.testing.assert_series_equal(joined["temp"], expected.reindex(range(len(rows))), check_names=False,
                                    check_index_type=False)
+
+
+def test_a_derived_feature_may_use_an_earlier_one(spec, lookups):
+    derived = {**spec.features.derived, "evening": "dep_hour >= 18"}
+    features = spec.features.model_copy(update={"derived": derived, "numeric": [*spec.features.numeric, "evening"]})
+    data = build_features(spec.model_copy(update={"features": features}), raw_rows(), lookups)
+    assert data.X["evening"].tolist() == [0.0, 0.0, 1.0]  # 05:15, 13:40, 23:59
