@@ -42,6 +42,7 @@ SMOKE_SIZES = (5_000,)
 SMOKE_TRAIN_DAYS = 14  # a shorter window: what is smoke-tested is the way through, not the time per row
 RUNS_PER_SIDE = 1  # of the overhead's two processes per size: the 3M pair alone takes about 3 minutes
 BARE = Path(__file__).with_name("bare.py")
+SCORING_TARGET = 0.95  # issue 21: the score step within 5% of bare model.predict
 
 
 def _log_log_slope(xs: list[float], ys: list[float]) -> float:
@@ -249,8 +250,9 @@ def scoring_outcome(figures: dict[str, float]) -> Outcome:
     ratio = figures["nightshift"] / figures["bare"]
     return Outcome(
         id="scoring", what=f"batch scoring of a day ({figures['rows']:,.0f} rows) through the score step",
-        baseline="bare `model.predict` on the same parquet", target="≥ 0.7× throughput",
-        measured=f"{ratio:.2f}× ({figures['nightshift']:,.0f} vs {figures['bare']:,.0f} rows/s)", met=ratio >= 0.7,
+        baseline="bare `model.predict` on the same parquet", target=f"≥ {SCORING_TARGET}× throughput",
+        measured=f"{ratio:.2f}× ({figures['nightshift']:,.0f} vs {figures['bare']:,.0f} rows/s)",
+        met=ratio >= SCORING_TARGET,
         detail="\n".join([
             "One process, both sides warmed up once, then alternating; each call loads the champion, reads the "
             "day, builds the inputs (lookups joined), predicts and writes the predictions. The score step also "
