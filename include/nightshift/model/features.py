@@ -150,8 +150,8 @@ def _enrich(spec: ModelSpec, frame: pd.DataFrame, lookups: dict[str, pd.DataFram
 def _join_exact(lookup: Lookup, frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """Each row joined to the lookup's row of equal keys (`table` indexed by them, as `prepare_lookup` gives
     it); rows without one get missing values."""
-    keys = frame[lookup.keys[0]] if len(lookup.keys) == 1 else pd.MultiIndex.from_frame(frame[lookup.keys])
-    return with_columns(frame, _taken(table, table.index.get_indexer(keys)))
+    positions = table.index.get_indexer(_keys_of(lookup, frame[lookup.keys], table.index))
+    return with_columns(frame, _taken(table, positions))
 
 
 def _join_as_of(lookup: Lookup, frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:

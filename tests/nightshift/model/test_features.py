@@ -173,3 +173,11 @@ def test_a_derived_feature_may_use_an_earlier_one(spec, lookups):
     features = spec.features.model_copy(update={"derived": derived, "numeric": [*spec.features.numeric, "evening"]})
     data = build_features(spec.model_copy(update={"features": features}), raw_rows(), lookups)
     assert data.X["evening"].tolist() == [0.0, 0.0, 1.0]  # 05:15, 13:40, 23:59
+
+
+def test_row_keys_that_cannot_be_read_as_the_lookups_keys_name_the_lookup(spec):
+    numbered = raw_lookups()["planes"].assign(tailnum=[1, 2])  # the rows' tailnums are text: "N1", ...
+    lookups = {lookup.name: prepare_lookup(lookup, {**raw_lookups(), "planes": numbered}[lookup.name])
+               for lookup in spec.lookups}
+    with pytest.raises(DataError, match=r"lookups.planes.keys: the rows' \['tailnum'\] cannot be read as the lookup's"):
+        build_features(spec, raw_rows(), lookups)
