@@ -174,7 +174,7 @@ def _join_as_of(lookup: Lookup, frame: pd.DataFrame, table: pd.DataFrame) -> pd.
     timed &= keys.notna().all(axis=1).to_numpy()
     rows = np.flatnonzero(timed)
     codes, uniques = pd.factorize(_keys_of(lookup, keys.iloc[rows], table.index))
-    order = np.argsort(codes, kind="stable")
+    order = np.argsort(codes, stable=True)
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     for code, key in enumerate(uniques):
         try:
