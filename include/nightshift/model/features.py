@@ -71,7 +71,7 @@ def prepare_lookup(lookup: Lookup, table: pd.DataFrame) -> pd.DataFrame:
     table = table.dropna(subset=[time, *lookup.keys])
     # In time order within each key, indexed by the keys: a join finds a key's readings as one slice.
     table = _one_row_per_key(lookup, table, [*lookup.keys, time]).sort_values([*lookup.keys, time])
-    return table.set_index(lookup.keys) if lookup.keys else table.reset_index(drop=True)
+    return table.set_index(lookup.keys) if lookup.keys else table
 
 
 def _times(values: pd.Series, what: str) -> pd.Series:
@@ -167,36 +167,52 @@ def _join_as_of(lookup: Lookup, frame: pd.DataFrame, table: pd.DataFrame) -> pd.
     tolerance = None if lookup.as_of.max_age is None else np.timedelta64(lookup.as_of.max_age)
     positions = np.full(len(frame), -1)
     timed = ~np.isnat(at)
-    if not lookup.keys:
+    if lookup.keys:
+        keys = frame[lookup.keys]
+        timed &= keys.notna().all(axis=1).to_numpy()
+        rows = np.flatnonzero(timed)
+        positions[rows] = _latest_by_key(_keys_of(lookup, keys.iloc[rows], table.index), at[rows], table.index,
+                                         readings, tolerance)
+    else:
         positions[timed] = _latest(readings, at[timed], tolerance)
-        return with_columns(frame, _taken(table.drop(columns=[time]), positions))
-    keys = frame[lookup.keys]
-    timed &= keys.notna().all(axis=1).to_numpy()
-    rows = np.flatnonzero(timed)
-    codes, uniques = pd.factorize(_keys_of(lookup, keys.iloc[rows], table.index))
-    order = np.argsort(codes, stable=True)
-    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-    for code, key in enumerate(uniques):
-        try:
-            span = table.index.get_loc(key)
-        except KeyError:  # no reading of this key
-            continue
-        span = slice(span, span + 1) if isinstance(span, int) else span
-        chosen = rows[order[bounds[code]:bounds[code + 1]]]
-        found = _latest(readings[span], at[chosen], tolerance)
-        positions[chosen] = np.where(found >= 0, span.start + found, -1)
     return with_columns(frame, _taken(table.drop(columns=[time]), positions))
 
 
 def _keys_of(lookup: Lookup, keys: pd.DataFrame, index: pd.Index) -> pd.Index:
-    """The rows' keys in the lookup index's types (a number read as text, say)."""
-    dtypes = [index.dtype] if index.nlevels == 1 else [level.dtype for level in index.levels]
+    """The rows' keys as `_as_index_of` gives them; keys that cannot be read so fail naming the lookup."""
     try:
-        keys = keys.astype(dict(zip(lookup.keys, dtypes, strict=True)))
+        return _as_index_of(keys, index)
     except (ValueError, TypeError) as err:
         raise DataError(f"lookups.{lookup.name}.keys: the rows' {lookup.keys} cannot be read as the lookup's "
                         f"({err})", kind="schema", hint="Make the key columns the same type on both sides.") from err
-    return pd.Index(keys.iloc[:, 0]) if len(lookup.keys) == 1 else pd.MultiIndex.from_frame(keys)
+
+
+def _as_index_of(keys: pd.DataFrame, index: pd.Index) -> pd.Index:
+    """The rows' key columns as an index in `index`'s types (a number read as text, a date's unit), ready
+    to be looked up in it."""
+    dtypes = [index.dtype] if index.nlevels == 1 else [level.dtype for level in index.levels]
+    keys = keys.astype(dict(zip(keys.columns, dtypes, strict=True)))
+    return pd.Index(keys.iloc[:, 0]) if keys.shape[1] == 1 else pd.MultiIndex.from_frame(keys)
+
+
+def _latest_by_key(keys: pd.Index, at: np.ndarray, index: pd.Index, readings: np.ndarray,
+                   tolerance: np.timedelta64 | None) -> np.ndarray:
+    """`_latest` among the readings of each row's key: `index` holds the readings' keys, sorted, so that a
+    key's readings are one slice of `readings`."""
+    found = np.full(len(keys), -1)
+    codes, uniques = pd.factorize(keys)
+    order = np.argsort(codes, stable=True)  # the rows of each key together
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    for code, key in enumerate(uniques):
+        try:
+            span = index.get_loc(key)
+        except KeyError:  # no reading of this key
+            continue
+        span = slice(span, span + 1) if isinstance(span, int) else span
+        chosen = order[bounds[code]:bounds[code + 1]]
+        latest = _latest(readings[span], at[chosen], tolerance)
+        found[chosen] = np.where(latest >= 0, span.start + latest, -1)
+    return found
 
 
 def _latest(readings: np.ndarray, at: np.ndarray, tolerance: np.timedelta64 | None) -> np.ndarray:
@@ -240,8 +256,7 @@ def join_aggregates(spec: ModelSpec, frame: pd.DataFrame, parts: dict[str, pd.Da
         part = parts[group]
         # The rows' keys in the tables' types (a date's unit, a string dtype), then a lookup by index: a key
         # repeated in a table is an error (get_indexer refuses it), a key missing from it gets NaN.
-        keys = [frame[name].astype(part.index.levels[i].dtype) for i, name in enumerate(part.index.names)]
-        positions = part.index.get_indexer(pd.MultiIndex.from_arrays(keys))
+        positions = part.index.get_indexer(_as_index_of(frame[list(part.index.names)], part.index))
         # A row of NaN after the table's: position -1 (no such key) takes it.
         table = np.vstack([part.to_numpy(dtype="float64", na_value=np.nan), np.full((1, part.shape[1]), np.nan)])
         values = table[positions]
