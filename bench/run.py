@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, each as a ratio against its baseline measured in the same run; writes
 bench/RESULTS.md and its plots. `--smoke` runs each at a tiny size into a scratch folder (what
-`make test` does, so the benchmarks cannot rot) and leaves RESULTS.md alone.
+`make test` does, so the benchmarks cannot rot) and leaves RESULTS.md alone. `--only` re-runs some benchmarks
+and puts their rows and sections into RESULTS.md, each section saying it was measured apart.
 
     python bench/run.py [--smoke] [--only ID ...] [--workdir DIR]
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import shutil
 import sys
 import tempfile
@@ -23,7 +25,7 @@ BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "RESULTS.md"
 PLOTS = BENCH / "plots"
 # pipeline: scaling, overhead and scoring
-ORDER = ("parse", "pipeline", "validation", "freshness", "families", "features", "serving")
+ORDER = ("parse", "pipeline", "validation", "freshness", "families", "features", "serving", "many_models")
 
 
 def results_markdown(outcomes: list[Outcome], minutes: float, folder: Path) -> str:
@@ -47,6 +49,27 @@ def results_markdown(outcomes: list[Outcome], minutes: float, folder: Path) -> s
     return "\n".join(lines)
 
 
+def with_rerun(results: str, rerun: str, command: str, minutes: float) -> str:
+    """RESULTS.md (`results`) with the rows and sections of `rerun` (the RESULTS.md of some benchmarks run
+    alone) in place of theirs, or added; each such section says that it was measured apart, when and how."""
+    def parts(markdown: str) -> tuple[dict[str, str], dict[str, str]]:
+        rows = {found[1]: line for line in markdown.splitlines() if (found := re.match(r"\| \[(\w+)\]", line))}
+        sections = {bench: text.strip() for bench, text in re.findall(r"^## (\w+)\n(.*?)(?=^## |\Z)", markdown,
+                                                                       flags=re.MULTILINE | re.DOTALL)}
+        return rows, sections
+
+    rows, sections = parts(results)
+    new_rows, new_sections = parts(rerun)
+    rows.update(new_rows)
+    apart = f"Measured apart from the full run, by `{command}` ({minutes:.1f} minutes): {machine()}"
+    sections.update({bench: f"{apart}\n\n{text}" for bench, text in new_sections.items()})
+    head, table = results.split("| id |", 1)
+    summary, machine_line = table.split("\n\n", 1)
+    return "\n".join([head + "\n".join(["| id |" + summary.splitlines()[0], summary.splitlines()[1],
+                                        *rows.values()]), "", machine_line.split("\n## ", 1)[0].rstrip(), "",
+                      *(f"## {bench}\n\n{text}\n" for bench, text in sections.items())])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, scratch output, RESULTS.md untouched")
@@ -54,7 +77,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="where data and homes go (default: a temporary folder)")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="nightshift-bench-"))
-    plots = workdir / "plots" if args.smoke or args.only != list(ORDER) else PLOTS
+    plots = workdir / "plots" if args.smoke else PLOTS
     plots.mkdir(parents=True, exist_ok=True)
     started, outcomes = time.monotonic(), []
     for name in [n for n in ORDER if n in args.only]:
@@ -64,11 +87,16 @@ def main() -> None:
             print(f"   {outcome.id}: {outcome.measured} (target {outcome.target})", flush=True)
             outcomes.append(outcome)
     minutes = (time.monotonic() - started) / 60
-    if not args.smoke and args.only == list(ORDER):
+    if args.smoke:
+        (workdir / "RESULTS.md").write_text(results_markdown(outcomes, minutes, plots.parent))
+    elif args.only == list(ORDER):
         RESULTS.write_text(results_markdown(outcomes, minutes, BENCH))
         print(f"wrote {RESULTS.relative_to(ROOT)}")
     else:
-        (workdir / "RESULTS.md").write_text(results_markdown(outcomes, minutes, plots.parent))
+        rerun = results_markdown(outcomes, minutes, BENCH)
+        command = "python bench/run.py --only " + " ".join(args.only)
+        RESULTS.write_text(with_rerun(RESULTS.read_text(), rerun, command, minutes))
+        print(f"updated {', '.join(args.only)} in {RESULTS.relative_to(ROOT)}")
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
 

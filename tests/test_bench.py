@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-IDS = ("parse", "scaling", "overhead", "validation", "freshness", "scoring", "families", "features", "serving")
+IDS = ("parse", "scaling", "overhead", "validation", "freshness", "scoring", "families", "features", "serving",
+       "many_models")
 
 
 def summary_rows(results: str) -> dict[str, list[str]]:

@@ -264,3 +264,26 @@ def test_dag_folder_parse_time_grows_no_faster_than_the_number_of_specs(tmp_path
     measured = ", ".join(f"{count} specs {cpu:.3f} s" for count, cpu in seconds.items())
     assert seconds[10] <= 1.5 * 10 * seconds[1], f"10 specs cost more than 15x one spec: {measured}"
     assert seconds[40] <= 1.5 * 4 * seconds[10], f"40 specs cost more than 6x ten specs: {measured}"
+
+
+def test_a_task_process_builds_only_its_models_dags_and_the_same_ones(tmp_path, monkeypatch):
+    """A task process parses the folder under Airflow's parsing context, which names the task's DAG (as the
+    task runner sets it): only that model's DAGs are built, serialized exactly as in the full parse. The
+    rollback DAG and a broken spec's DAG still get the whole folder."""
+    from airflow.sdk.definitions._internal.dag_parsing_context import _airflow_parsing_context_manager
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    models_folder_with_a_broken_spec(tmp_path)
+    monkeypatch.setenv("NIGHTSHIFT_MODELS_DIR", str(tmp_path))
+    full = DagBag(dag_folder=str(DAGS_FOLDER))
+
+    def parsed_for(dag_id: str) -> DagBag:
+        with _airflow_parsing_context_manager(dag_id=dag_id, task_id="any"):
+            return DagBag(dag_folder=str(DAGS_FOLDER))
+
+    one_model = parsed_for("arrival_delay__retrain").dags
+    assert sorted(one_model) == sorted(f"arrival_delay__{kind}" for kind in KINDS)
+    for dag_id, dag in one_model.items():
+        assert DagSerialization.to_dict(dag) == DagSerialization.to_dict(full.dags[dag_id]), dag_id
+    for dag_id in ("nightshift__rollback", "team_b__spec_error"):
+        assert sorted(parsed_for(dag_id).dags) == sorted(full.dags), dag_id

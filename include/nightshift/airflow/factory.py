@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import re
+from pathlib import Path
 
 from airflow.sdk import (
     DAG,
@@ -28,6 +29,7 @@ from airflow.sdk import (
     TriggerRule,
     dag,
     get_current_context,
+    get_parsing_context,
     task,
 )
 from airflow.sdk.exceptions import AirflowSkipException
@@ -35,7 +37,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from nightshift.airflow.callbacks import LATE_DATA_RETRY_DELAY, log_failure_summary, log_retry_summary
 from nightshift.failures import DataError
 from nightshift.settings import Settings
-from nightshift.spec import ModelSpec, SpecError, load_models_folder
+from nightshift.spec import ModelSpec, SpecError, load_models_folder, load_spec, spec_path
 
 log = logging.getLogger("nightshift")
 
@@ -52,13 +54,17 @@ RETRY_POLICY = ExceptionRetryPolicy(rules=[
 
 def build_dags() -> dict[str, DAG]:
     """Every model's DAGs by dag_id, and the rollback DAG. A broken spec hides no other model: it gets a
-    paused `<file>__spec_error` DAG that shows its error (file, key, value, what is allowed)."""
-    folder = load_models_folder(Settings.from_env().models_dir)
+    paused `<file>__spec_error` DAG that shows its error (file, key, value, what is allowed).
+
+    A task process parses the file for one DAG only (Airflow's parsing context names it): then only its
+    model's spec is read and its DAGs built, so a task's start-up does not grow with the number of models."""
+    models_dir = Settings.from_env().models_dir
+    if (wanted := _one_models_dags(models_dir, get_parsing_context().dag_id)) is not None:
+        return wanted
+    folder = load_models_folder(models_dir)
     dags = {}
     for spec in folder.specs.values():
-        for build in (ingest_dag, retrain_dag, score_dag, monitor_dag, release_dag):
-            built = build(spec)
-            dags[built.dag_id] = built
+        dags.update(_model_dags(spec))
     for file_name, error in folder.broken.items():
         log.error("%s", error)  # in the dag-processor's log too
         built = spec_error_dag(file_name, error)
@@ -66,6 +72,22 @@ def build_dags() -> dict[str, DAG]:
     if folder.specs:
         dags["nightshift__rollback"] = rollback_dag(sorted(folder.specs))
     return dags
+
+
+def _model_dags(spec: ModelSpec) -> dict[str, DAG]:
+    return {built.dag_id: built for built in (build(spec) for build in MODEL_DAGS)}
+
+
+def _one_models_dags(models_dir: Path, dag_id: str | None) -> dict[str, DAG] | None:
+    """The DAGs of the model `dag_id` belongs to; None (build them all) outside a task, and where the model's
+    spec does not load (the full build shows its error) or does not make `dag_id` (the rollback DAG)."""
+    if dag_id is None:
+        return None
+    try:
+        dags = _model_dags(load_spec(spec_path(models_dir, dag_id.rpartition("__")[0])))
+    except Exception:  # noqa: BLE001 - whatever it is, the full build reports it
+        return None
+    return dags if dag_id in dags else None
 
 
 def spec_error_dag(file_name: str, error: SpecError) -> DAG:
@@ -466,6 +488,9 @@ def release_dag(spec: ModelSpec) -> DAG:
         release_day.override(outlets=[validated_asset(spec)])(spec.name)
 
     return release()
+
+
+MODEL_DAGS = (ingest_dag, retrain_dag, score_dag, monitor_dag, release_dag)  # each model's, by kind
 
 
 def rollback_dag(models: list[str]) -> DAG:
