@@ -101,17 +101,17 @@ def test_ingest_validates_the_runs_days_in_one_task_after_every_chunk():
 
 def test_scoring_runs_when_days_are_validated_and_announces_predictions():
     score = DAGBAG.dags["flights_delay__score"]
-    assert score.timetable.asset_condition.uri == "nightshift://validated/flights"
+    assert score.timetable.asset_condition.uri == "x-nightshift://validated/flights"
     assert set(score.params) == {"start", "end"}
-    assert [outlet.uri for outlet in score.get_task("score_days").outlets] == ["nightshift://predictions/flights_delay"]
+    assert [outlet.uri for outlet in score.get_task("score_days").outlets] == ["x-nightshift://predictions/flights_delay"]
 
 
 def test_monitoring_runs_daily_and_after_scoring_and_signals_decay_to_retraining():
     monitor = DAGBAG.dags["flights_delay__monitor"]
     assert monitor.timetable.timetable.expression == "0 6 * * *"
-    assert monitor.timetable.asset_condition.uri == "nightshift://predictions/flights_delay"
+    assert monitor.timetable.asset_condition.uri == "x-nightshift://predictions/flights_delay"
     decay = monitor.get_task("signal_decay").outlets
-    assert [outlet.uri for outlet in decay] == ["nightshift://decay/flights_delay"]
+    assert [outlet.uri for outlet in decay] == ["x-nightshift://decay/flights_delay"]
 
 
 def test_release_form_takes_a_day_and_a_reason_and_announces_the_dataset():
@@ -119,7 +119,7 @@ def test_release_form_takes_a_day_and_a_reason_and_announces_the_dataset():
     assert type(release.timetable).__name__ == "NullTimetable"  # manual only
     assert release.params.get_param("reason").schema["minLength"] == 10
     assert release.params.get_param("day").schema["format"] == "date"
-    assert [outlet.uri for outlet in release.get_task("release_day").outlets] == ["nightshift://validated/flights"]
+    assert [outlet.uri for outlet in release.get_task("release_day").outlets] == ["x-nightshift://validated/flights"]
 
 
 def test_manual_approval_puts_a_human_between_the_gate_and_promotion(spec):
@@ -142,12 +142,12 @@ def test_retrain_runs_nightly_on_new_validated_data_or_on_a_decay_signal():
     assert retrain.timetable.timetable.expression == "0 2 * * *"
     condition = retrain.timetable.asset_condition
     assert type(condition).__name__ == "AssetAny"  # either one, not both
-    assert {asset.uri for asset in condition.objects} == {"nightshift://validated/flights",
-                                                          "nightshift://decay/flights_delay"}
+    assert {asset.uri for asset in condition.objects} == {"x-nightshift://validated/flights",
+                                                          "x-nightshift://decay/flights_delay"}
     assert retrain.max_active_runs == 1  # concurrent triggers never run twice at once
     ingest = DAGBAG.dags["flights_delay__ingest"]
     publish = ingest.get_task("publish")
-    assert [outlet.uri for outlet in publish.outlets] == ["nightshift://validated/flights"]
+    assert [outlet.uri for outlet in publish.outlets] == ["x-nightshift://validated/flights"]
 
 
 def trigger(dag, conf: dict) -> dict:

@@ -23,9 +23,9 @@ JAN = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(5)]
 
 def test_the_assets_name_the_dataset_or_the_model_they_announce(spec):
     assert (factory.validated_asset(spec).name, factory.validated_asset(spec).uri) == (
-        "flights__validated", "nightshift://validated/flights")
-    assert factory.decay_asset(spec).uri == "nightshift://decay/flights_delay"
-    assert factory.predictions_asset(spec).uri == "nightshift://predictions/flights_delay"
+        "flights__validated", "x-nightshift://validated/flights")
+    assert factory.decay_asset(spec).uri == "x-nightshift://decay/flights_delay"
+    assert factory.predictions_asset(spec).uri == "x-nightshift://predictions/flights_delay"
     assert {factory.validated_asset(spec).group, factory.decay_asset(spec).group} == {"nightshift"}
 
 
