@@ -1,5 +1,6 @@
 """parse: how long the DAG folder takes to parse with 20 model specs, against the same DAGs written naively
-(one file per model, importing pandas, sklearn, MLflow and GX at the top as a naive author does).
+(one file per model, importing pandas, sklearn, MLflow and GX at the top as a naive author does); and with
+100 specs, Nightshift's side alone, for the parse's growth with the number of models.
 
 Measured as the dag-processor measures it: a parent that has imported Airflow once forks a child per DAG
 file, and the child's `DagBag` reports the file's parse time (`dagbag_stats`). A child thus pays for what
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 NIGHTSHIFT_DAGS = ROOT / "dags" / "nightshift_dags.py"
 MODELS, REPEATS = 20, 5            # specs and Nightshift parses in a full run; smoke: 2 specs, 1 naive file
-TARGET_RATIO, TARGET_SECONDS = 10, 0.3
+MANY_MODELS = 100                  # Nightshift's file alone with this many specs: does its parse grow linearly?
+TARGET_RATIO, TARGET_SECONDS, TARGET_MANY_SECONDS = 10, 0.3, 1.5
 ParseStat = dict[str, float]       # one file's parse: seconds, cpu, dags, tasks (plain data: it crosses processes)
 
 # The naive author's file: the same five DAGs and twelve tasks per model as the factory builds, the heavy
@@ -195,7 +197,8 @@ def in_dag_processor(workdir: Path, files: dict[str, list[str]]) -> dict[str, li
 
 
 def run(workdir: Path, plots: Path, smoke: bool) -> Outcome:
-    """Nightshift's one DAG file with 20 specs (median of 5 parses) against 20 naive files (each parsed once)."""
+    """Nightshift's one DAG file with 20 specs (median of 5 parses) against 20 naive files (each parsed once); the
+    same file with 100 specs (median of 5)."""
     from common import Outcome, environment  # here, not at the top: common imports pandas (module docstring)
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -208,32 +211,42 @@ def run(workdir: Path, plots: Path, smoke: bool) -> Outcome:
     env = {"AIRFLOW_HOME": str(workdir / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "NIGHTSHIFT_HOME": str(workdir / "home"), "NIGHTSHIFT_MODELS_DIR": str(workdir / "models"),
            "NIGHTSHIFT_EXPECTATIONS_DIR": str(ROOT / "include" / "expectations")}
+    many = model_names(5 if smoke else MANY_MODELS)
+    write_specs(workdir / "many" / "models", many)
     with environment(env):
         parsed = in_dag_processor(workdir, files)
-    figures = summarize(parsed["nightshift"], parsed["naive"])
-    met = figures["ratio"] >= TARGET_RATIO and figures["nightshift"] <= TARGET_SECONDS
+    with environment({**env, "NIGHTSHIFT_MODELS_DIR": str(workdir / "many" / "models")}):
+        parsed["many"] = in_dag_processor(workdir / "many", {"many": [str(NIGHTSHIFT_DAGS)] * REPEATS})["many"]
+    figures = summarize(parsed["nightshift"], parsed["naive"], parsed["many"])
+    met = (figures["ratio"] >= TARGET_RATIO and figures["nightshift"] <= TARGET_SECONDS
+           and figures["many"] <= TARGET_MANY_SECONDS)
     return Outcome(
-        id="parse", what=f"DAG-file parse time with {len(models)} model specs, as the dag-processor measures it",
+        id="parse", what=f"DAG-file parse time with {len(models)} model specs, as the dag-processor measures it; "
+                         f"and with {len(many)}",
         baseline=f"the same DAGs written naively, {len(naive)} file(s) importing pandas/sklearn/MLflow/GX at the top",
-        target=f"≥{TARGET_RATIO}× faster, ≤{TARGET_SECONDS} s total",
-        measured=f"{figures['nightshift']:.2f} s vs {figures['naive']:.1f} s: {figures['ratio']:.0f}× faster",
-        met=met, detail=detail(parsed, figures, len(models)), plots=[plot(plots / "parse.png", figures, len(models))],
-        note="" if met else note(figures))
+        target=f"≥{TARGET_RATIO}× faster, ≤{TARGET_SECONDS} s total; ≤{TARGET_MANY_SECONDS} s with {MANY_MODELS} specs",
+        measured=f"{figures['nightshift']:.2f} s vs {figures['naive']:.1f} s: {figures['ratio']:.0f}× faster; "
+                 f"{figures['many']:.2f} s with {len(many)} specs",
+        met=met, detail=detail(parsed, figures, len(models), len(many)),
+        plots=[plot(plots / "parse.png", figures, len(models), len(many))], note="" if met else note(figures))
 
 
-def summarize(nightshift: list[ParseStat], naive: list[ParseStat]) -> dict[str, float]:
-    """Nightshift: the median parse of its one file; naive: the sum over its files (one parse each)."""
+def summarize(nightshift: list[ParseStat], naive: list[ParseStat], many: list[ParseStat]) -> dict[str, float]:
+    """Nightshift: the median parse of its one file (with MODELS specs, and MANY_MODELS); naive: the sum over
+    its files (one parse each)."""
     figures = {"nightshift": statistics.median(s["seconds"] for s in nightshift),
                "nightshift_cpu": statistics.median(s["cpu"] for s in nightshift),
+               "many": statistics.median(s["seconds"] for s in many),
+               "many_cpu": statistics.median(s["cpu"] for s in many),
                "naive": sum(s["seconds"] for s in naive), "naive_cpu": sum(s["cpu"] for s in naive),
                "naive_file": statistics.median(s["seconds"] for s in naive), "load": os.getloadavg()[0]}
     figures["ratio"] = figures["naive"] / figures["nightshift"]
     return figures
 
 
-def detail(parsed: dict[str, list[ParseStat]], figures: dict[str, float], models: int) -> str:
-    nightshift, naive = parsed["nightshift"], parsed["naive"]
-    times = sorted(s["seconds"] for s in nightshift)
+def detail(parsed: dict[str, list[ParseStat]], figures: dict[str, float], models: int, many_models: int) -> str:
+    nightshift, naive, many = parsed["nightshift"], parsed["naive"], parsed["many"]
+    times, many_times = sorted(s["seconds"] for s in nightshift), sorted(s["seconds"] for s in many)
     return f"""\
 | side | files | DAGs | tasks | parse time (wall) | CPU time |
 |---|--:|--:|--:|--:|--:|
@@ -241,6 +254,10 @@ def detail(parsed: dict[str, list[ParseStat]], figures: dict[str, float], models
 | {nightshift[0]["dags"]:.0f} | {nightshift[0]["tasks"]:.0f} \
 | **{figures["nightshift"]:.3f} s** (median of {len(nightshift)}; {times[0]:.3f}–{times[-1]:.3f}) \
 | {figures["nightshift_cpu"]:.3f} s |
+| Nightshift: `dags/nightshift_dags.py`, {many_models} specs | 1 \
+| {many[0]["dags"]:.0f} | {many[0]["tasks"]:.0f} \
+| **{figures["many"]:.3f} s** (median of {len(many)}; {many_times[0]:.3f}–{many_times[-1]:.3f}) \
+| {figures["many_cpu"]:.3f} s |
 | naive: one file per model | {len(naive)} \
 | {sum(s["dags"] for s in naive):.0f} | {sum(s["tasks"] for s in naive):.0f} \
 | **{figures["naive"]:.1f} s** (median file {figures["naive_file"]:.1f} s) | {figures["naive_cpu"]:.1f} s |
@@ -261,20 +278,23 @@ def note(figures: dict[str, float]) -> str:
     if figures["nightshift"] > TARGET_SECONDS:
         missed.append(f"Nightshift's parse takes {figures['nightshift']:.2f} s ({figures['nightshift_cpu']:.2f} s "
                       f"CPU), above the {TARGET_SECONDS} s target.")
+    if figures["many"] > TARGET_MANY_SECONDS:
+        missed.append(f"With {MANY_MODELS} specs it takes {figures['many']:.2f} s, above {TARGET_MANY_SECONDS} s.")
     if figures["ratio"] < TARGET_RATIO:
         missed.append(f"The ratio, {figures['ratio']:.1f}×, is below {TARGET_RATIO}×.")
     return " ".join(missed)
 
 
-def plot(path: Path, figures: dict[str, float], models: int) -> Path:
+def plot(path: Path, figures: dict[str, float], models: int, many_models: int) -> Path:
     """Log-scale bars: the two sides differ by orders of magnitude."""
     bars = {f"Nightshift\n1 file, {models} specs": figures["nightshift"],
+            f"Nightshift\n1 file, {many_models} specs": figures["many"],
             "naive\none file (median)": figures["naive_file"], "naive\nall files": figures["naive"]}
     from common import figure
 
-    fig = figure(7, 3)
+    fig = figure(7, 3.6)
     ax = fig.subplots()
-    ax.barh(list(bars), list(bars.values()), color=["#2a7ab0", "#d98b3a", "#c0504d"])
+    ax.barh(list(bars), list(bars.values()), color=["#2a7ab0", "#5b9bd5", "#d98b3a", "#c0504d"])
     for y, seconds in enumerate(bars.values()):
         ax.text(seconds * 1.1, y, f"{seconds:.2f} s", va="center")
     ax.axvline(TARGET_SECONDS, color="black", linestyle="--", linewidth=1, label=f"target: ≤ {TARGET_SECONDS} s")
