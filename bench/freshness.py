@@ -30,7 +30,7 @@ from tests.embedded_airflow import embedded_airflow
 
 ROWS_PER_DAY = 900        # a real day of the three New York airports
 CHAMPION_TRAIN_DAYS = 14  # 12,600 rows: passes the gate's floors, and stays clear of the full window's model
-TARGET_S = 180
+TARGET_S = 20  # issue 21: from 36 s to 20 s
 NEW_DAY_SEED = 50
 INGEST, RETRAIN, SCORE, MONITOR = (f"{MODEL}__{stage}" for stage in ("ingest", "retrain", "score", "monitor"))
 BUSY = ["scheduled", "queued", "running", "restarting"]
@@ -78,7 +78,7 @@ def run(workdir: Path, plots: Path, smoke: bool) -> Outcome:
     total = timeline.span("retrain.promote").ended
     return Outcome(
         id="freshness", what="a new day's file lands → validated → retrain → champion updated (embedded default)",
-        baseline="—", target="≤ 3 min", measured=f"{total:.0f} s ({total / 60:.1f} min)", met=total <= TARGET_S,
+        baseline="—", target=f"≤ {TARGET_S} s", measured=f"{total:.0f} s ({total / 60:.1f} min)", met=total <= TARGET_S,
         detail=detail(timeline, new_day, champion, promoted), plots=[plot(timeline, plots / "freshness.png")],
         note=note(timeline))
 

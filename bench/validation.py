@@ -32,6 +32,7 @@ from common import ROOT, Outcome, figure, flights as read_flights, in_fresh_proc
 EXPECTATIONS = ROOT / "include" / "expectations"
 SAMPLE = 5   # partial_unexpected_count, as SuiteRunner asks of GX
 REPEATS = 3  # each time is the median of 3 runs, GX and pandas interleaved
+TARGET_1M, TARGET_PER_DAY = 2, 3  # GX / pandas time (issue 21)
 DAYS = pd.date_range("2013-01-25", periods=30)  # holds the 8-9 Feb blizzard, so failing days are compared too
 Spec = dict[str, Any]  # one expectation as plain data, {"type", "kwargs", "meta"}: it crosses processes
 Found = tuple[bool, Any, float | None, list[Any]]  # success, unexpected count or observed value, %, sample
@@ -246,7 +247,8 @@ def plot(figures: dict[str, dict[str, Any]], path: Path) -> Path:
     ax = fig.subplots()
     ratios = [figures[n]["GX"] / figures[n]["pandas"] for n in names]
     ax.barh(names, ratios)
-    ax.axvline(2, color="k", linestyle=":", label="target 2×")
+    ax.axvline(TARGET_1M, color="k", linestyle=":", label=f"target {TARGET_1M}× (1M rows)")
+    ax.axvline(TARGET_PER_DAY, color="gray", linestyle=":", label=f"target {TARGET_PER_DAY}× (a day partition)")
     for y, ratio in enumerate(ratios):
         ax.text(ratio, y, f" {ratio:.1f}×", va="center")
     ax.set(xlabel="time, GX / vectorized pandas", title="the flights suite: GX against the same checks in pandas")
@@ -270,11 +272,14 @@ def workloads(smoke: bool) -> dict[str, list[pd.DataFrame]]:
 def run(workdir: Path, plots: Path, smoke: bool, expectations: Path = EXPECTATIONS) -> Outcome:
     figures = measure(expectations, workloads(smoke))
     big = figures.get("1M rows (3 copies)") or next(iter(figures.values()))
-    ratio = big["GX"] / big["pandas"]
+    days = next(figures[name] for name in figures if name.endswith("day partitions, one at a time"))
+    ratio, per_day = big["GX"] / big["pandas"], days["GX"] / days["pandas"]
     return Outcome(
-        id="validation", what="the GX suite (19 expectations) on a partition window", target="≤ 2× at 1M rows",
+        id="validation", what="the GX suite (19 expectations) on a partition window",
+        target=f"≤ {TARGET_1M}× at 1M rows, ≤ {TARGET_PER_DAY}× per day partition",
         baseline="the same checks as vectorized pandas, agreeing on every result",
-        measured=f"{ratio:.1f}× at {sum(map(len, big['frames'])):,} rows", met=ratio <= 2,
+        measured=f"{ratio:.1f}× at {sum(map(len, big['frames'])):,} rows; {per_day:.1f}× per day partition",
+        met=ratio <= TARGET_1M and per_day <= TARGET_PER_DAY,
         detail=table(figures), plots=[plot(figures, plots / "validation.png")])
 
 
