@@ -119,7 +119,8 @@ def spec_error_dag(file_name: str, error: SpecError) -> DAG:
 
 # Our assets' URIs use Airflow's scheme for custom URIs, `x-...`, which it leaves as they are. Any other scheme
 # is looked up among the providers' URI normalizers, and the first lookup in a process imports each provider's
-# asset module (the Amazon provider's imports boto3): about 0.25 s of every DAG-file parse and task start-up.
+# asset module (the Amazon provider's imports boto3): a quarter of a parse's CPU with 20 specs (0.37 -> 0.28 s),
+# and of every task's parse.
 SCHEME = "x-nightshift"
 
 
