@@ -253,8 +253,9 @@ def detail(cycles: list[Cycle], slope: float) -> str:
         "history and champions set up beside it, untimed. t0 is when the first ingest is triggered through the REST "
         "API; the cycle ends with the last ingest, retrain or score run to end (all must succeed). A task's "
         "queued → running includes waiting for one of the four worker slots (two workers, two each); its hop "
-        "is from the end of its upstream tasks to its being queued (the scheduler's reaction). The first task "
-        "of a run has no hop.",
+        "is from the end of its upstream tasks to its being queued: the scheduler's reaction, and, once the "
+        "executor holds `[core] parallelism` (32) tasks queued or running, waiting for room in it. The first "
+        "task of a run has no hop.",
     ])
 
 
