@@ -245,9 +245,10 @@ class Stack:
         print(f"Nightshift stack '{layout.name}' in {self.root}")
         self.prepare_postgres()
         self.start("s3", env)
-        # MLflow's job runner serves GenAI features Nightshift does not use: one moving part less.
+        # MLflow's job runner serves GenAI features Nightshift does not use: one moving part less. Its telemetry
+        # is off, as in Nightshift's own processes (nightshift/__init__.py).
         self.start("mlflow", {**env, "MLFLOW_BACKEND_STORE_URI": self.database("mlflow"),
-                              "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+                              "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"})
         _wait(f"{layout.s3_url}/moto-api/", "s3", self.logs)
         self.create_bucket()
         _wait(f"{layout.mlflow_url}/health", "mlflow", self.logs)
