@@ -56,7 +56,7 @@ lock:  ## re-lock requirements.txt after changing pyproject.toml
 clean:
 	rm -rf $(NIGHTSHIFT_HOME)
 
-bench: install  ## every benchmark against its baseline, side by side (~30 min); rewrites bench/RESULTS.md and plots
+bench: install  ## every benchmark against its baseline, side by side (~85 min); rewrites bench/RESULTS.md and plots
 	$(BIN)/python bench/run.py
 
 # --strict: a pin that cannot be checked fails the audit (without it, pip-audit skips the pin and reports nothing).
