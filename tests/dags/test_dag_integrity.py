@@ -267,10 +267,10 @@ def test_dag_folder_parse_time_grows_no_faster_than_the_number_of_specs(tmp_path
 
 
 def test_a_task_process_builds_only_its_models_dags_and_the_same_ones(tmp_path, monkeypatch):
-    """A task process parses the folder under Airflow's parsing context, which names the task's DAG (as the
-    task runner sets it): only that model's DAGs are built, serialized exactly as in the full parse. The
-    rollback DAG and a broken spec's DAG still get the whole folder."""
-    from airflow.sdk.definitions._internal.dag_parsing_context import _airflow_parsing_context_manager
+    """A task process parses the folder under Airflow's parsing context, which names the task's DAG (the task
+    runner sets it in the environment): only that model's DAGs are built, serialized exactly as in the full
+    parse. The rollback DAG and a broken spec's DAG still get the whole folder."""
+    from airflow.sdk.definitions.context import _AIRFLOW_PARSING_CONTEXT_DAG_ID
     from airflow.serialization.serialized_objects import DagSerialization
 
     models_folder_with_a_broken_spec(tmp_path)
@@ -278,8 +278,10 @@ def test_a_task_process_builds_only_its_models_dags_and_the_same_ones(tmp_path, 
     full = DagBag(dag_folder=str(DAGS_FOLDER))
 
     def parsed_for(dag_id: str) -> DagBag:
-        with _airflow_parsing_context_manager(dag_id=dag_id, task_id="any"):
-            return DagBag(dag_folder=str(DAGS_FOLDER))
+        # Not Airflow's own context manager: it leaves the variable set when it was not set before, and every
+        # later test in this process would then build one model's DAGs.
+        monkeypatch.setenv(_AIRFLOW_PARSING_CONTEXT_DAG_ID, dag_id)
+        return DagBag(dag_folder=str(DAGS_FOLDER))
 
     one_model = parsed_for("arrival_delay__retrain").dags
     assert sorted(one_model) == sorted(f"arrival_delay__{kind}" for kind in KINDS)
