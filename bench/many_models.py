@@ -212,9 +212,10 @@ def task_times(api: AirflowApi, run: dict[str, Any]) -> list[TaskTimes]:
 
     def hop(ti: dict[str, Any]) -> float | None:
         ends = [ended[task] for task in upstream.get(ti["task_id"], ()) if task in ended]
-        return _seconds(ti["queued_when"], _utc(max(ends))) if ends else None
+        return _seconds(ti["queued_when"], dt.datetime.fromisoformat(max(ends))) if ends else None
 
-    return [TaskTimes(dag_id, ti["task_id"], _seconds(ti["start_date"], _utc(ti["queued_when"])), hop(ti))
+    return [TaskTimes(dag_id, ti["task_id"], _seconds(ti["start_date"], dt.datetime.fromisoformat(ti["queued_when"])),
+                      hop(ti))
             for ti in ran]
 
 
@@ -226,12 +227,8 @@ def percentile(values: list[float], share: float) -> float:
     return values[min(len(values) - 1, int(share * len(values)))] if values else float("nan")
 
 
-def _utc(timestamp: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(timestamp)
-
-
 def _seconds(timestamp: str, since: dt.datetime) -> float:
-    return (_utc(timestamp) - since).total_seconds()
+    return (dt.datetime.fromisoformat(timestamp) - since).total_seconds()
 
 
 def detail(cycles: list[Cycle], slope: float) -> str:

@@ -49,11 +49,14 @@ def results_markdown(outcomes: list[Outcome], minutes: float, folder: Path) -> s
     return "\n".join(lines)
 
 
+SUMMARY_ROW = re.compile(r"\| \[(\w+)\]")  # a benchmark's row in the summary table
+
+
 def with_rerun(results: str, rerun: str, command: str, minutes: float) -> str:
     """RESULTS.md (`results`) with the rows and sections of `rerun` (the RESULTS.md of some benchmarks run
     alone) in place of theirs, or added; each such section says that it was measured apart, when and how."""
     def parts(markdown: str) -> tuple[dict[str, str], dict[str, str]]:
-        rows = {found[1]: line for line in markdown.splitlines() if (found := re.match(r"\| \[(\w+)\]", line))}
+        rows = {found[1]: line for line in markdown.splitlines() if (found := SUMMARY_ROW.match(line))}
         sections = {bench: text.strip() for bench, text in re.findall(r"^## (\w+)\n(.*?)(?=^## |\Z)", markdown,
                                                                        flags=re.MULTILINE | re.DOTALL)}
         return rows, sections
@@ -63,10 +66,10 @@ def with_rerun(results: str, rerun: str, command: str, minutes: float) -> str:
     rows.update(new_rows)
     apart = f"Measured apart from the full run, by `{command}` ({minutes:.1f} minutes): {machine()}"
     sections.update({bench: f"{apart}\n\n{text}" for bench, text in new_sections.items()})
-    head, table = results.split("| id |", 1)
-    summary, machine_line = table.split("\n\n", 1)
-    return "\n".join([head + "\n".join(["| id |" + summary.splitlines()[0], summary.splitlines()[1],
-                                        *rows.values()]), "", machine_line.split("\n## ", 1)[0].rstrip(), "",
+    top = results.split("\n## ", 1)[0].splitlines()  # the title, the summary table and the full run's machine
+    first_row = next(number for number, line in enumerate(top) if SUMMARY_ROW.match(line))
+    kept = [line for line in top if not SUMMARY_ROW.match(line)]
+    return "\n".join([*kept[:first_row], *rows.values(), *kept[first_row:], "",
                       *(f"## {bench}\n\n{text}\n" for bench, text in sections.items())])
 
 

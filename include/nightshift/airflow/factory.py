@@ -75,7 +75,8 @@ def build_dags() -> dict[str, DAG]:
 
 
 def _model_dags(spec: ModelSpec) -> dict[str, DAG]:
-    return {built.dag_id: built for built in (build(spec) for build in MODEL_DAGS)}
+    built = (build(spec) for build in (ingest_dag, retrain_dag, score_dag, monitor_dag, release_dag))
+    return {dag.dag_id: dag for dag in built}
 
 
 def _one_models_dags(models_dir: Path, dag_id: str | None) -> dict[str, DAG] | None:
@@ -495,9 +496,6 @@ def release_dag(spec: ModelSpec) -> DAG:
         release_day.override(outlets=[validated_asset(spec)])(spec.name)
 
     return release()
-
-
-MODEL_DAGS = (ingest_dag, retrain_dag, score_dag, monitor_dag, release_dag)  # each model's, by kind
 
 
 def rollback_dag(models: list[str]) -> DAG:
