@@ -86,6 +86,28 @@ def _sqlite_store_lock(settings: Settings) -> FileLock:
     return FileLock(settings.locks_dir / "mlflow-sqlite-store.lock", timeout=SQLITE_STORE_LOCK_TIMEOUT_S)
 
 
+def _create_sqlite_store_if_missing(tracking_uri: str) -> None:
+    """Make a new SQLite store's tables in a file beside it, then move that file into place. MLflow migrates
+    a new store step by step, each step committed: a process killed halfway (a failed task's callback
+    looking up the champion of a fresh install, ended with its task process) left a store no later process
+    could open ("table online_scoring_configs already exists"). Call under the store's lock."""
+    from mlflow.store.db.utils import _initialize_tables, create_sqlalchemy_engine_with_retry
+    from sqlalchemy.engine import make_url
+
+    store = Path(make_url(tracking_uri).database or "")
+    if not store.name or store.exists():  # an in-memory store, or one already made
+        return
+    store.parent.mkdir(parents=True, exist_ok=True)
+    making = store.with_name(f".{store.name}.making-{os.getpid()}")
+    making.unlink(missing_ok=True)
+    engine = create_sqlalchemy_engine_with_retry(f"sqlite:///{making}")
+    try:
+        _initialize_tables(engine)  # what `mlflow db upgrade` does to an empty database
+    finally:
+        engine.dispose()
+    making.replace(store)
+
+
 @contextlib.contextmanager
 def _quiet_module_scans() -> Iterator[None]:
     """skops looks objects up in every loaded module when it saves or loads a model; in a task, each lookup
@@ -146,6 +168,7 @@ class Registry:
         if not settings.mlflow_tracking_uri.startswith("sqlite:"):
             return cls(settings, mlflow.MlflowClient())
         with _sqlite_store_lock(settings):
+            _create_sqlite_store_if_missing(settings.mlflow_tracking_uri)
             client = mlflow.MlflowClient()                  # opens the tracking store
             client.search_registered_models(max_results=1)  # and the model registry's
         return cls(settings, client)

@@ -236,6 +236,26 @@ def test_processes_opening_a_new_sqlite_registry_at_once_all_find_it(empty_home)
     assert [e.name for e in Registry.from_env().client.search_experiments()] == ["Default"]
 
 
+def test_a_process_killed_while_making_a_new_sqlite_registry_leaves_none_half_made(empty_home):
+    """A failed task's callback on a fresh install made the store on a thread its task process did not wait
+    for: killed between two of MLflow's migrations, it left a store no later process could open ("table
+    online_scoring_configs already exists"). The tables are now made aside and moved into place."""
+    import signal
+    import time
+
+    opening = "from nightshift.model.registry import Registry; Registry.from_env()"
+    process = subprocess.Popen([sys.executable, "-c", opening], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (making := list(empty_home.home.glob(".mlflow.db.making-*"))):
+        assert process.poll() is None and time.monotonic() < deadline, "the store was never made aside"
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert making[0].exists() and not (empty_home.home / "mlflow.db").exists()
+
+    assert [e.name for e in Registry.from_env().client.search_experiments()] == ["Default"]
+
+
 def test_the_checksum_covers_every_file_path_and_byte_but_not_what_the_client_writes(tmp_path):
     (tmp_path / "model" / "data").mkdir(parents=True)
     (tmp_path / "model" / "MLmodel").write_text("flavors: {}")
