@@ -125,10 +125,12 @@ class LocalStorage(Storage):
         return self.path(key).is_file()
 
     def list(self, prefix: str) -> list[str]:
-        keys = []
-        # os.walk skips a folder that a concurrent writer's sweep removes while it is being listed.
+        keys, root = [], len(str(self.root)) + 1
+        # os.walk skips a folder that a concurrent writer's sweep removes while it is being listed. Keys are cut
+        # from its paths as strings: Path.relative_to per file took most of a 200-file listing's 20 ms.
         for folder, _, names in os.walk(self.path(prefix)):
-            keys += [str((Path(folder) / name).relative_to(self.root)) for name in names if not name.startswith(".")]
+            under = f"{folder[root:]}/" if len(folder) > root else ""
+            keys += [f"{under}{name}" for name in names if not name.startswith(".")]
         return sorted(keys)
 
     def delete(self, keys: list[str]) -> None:
