@@ -1,0 +1,36 @@
+"""The embedded default's executor loads the task libraries once, in the scheduler, before it forks the
+workers that fork every task process (bench/README.md: freshness, what changed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from nightshift.airflow.preloading import TASK_LIBRARIES
+
+STARTS_THE_EXECUTOR = """
+import json, sys
+from airflow.executors.executor_loader import ExecutorLoader
+from nightshift.airflow.preloading import TASK_LIBRARIES
+
+executor = ExecutorLoader.get_default_executor()
+before = [name for name in TASK_LIBRARIES if name in sys.modules]
+executor.start()
+workers = len(executor.workers)
+executor.end()
+print(json.dumps({"class": f"{type(executor).__module__}.{type(executor).__name__}", "before": before,
+                  "after": [name for name in TASK_LIBRARIES if name in sys.modules], "workers": workers}))
+"""
+
+
+def test_the_embedded_executor_loads_the_task_libraries_before_it_forks_its_workers(empty_home):
+    env = {**os.environ, **empty_home.airflow_env(), "AIRFLOW__CORE__PARALLELISM": "2"}
+    done = subprocess.run([sys.executable, "-c", STARTS_THE_EXECUTOR], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["class"] == "nightshift.airflow.preloading.LocalExecutor"
+    assert seen["before"] == [] and seen["after"] == list(TASK_LIBRARIES)
+    assert seen["workers"] == 2
