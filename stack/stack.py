@@ -167,6 +167,7 @@ class Stack:
             "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{layout.redis_db}",
             "AIRFLOW__CELERY__RESULT_BACKEND": self.database("airflow", "db+postgresql"),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "nightshift.airflow.celery_config.CELERY_CONFIG",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             # Task logs go to the lake's bucket when a task ends (the Amazon provider's S3 log handler, through
             # the AWS_* settings above), so the UI shows them after the worker that wrote them is gone.

@@ -73,8 +73,11 @@ def test_ingest_and_retrain_through_the_api_on_celery_workers(stack: RunningStac
     run_id = api.trigger(f"{MODEL}__retrain", {"as_of": "2013-02-10", "train_days": 14})
     assert api.wait_for_run(f"{MODEL}__retrain", run_id) == "success"
 
-    # Every task ran on one of the stack's Celery workers, which logged its task-instance id.
-    worker_logs = "".join((stack.root / "logs" / f"{worker}.log").read_text() for worker in ("worker1", "worker2"))
+    # Every task ran on one of the stack's Celery workers, which logged its task-instance id; each worker had
+    # loaded the task libraries before its pool started (nightshift.airflow.celery_config).
+    logs = {worker: (stack.root / "logs" / f"{worker}.log").read_text() for worker in ("worker1", "worker2")}
+    assert [worker for worker, log in logs.items() if "task libraries loaded for every task process" not in log] == []
+    worker_logs = "".join(logs.values())
     instances = api.task_instances(ingest, ingest_run) + api.task_instances(f"{MODEL}__retrain", run_id)
     for instance in instances:
         assert (instance["queue"], instance["hostname"]) == ("default", socket.gethostname()), instance

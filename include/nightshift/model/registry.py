@@ -91,12 +91,13 @@ def _create_sqlite_store_if_missing(tracking_uri: str) -> None:
     a new store step by step, each step committed: a process killed halfway (a failed task's callback
     looking up the champion of a fresh install, ended with its task process) left a store no later process
     could open ("table online_scoring_configs already exists"). Call under the store's lock."""
-    from mlflow.store.db.utils import _initialize_tables, create_sqlalchemy_engine_with_retry
     from sqlalchemy.engine import make_url
 
     store = Path(make_url(tracking_uri).database or "")
     if not store.name or store.exists():  # an in-memory store, or one already made
         return
+    from mlflow.store.db.utils import _initialize_tables, create_sqlalchemy_engine_with_retry  # 1.5 s: only here
+
     store.parent.mkdir(parents=True, exist_ok=True)
     making = store.with_name(f".{store.name}.making-{os.getpid()}")
     making.unlink(missing_ok=True)
