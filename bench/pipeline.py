@@ -220,10 +220,10 @@ def score_throughput(home: BenchHome, repeats: int) -> dict[str, float]:
         import mlflow
         import pandas as pd
 
+        from nightshift import steps
         from nightshift.data.lake import Lake
         from nightshift.model.aggregates import day_tables
         from nightshift.model.features import aggregate_parts, model_inputs, read_lookups
-        from nightshift import steps
         from nightshift.model.registry import CHAMPION, Registry
         from nightshift.operate import scoring
         from nightshift.settings import Settings

@@ -8,6 +8,7 @@ budgets, and a clean load in a fresh process. A missing or NaN value fails its c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import math
@@ -243,17 +244,14 @@ def evaluate_challenger(spec: ModelSpec, lake: Lake, registry: Registry, version
                         holdout: list[dt.date], *, infra_check: bool = True) -> GateReport:
     """Score challenger and champion on the same holdout, judge, and record the report on the
     challenger's MLflow run and version tags. Idempotent for a given version, champion and holdout."""
-    from concurrent.futures import ThreadPoolExecutor
+    from nightshift.model.load_check import fresh_load_check
 
-    from nightshift.model.load_check import check_in_fresh_process
-
-    data = window_features(spec, lake, holdout, materialise=True)  # the model's current spec
-    with ThreadPoolExecutor(1) as background:
-        # The fresh-process load check spends seconds importing: it runs while the champion is scored.
-        load_check = background.submit(check_in_fresh_process, spec.name, version, data.X.head(100)) \
-            if infra_check else None
+    # The fresh-process load check spends seconds importing and loading: it does so while the holdout is
+    # built and both models are scored, then predicts on a sample of the holdout.
+    with fresh_load_check(spec.name, version) if infra_check else contextlib.nullcontext() as load_check:
+        data = window_features(spec, lake, holdout, materialise=True)  # the model's current spec
         report = _compare(spec, lake, registry, version, holdout, data)
-        report.infra_error = load_check.result() if load_check else None
+        report.infra_error = load_check.result(data.X.head(100)) if load_check else None
     report.checks = judge(spec, report)
     _record(registry, report, spec.metric_directions)
     return report

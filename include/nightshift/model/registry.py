@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from filelock import FileLock
     from mlflow import MlflowClient
+    from mlflow.pyfunc import PyFuncModel
 
     from nightshift.spec import ModelSpec
 
@@ -416,13 +417,14 @@ class Registry:
                          f"task (the check fails again). {self.way_back(model, version)}")
             yield folder
 
-    def predict_in_pyfunc(self, model: str, version: str, sample: pd.DataFrame):
-        """Predictions of the version loaded as MLflow's generic pyfunc model (as a scorer would load it;
-        enforces the signature), checksum verified."""
+    @contextlib.contextmanager
+    def loaded_pyfunc(self, model: str, version: str) -> Iterator[PyFuncModel]:
+        """The version loaded as MLflow's generic pyfunc model (as a scorer would load it; its `predict`
+        enforces the signature), checksum verified; its downloaded files are kept while the block runs."""
         import mlflow
 
         with self.verified_artifact(model, version) as folder, _quiet_module_scans():
-            return mlflow.pyfunc.load_model(str(folder)).predict(sample)
+            yield mlflow.pyfunc.load_model(str(folder))
 
     def load_model(self, model: str, version: str):
         """The scikit-learn pipeline of one registered version, checksum verified."""

@@ -30,7 +30,7 @@ def test_the_check_loads_the_version_and_predicts_every_row_of_the_sample(versio
     once, and test_promotion's latency test sees a passing model through it)."""
     sample, _ = inputs(rows=30, seed=3)
     sample.to_parquet(tmp_path / "sample.parquet", index=False)
-    main("flights_delay", version, str(tmp_path / "sample.parquet"))  # returns: loaded, 30 predictions
+    main("flights_delay", version, lambda: f"{tmp_path / 'sample.parquet'}\n")  # returns: 30 predictions
 
 
 def test_in_a_fresh_process_a_sample_that_does_not_match_the_signature_says_what_is_missing(version):

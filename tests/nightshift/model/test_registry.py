@@ -96,7 +96,8 @@ def test_a_missing_alias_or_model_is_none(registered):
 def test_a_version_loads_and_predicts_as_a_scorer_would(registered):
     registry, model, first, _ = registered
     X, _ = inputs(rows=20, seed=5)
-    assert len(registry.predict_in_pyfunc(model, first, X)) == 20
+    with registry.loaded_pyfunc(model, first) as loaded:
+        assert len(loaded.predict(X)) == 20
     assert set(registry.load_model(model, first).predict(X)) <= {0, 1}
 
 
