@@ -22,6 +22,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from nightshift.data.sources import read_table
 from nightshift.model.registry import MODEL_SHA256
 from nightshift.settings import CHECKOUT
+from stack.stack import WORKERS
 from tests.airflow_api import ANSWER_TIMEOUT
 from tests.invariants import FLIGHTS
 from tests.production_stack import RunningStack
@@ -75,7 +76,7 @@ def test_ingest_and_retrain_through_the_api_on_celery_workers(stack: RunningStac
 
     # Every task ran on one of the stack's Celery workers, which logged its task-instance id; each worker had
     # loaded the task libraries before its pool started (nightshift.airflow.celery_config).
-    logs = {worker: (stack.root / "logs" / f"{worker}.log").read_text() for worker in ("worker1", "worker2")}
+    logs = {worker: (stack.root / "logs" / f"{worker}.log").read_text() for worker in WORKERS}
     assert [worker for worker, log in logs.items() if "task libraries loaded for every task process" not in log] == []
     worker_logs = "".join(logs.values())
     instances = api.task_instances(ingest, ingest_run) + api.task_instances(f"{MODEL}__retrain", run_id)

@@ -5,8 +5,6 @@ nightshift.airflow.preloading). `AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=nightshi
 
 from __future__ import annotations
 
-import logging
-
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 from celery.signals import worker_init
 
@@ -19,4 +17,4 @@ CELERY_CONFIG = DEFAULT_CELERY_CONFIG  # Airflow's settings as they are: this mo
 def _load_task_libraries(**_: object) -> None:
     """In the worker's main process, before its pool starts (the scheduler and the API server, which read
     this module too, never send this signal)."""
-    logging.getLogger(__name__).info("task libraries loaded for every task process in %.1f s", preload())
+    preload()

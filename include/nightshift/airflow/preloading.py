@@ -30,17 +30,16 @@ TASK_LIBRARIES = (
     "mlflow.store.tracking.sqlalchemy_store", "mlflow.store.model_registry.sqlalchemy_store",
     "matplotlib.figure",
 )
-QUIET_ON_IMPORT = ("great_expectations",)  # loggers that say INFO lines as they are imported
+log = logging.getLogger(__name__)
 
 
-def preload() -> float:
-    """Import TASK_LIBRARIES; returns the seconds it took."""
+def preload() -> None:
+    """Import TASK_LIBRARIES, and say how long it took."""
     started = time.perf_counter()
-    for name in QUIET_ON_IMPORT:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # it logs INFO lines as it is imported
     for name in TASK_LIBRARIES:
         importlib.import_module(name)
-    return time.perf_counter() - started
+    log.info("task libraries loaded for every task process in %.1f s", time.perf_counter() - started)
 
 
 class LocalExecutor(local_executor.LocalExecutor):
@@ -49,5 +48,5 @@ class LocalExecutor(local_executor.LocalExecutor):
     name is Airflow's, which Airflow reads as a local deployment (SimpleAuthManager warns on any other)."""
 
     def start(self) -> None:
-        self.log.info("task libraries loaded for every task process in %.1f s", preload())
+        preload()
         super().start()
